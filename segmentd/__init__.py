@@ -1,0 +1,1 @@
+"""segmentd: network segment management speaking Neutron's /v2.0 API."""

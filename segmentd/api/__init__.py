@@ -1,0 +1,1 @@
+"""HTTP only: Neutron's wire format and routing; no rules live here."""

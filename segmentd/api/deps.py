@@ -1,0 +1,186 @@
+"""What every route needs from a request: the caller, a parsed body, list parameters."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Annotated, Any
+
+import orjson
+from fastapi import Depends, Request
+from pydantic import BaseModel, ValidationError
+from starlette.responses import Response
+
+from segmentd.context import RequestContext
+from segmentd.errors import HTTPBadRequest, MalformedRequestBody, PreconditionFailed
+from segmentd.query import ListQuery
+
+DEV_PROJECT = "dev"
+LIST_CONTROL_PARAMS = {"fields", "sort_key", "sort_dir", "limit", "marker", "page_reverse"}
+
+
+def development_context(request: Request) -> RequestContext:
+    """Development mode: trust X-Project-Id / X-Roles; without them, admin of project `dev`."""
+    headers = request.headers
+    project = headers.get("x-project-id")
+    roles_header = headers.get("x-roles")
+    if roles_header is not None:
+        roles = frozenset(r.strip().lower() for r in roles_header.split(",") if r.strip())
+    elif project is not None:
+        roles = frozenset({"member", "reader"})
+    else:
+        roles = frozenset({"admin", "member", "reader"})
+    return RequestContext(
+        project_id=project or DEV_PROJECT,
+        roles=roles,
+        user_id=headers.get("x-user-id"),
+        request_id=request.state.request_id,
+    )
+
+
+ContextDep = Annotated[RequestContext, Depends(development_context)]
+
+
+def json_response(body: Any, status: int = 200) -> Response:
+    return Response(orjson.dumps(body), status_code=status, media_type="application/json")
+
+
+def _describe(err: dict) -> str:
+    loc = [str(p) for p in err.get("loc", ()) if not isinstance(p, int)]
+    name = loc[-1] if loc else "body"
+    kind = err.get("type", "")
+    if kind == "missing":
+        return f"Failed to parse request. Required attribute '{name}' not specified"
+    if kind == "extra_forbidden":
+        return f"Unrecognized attribute(s) '{name}'"
+    value = err.get("input")
+    reason = err.get("msg", "invalid value")
+    if kind.startswith("value_error"):
+        reason = reason.removeprefix("Value error, ")
+    elif kind in ("int_type", "int_parsing") and not isinstance(value, (dict, list)):
+        shown = orjson.dumps(value).decode() if not isinstance(value, str) else value
+        reason = f"'{shown}' is not an integer"
+    return f"Invalid input for {name}. Reason: {reason}."
+
+
+async def parse_body(
+    request: Request, key: str, model: type[BaseModel], read_only: Iterable[str] = ()
+) -> dict[str, Any]:
+    """Parse `{key: {...}}` into `model`; every problem is a 400 naming the attribute."""
+    raw = await request.body()
+    try:
+        doc = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise MalformedRequestBody(reason="Cannot understand JSON") from None
+    if not isinstance(doc, dict) or set(doc) != {key} or not isinstance(doc[key], dict):
+        raise HTTPBadRequest(msg=f"Resource body required with the single key '{key}'")
+    attrs = doc[key]
+    fixed = sorted(set(attrs) & set(read_only))
+    if fixed:
+        raise HTTPBadRequest(msg=f"Cannot update read-only attribute {', '.join(fixed)}")
+    try:
+        parsed = model.model_validate(attrs)
+    except ValidationError as exc:
+        raise HTTPBadRequest(msg=_describe(exc.errors()[0])) from None
+    return parsed.model_dump(by_alias=True, exclude_unset=True)
+
+
+def if_match_revision(request: Request) -> int | None:
+    """`If-Match: revision_number=N` (Neutron's optimistic concurrency); other forms are 412."""
+    value = request.headers.get("if-match")
+    if value is None:
+        return None
+    prefix = "revision_number="
+    text = value.strip()
+    if text.startswith(prefix) and text[len(prefix):].isdigit():
+        return int(text[len(prefix):])
+    raise PreconditionFailed()
+
+
+def _single(request: Request, name: str) -> str | None:
+    values = request.query_params.getlist(name)
+    if len(values) > 1:
+        raise HTTPBadRequest(msg=f"Parameter {name} must be given at most once")
+    return values[0] if values else None
+
+
+def list_query(request: Request, max_limit: int) -> ListQuery:
+    params = request.query_params
+    keys, dirs = params.getlist("sort_key"), params.getlist("sort_dir")
+    if len(keys) != len(dirs):
+        raise HTTPBadRequest(msg="The number of sort_keys and sort_dirs must be same")
+    bad_dirs = [d for d in dirs if d not in ("asc", "desc")]
+    if bad_dirs:
+        raise HTTPBadRequest(
+            msg=f"{bad_dirs} is invalid value for sort_dirs, valid value is 'asc' and 'desc'"
+        )
+    limit_text = _single(request, "limit")
+    limit = max_limit
+    if limit_text is not None:
+        if not limit_text.isdigit():
+            raise HTTPBadRequest(
+                msg=f"Bad limit request: Limit must be an integer 0 or greater and not '{limit_text}'"
+            )
+        limit = min(int(limit_text), max_limit) or max_limit
+    reverse_text = (_single(request, "page_reverse") or "false").lower()
+    if reverse_text not in ("true", "false"):
+        raise HTTPBadRequest(msg="page_reverse must be True or False")
+    filters: dict[str, list[str]] = {}
+    for name, value in params.multi_items():
+        if name not in LIST_CONTROL_PARAMS:
+            filters.setdefault(name, []).append(value)
+    return ListQuery(
+        filters=filters,
+        sorts=tuple(zip(keys, dirs)),
+        limit=limit,
+        marker=_single(request, "marker"),
+        page_reverse=reverse_text == "true",
+    )
+
+
+def requested_fields(request: Request, known: Iterable[str]) -> list[str] | None:
+    """`fields=a&fields=b`; unknown names are a 400 rather than silently ignored."""
+    fields = request.query_params.getlist("fields")
+    if not fields:
+        return None
+    unknown = sorted(set(fields) - set(known))
+    if unknown:
+        raise HTTPBadRequest(msg=f"{unknown} is invalid attribute for fields")
+    return fields
+
+
+def select_fields(item: dict[str, Any], fields: list[str] | None) -> dict[str, Any]:
+    if fields is None:
+        return item
+    return {k: item[k] for k in fields if k in item}
+
+
+def collection_links(request: Request, collection: str, items, has_more: bool, q: ListQuery):
+    """Neutron's `<collection>_links`: next while more rows exist, previous once past page one."""
+    if not items:
+        return None
+    base = str(request.url.remove_query_params(["marker", "page_reverse"]))
+    sep = "&" if "?" in base else "?"
+    # Moving forward, more rows ahead give a next link and a marker means rows behind;
+    # page_reverse walks backwards, so the two swap.
+    ahead, behind = (has_more, q.marker is not None)
+    if q.page_reverse:
+        ahead, behind = behind, ahead
+    links = []
+    if ahead:
+        links.append({"rel": "next", "href": f"{base}{sep}marker={items[-1]['id']}"})
+    if behind:
+        links.append(
+            {"rel": "previous", "href": f"{base}{sep}marker={items[0]['id']}&page_reverse=True"}
+        )
+    return links or None
+
+
+def body_schema(key: str, model: type[BaseModel]) -> dict:
+    """The OpenAPI request body of `{key: model}`; routes parse it themselves (Neutron's 400s)."""
+    schema = {
+        "type": "object",
+        "required": [key],
+        "additionalProperties": False,
+        "properties": {key: model.model_json_schema(by_alias=True)},
+    }
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}

@@ -1,0 +1,66 @@
+"""One error mapper: Neutron's error body for every failure, nothing internal in it."""
+
+from __future__ import annotations
+
+import logging
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+from segmentd.errors import SegmentdError
+
+LOG = logging.getLogger(__name__)
+
+HTTP_TYPES = {
+    400: "HTTPBadRequest",
+    401: "HTTPUnauthorized",
+    403: "HTTPForbidden",
+    404: "HTTPNotFound",
+    405: "HTTPMethodNotAllowed",
+    413: "HTTPRequestEntityTooLarge",
+}
+
+
+def error_response(status: int, type_: str, message: str, request_id: str | None = None):
+    """The NeutronError body; `request_id` only where RequestIdMiddleware cannot add it."""
+    body = orjson.dumps({"NeutronError": {"type": type_, "message": message, "detail": ""}})
+    headers = {"X-Openstack-Request-Id": request_id} if request_id else None
+    return Response(body, status_code=status, media_type="application/json", headers=headers)
+
+
+async def _domain_error(request: Request, exc: SegmentdError):
+    return error_response(exc.status, exc.type, str(exc))
+
+
+async def _http_error(request: Request, exc: StarletteHTTPException):
+    messages = {404: "The resource could not be found.", 405: "The method is not allowed."}
+    message = messages.get(exc.status_code, "The request could not be processed.")
+    return error_response(exc.status_code, HTTP_TYPES.get(exc.status_code, "HTTPError"), message)
+
+
+async def _validation_error(request: Request, exc: RequestValidationError):
+    """FastAPI's 422 for path and query parameters becomes Neutron's 400."""
+    first = exc.errors()[0] if exc.errors() else {}
+    where = ".".join(str(p) for p in first.get("loc", ())[1:]) or "request"
+    return error_response(400, "HTTPBadRequest", f"Invalid input for {where}.")
+
+
+async def _unexpected(request: Request, exc: Exception):
+    """Anything unexpected: logged in full, answered with nothing but the request id."""
+    # Served by Starlette's outermost middleware, outside RequestIdMiddleware's reach.
+    request_id = getattr(request.state, "request_id", "")
+    LOG.exception("unhandled error in %s %s [%s]", request.method, request.url.path, request_id)
+    return error_response(
+        500, "HTTPInternalServerError",
+        f"The server could not complete the request (request id {request_id}).", request_id,
+    )
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(SegmentdError, _domain_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(Exception, _unexpected)

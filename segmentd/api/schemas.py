@@ -1,0 +1,93 @@
+"""Request bodies: strict types, Neutron's limits, unknown attributes refused."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+
+from segmentd import constants as c
+
+
+def _uuid(value: str) -> str:
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        raise ValueError(f"'{value}' is not a valid UUID") from None
+    return value
+
+
+Uuid = Annotated[str, StringConstraints(max_length=36), AfterValidator(_uuid)]
+Name = Annotated[str, StringConstraints(max_length=c.NAME_MAX_LEN)]
+Description = Annotated[str, StringConstraints(max_length=c.DESCRIPTION_MAX_LEN)]
+Physnet = Annotated[str, StringConstraints(min_length=1, max_length=c.PHYSNET_MAX_LEN)]
+NetworkType = Annotated[str, StringConstraints(min_length=1, max_length=c.NETWORK_TYPE_MAX_LEN)]
+ProjectId = Annotated[str, StringConstraints(min_length=1, max_length=c.PROJECT_ID_MAX_LEN)]
+# A JSON integer only: strict mode refuses true/false, 1.0 and "12" (Neutron converts them).
+SegmentationId = Annotated[int, Field(strict=True)]
+Mtu = Annotated[int, Field(strict=True, ge=c.MTU_MIN_IPV4, le=c.MTU_MAX)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, populate_by_name=False)
+
+
+class SegmentCreate(Strict):
+    network_id: Uuid
+    network_type: NetworkType
+    physical_network: Physnet | None = None
+    segmentation_id: SegmentationId | None = None
+    name: Name | None = None
+    description: Description | None = None
+
+
+class SegmentUpdate(Strict):
+    name: Name | None = None
+    description: Description | None = None
+
+
+SEGMENT_READ_ONLY = {
+    "id", "network_id", "network_type", "physical_network", "segmentation_id",
+    "created_at", "updated_at", "revision_number", "project_id", "tenant_id",
+}
+
+
+class ProviderSegment(Strict):
+    network_type: NetworkType | None = Field(None, alias="provider:network_type")
+    physical_network: Physnet | None = Field(None, alias="provider:physical_network")
+    segmentation_id: SegmentationId | None = Field(None, alias="provider:segmentation_id")
+
+
+MAX_SEGMENTS_PER_REQUEST = 64  # a bound on the work one request can ask for
+
+
+class NetworkCreate(Strict):
+    name: Name = ""
+    description: Description = ""
+    admin_state_up: bool = True
+    shared: bool = False
+    mtu: Mtu | None = None
+    project_id: ProjectId | None = None
+    tenant_id: ProjectId | None = None
+    network_type: NetworkType | None = Field(None, alias="provider:network_type")
+    physical_network: Physnet | None = Field(None, alias="provider:physical_network")
+    segmentation_id: SegmentationId | None = Field(None, alias="provider:segmentation_id")
+    segments: Annotated[list[ProviderSegment], Field(min_length=1, max_length=MAX_SEGMENTS_PER_REQUEST)] | None = None
+
+
+class NetworkUpdate(Strict):
+    name: Name | None = None
+    description: Description | None = None
+    admin_state_up: bool | None = None
+    shared: bool | None = None
+    mtu: Mtu | None = None
+    network_type: NetworkType | None = Field(None, alias="provider:network_type")
+    physical_network: Physnet | None = Field(None, alias="provider:physical_network")
+    segmentation_id: SegmentationId | None = Field(None, alias="provider:segmentation_id")
+
+
+NETWORK_READ_ONLY = {
+    "id", "status", "project_id", "tenant_id", "created_at", "updated_at",
+    "revision_number", "subnets", "segments",
+}

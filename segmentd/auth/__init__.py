@@ -1,0 +1,1 @@
+"""Authorization: who may do what. Authentication lives in the API layer's dependencies."""

@@ -1,0 +1,124 @@
+"""The `segmentd` command: serve, db upgrade, db check."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+
+from pydantic import ValidationError
+from pydantic_settings import SettingsError
+
+from segmentd.config import Settings, load_settings
+
+LOG = logging.getLogger("segmentd")
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", metavar="FILE", help="TOML configuration file")
+    parser.add_argument("--database-url", metavar="URL", help="overrides database_url")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="segmentd", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="migrate the database and serve the API")
+    _common(serve)
+    serve.add_argument("--host", help="address to bind (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port to bind (default 9696)")
+    serve.add_argument("--workers", type=int, help="server processes (default 1)")
+    serve.add_argument("--no-migrate", action="store_true", help="do not upgrade the schema first")
+
+    db = sub.add_parser("db", help="database schema")
+    db_sub = db.add_subparsers(dest="db_command", required=True)
+    _common(db_sub.add_parser("upgrade", help="apply every pending migration"))
+    _common(db_sub.add_parser("check", help="report pending migrations and model drift"))
+    return parser
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    overrides = {"database_url": args.database_url}
+    for name in ("host", "port", "workers"):
+        overrides[name] = getattr(args, name, None)
+    try:
+        return load_settings(args.config, **overrides)
+    except (ValidationError, SettingsError, ValueError, OSError) as exc:
+        raise SystemExit(f"segmentd: invalid configuration: {_explain(exc)}") from None
+
+
+def _explain(exc: Exception) -> str:
+    if isinstance(exc, ValidationError):
+        return "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'settings'}: {e['msg'].removeprefix('Value error, ')}"
+            for e in exc.errors()
+        )
+    return str(exc)
+
+
+def cmd_serve(settings: Settings, migrate: bool) -> int:
+    import uvicorn
+
+    from segmentd.app import SETTINGS_ENV, app_from_environment, check_auth_mode
+    from segmentd.db import migrate as migrations
+
+    try:
+        check_auth_mode(settings, warn=False)
+    except ValueError as exc:
+        raise SystemExit(f"segmentd: {exc}") from None
+    if migrate:
+        migrations.upgrade(settings.database_url)
+    os.environ[SETTINGS_ENV] = settings.model_dump_json()
+    LOG.info("serving on http://%s:%d with %d worker(s)", settings.host, settings.port, settings.workers)
+    common = dict(
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        access_log=settings.access_log,
+        server_header=False,  # no version banner
+        proxy_headers=False,
+    )
+    if settings.workers > 1:
+        uvicorn.run("segmentd.app:app_from_environment", factory=True, workers=settings.workers, **common)
+    else:
+        uvicorn.run(app_from_environment(), **common)
+    return 0
+
+
+def cmd_db_check(settings: Settings) -> int:
+    from segmentd.db import migrate as migrations
+
+    current, head, diffs = migrations.check(settings.database_url)
+    print(f"schema revision: {current or 'none'} (head {head})")
+    if current != head:
+        print("pending migrations: run `segmentd db upgrade`")
+        return 1
+    if diffs:
+        print("the database differs from the models:")
+        for diff in diffs:
+            print(f"  {diff}")
+        return 1
+    print("the database matches the models")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = _settings(args)
+    logging.getLogger().setLevel(settings.log_level.upper())
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+    if args.command == "serve":
+        return cmd_serve(settings, migrate=not args.no_migrate)
+    if args.db_command == "upgrade":
+        from segmentd.db import migrate as migrations
+
+        migrations.upgrade(settings.database_url)
+        print("database is at the newest schema revision")
+        return 0
+    return cmd_db_check(settings)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

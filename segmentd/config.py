@@ -1,0 +1,200 @@
+"""Settings from a TOML file and SEGMENTD_* environment variables, validated at start-up."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from segmentd import constants as c
+
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./segmentd.db"
+# A list that also accepts "a,b,c" (Neutron's form) from the environment.
+CsvList = Annotated[list[str], NoDecode]
+
+
+@dataclass(frozen=True)
+class IdRange:
+    """An inclusive range of segmentation IDs."""
+
+    minimum: int
+    maximum: int
+
+    def __len__(self) -> int:
+        return self.maximum - self.minimum + 1
+
+
+def _split_csv(value: Any) -> Any:
+    """Accept Neutron's comma-separated form as well as a list."""
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
+
+
+def _parse_range(text: str, lo: int, hi: int, what: str) -> IdRange:
+    parts = text.split(":")
+    if len(parts) != 2:
+        raise ValueError(f"{what} range {text!r} must be MIN:MAX")
+    try:
+        minimum, maximum = int(parts[0]), int(parts[1])
+    except ValueError:
+        raise ValueError(f"{what} range {text!r} must be two integers") from None
+    if not (lo <= minimum <= maximum <= hi):
+        raise ValueError(f"{what} range {text!r} must satisfy {lo} <= MIN <= MAX <= {hi}")
+    return IdRange(minimum, maximum)
+
+
+def parse_vlan_ranges(entries: list[str]) -> dict[str, list[IdRange]]:
+    """`physnet` (the whole 1-4094 range, as Neutron since bug 1918274) or `physnet:min:max`."""
+    result: dict[str, list[IdRange]] = {}
+    for entry in entries:
+        parts = entry.split(":")
+        physnet = parts[0].strip()
+        if not physnet or len(physnet) > c.PHYSNET_MAX_LEN:
+            raise ValueError(f"vlan_ranges entry {entry!r} has an empty or too long physnet name")
+        if len(parts) == 1:
+            ranges = [IdRange(c.VLAN_ID_MIN, c.VLAN_ID_MAX)]
+        elif len(parts) == 3:
+            ranges = [_parse_range(f"{parts[1]}:{parts[2]}", c.VLAN_ID_MIN, c.VLAN_ID_MAX, "VLAN")]
+        else:
+            raise ValueError(f"vlan_ranges entry {entry!r} must be 'physnet' or 'physnet:min:max'")
+        result.setdefault(physnet, []).extend(ranges)
+    for physnet, ranges in result.items():
+        ordered = sorted(ranges, key=lambda r: r.minimum)
+        for first, second in zip(ordered, ordered[1:]):
+            if second.minimum <= first.maximum:
+                raise ValueError(f"vlan_ranges for {physnet!r} overlap")
+        result[physnet] = ordered
+    return result
+
+
+class VniRanges(BaseModel):
+    model_config = {"extra": "forbid"}
+
+    vxlan: CsvList = Field(default_factory=lambda: ["1:1000"])
+    geneve: CsvList = Field(default_factory=lambda: ["1:65535"])
+
+    _split = field_validator("vxlan", "geneve", mode="before")(_split_csv)
+
+    def parsed(self, network_type: str) -> list[IdRange]:
+        ranges = [_parse_range(r, c.VNI_MIN, c.VNI_MAX, network_type) for r in getattr(self, network_type)]
+        ordered = sorted(ranges, key=lambda r: r.minimum)
+        for first, second in zip(ordered, ordered[1:]):
+            if second.minimum <= first.maximum:
+                raise ValueError(f"vni_ranges for {network_type} overlap")
+        return ordered
+
+
+class Settings(BaseSettings):
+    """Everything segmentd reads from its environment. Nothing reads it at import time."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="SEGMENTD_", env_nested_delimiter="__", extra="forbid"
+    )
+
+    database_url: str = DEFAULT_DATABASE_URL
+    database_pool_size: int = Field(default=8, ge=1, le=100)
+    host: str = "127.0.0.1"
+    port: int = Field(default=9696, ge=1, le=65535)
+    workers: int = Field(default=1, ge=1, le=64)
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    access_log: bool = True
+
+    # "development" trusts X-Project-Id / X-Roles headers; it is only allowed on loopback.
+    auth_mode: Literal["development", "token"] = "token"
+
+    vlan_ranges: CsvList = Field(default_factory=list)
+    vni_ranges: VniRanges = Field(default_factory=VniRanges)
+    flat_networks: CsvList = Field(default_factory=lambda: ["*"])
+    tenant_network_types: CsvList = Field(default_factory=lambda: ["geneve"])
+
+    global_physnet_mtu: int = Field(default=1500, ge=0, le=c.MTU_MAX)
+    physical_network_mtus: dict[str, int] = Field(default_factory=dict)
+    path_mtu: int = Field(default=0, ge=0, le=c.MTU_MAX)
+    overlay_ip_version: Literal[4, 6] = 4
+    geneve_max_header_size: int = Field(default=c.GENEVE_DEFAULT_MAX_HEADER_SIZE, ge=0, le=512)
+
+    pagination_max_limit: int = Field(default=1000, ge=1, le=10000)
+
+    _split = field_validator("vlan_ranges", "flat_networks", "tenant_network_types", mode="before")(
+        _split_csv
+    )
+
+    @field_validator("database_url")
+    @classmethod
+    def _async_driver(cls, url: str) -> str:
+        """Plain URLs get the async driver segmentd uses for that database."""
+        for plain, driver in (
+            ("sqlite://", "sqlite+aiosqlite://"),
+            ("postgresql://", "postgresql+asyncpg://"),
+            ("postgres://", "postgresql+asyncpg://"),
+            ("mysql://", "mysql+asyncmy://"),
+            ("mariadb://", "mysql+asyncmy://"),
+        ):
+            if url.startswith(plain):
+                return driver + url[len(plain):]
+        if not url.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://", "mysql+asyncmy://")):
+            raise ValueError("database_url must be an sqlite://, postgresql:// or mysql:// URL")
+        return url
+
+    @field_validator("tenant_network_types")
+    @classmethod
+    def _known_tenant_types(cls, types: list[str]) -> list[str]:
+        for t in types:
+            if t not in c.NETWORK_TYPES or t == c.TYPE_FLAT:
+                raise ValueError(f"tenant_network_types: {t!r} is not one of vlan, vxlan, geneve")
+        return types
+
+    @field_validator("physical_network_mtus")
+    @classmethod
+    def _mtus(cls, mtus: dict[str, int]) -> dict[str, int]:
+        for physnet, mtu in mtus.items():
+            if not (c.MTU_MIN_IPV4 <= mtu <= c.MTU_MAX):
+                raise ValueError(f"physical_network_mtus[{physnet!r}] = {mtu} is out of range")
+        return mtus
+
+    @model_validator(mode="after")
+    def _ranges_parse(self) -> Settings:
+        """Parse every range now so a bad one stops start-up with a clear message."""
+        self.parsed_vlan_ranges()
+        for t in c.TUNNEL_TYPES:
+            self.vni_ranges.parsed(t)
+        if "vlan" in self.tenant_network_types and not self.vlan_ranges:
+            raise ValueError("tenant_network_types has vlan but vlan_ranges is empty")
+        return self
+
+    def parsed_vlan_ranges(self) -> dict[str, list[IdRange]]:
+        return parse_vlan_ranges(self.vlan_ranges)
+
+    @classmethod
+    def settings_customise_sources(
+        cls, settings_cls, init_settings, env_settings, dotenv_settings, file_secret_settings
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Explicit arguments (CLI flags) win over the environment, which wins over the file.
+        return (init_settings, env_settings)
+
+
+def load_settings(config_file: str | Path | None = None, **overrides: Any) -> Settings:
+    """Build Settings: explicit overrides win over SEGMENTD_* variables, which win over the file."""
+    values = {k: v for k, v in overrides.items() if v is not None}
+    if config_file is None:
+        return Settings(**values)
+    path = Path(config_file)
+    if not path.is_file():
+        raise ValueError(f"config file {str(path)!r} does not exist")
+
+    class FileSettings(Settings):
+        @classmethod
+        def settings_customise_sources(cls, settings_cls, init_settings, env_settings, **_):
+            return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls, path))
+
+    return FileSettings(**values)

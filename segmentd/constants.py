@@ -1,0 +1,46 @@
+"""Names and numbers the whole service shares, each with the reason it has that value."""
+
+TYPE_FLAT = "flat"
+TYPE_VLAN = "vlan"
+TYPE_VXLAN = "vxlan"
+TYPE_GENEVE = "geneve"
+NETWORK_TYPES = (TYPE_FLAT, TYPE_VLAN, TYPE_VXLAN, TYPE_GENEVE)
+TUNNEL_TYPES = (TYPE_VXLAN, TYPE_GENEVE)
+PHYSICAL_TYPES = (TYPE_FLAT, TYPE_VLAN)
+
+VLAN_ID_MIN = 1  # 0 means "untagged" in 802.1Q
+VLAN_ID_MAX = 4094  # 4095 is reserved by 802.1Q
+VNI_MIN = 1  # VNI 0 is not used for tenant traffic
+VNI_MAX = 2**24 - 1  # VXLAN and Geneve VNIs are 24 bits
+
+# Encapsulation overhead subtracted from the physical MTU, as Neutron computes it.
+IP_HEADER_LENGTH = {4: 20, 6: 40}
+VXLAN_ENCAP_OVERHEAD = 30
+GENEVE_DEFAULT_MAX_HEADER_SIZE = 30  # Neutron's default; OVN needs at least 38
+MTU_MIN_IPV4 = 68  # RFC 791: every IPv4 host must handle 68-byte datagrams
+MTU_MAX = 65535  # largest IPv4 total length
+
+# Field lengths from neutron-lib's attribute maps.
+NAME_MAX_LEN = 255
+DESCRIPTION_MAX_LEN = 255
+PHYSNET_MAX_LEN = 64
+NETWORK_TYPE_MAX_LEN = 32
+PROJECT_ID_MAX_LEN = 255
+
+# The allocation key of a segment without a physical network (tunnels): SQL unique keys
+# treat NULLs as distinct, so the key column stores this instead of NULL.
+NO_PHYSNET_KEY = ""
+# The allocation ID of a flat segment: one flat segment per physnet is one key per physnet.
+FLAT_ALLOC_ID = 0
+
+ALLOCATION_ATTEMPTS = 8  # bounded retries when concurrent writers take the same ID
+
+STATUS_ACTIVE = "ACTIVE"
+STATUS_DOWN = "DOWN"
+
+EVENT_NETWORK_CREATED = "network.created"
+EVENT_NETWORK_UPDATED = "network.updated"
+EVENT_NETWORK_DELETED = "network.deleted"
+EVENT_SEGMENT_CREATED = "segment.created"
+EVENT_SEGMENT_UPDATED = "segment.updated"
+EVENT_SEGMENT_DELETED = "segment.deleted"

@@ -1,0 +1,1 @@
+"""SQL only: tables, engines, scoped queries and migrations."""

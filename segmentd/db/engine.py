@@ -1,0 +1,65 @@
+"""Engines per database, and the two ways a caller holds a connection."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from sqlalchemy import event
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+SQLITE_BUSY_TIMEOUT_MS = 10_000  # writers queue on SQLite's single write lock
+
+
+def make_engine(url: str, pool_size: int = 8) -> AsyncEngine:
+    """An async engine tuned for its database."""
+    dialect = make_url(url).get_backend_name()
+    if dialect == "sqlite":
+        engine = create_async_engine(url)
+        _configure_sqlite(engine)
+        return engine
+    kwargs: dict = {"pool_size": pool_size, "max_overflow": pool_size, "pool_pre_ping": False}
+    return create_async_engine(url, **kwargs)
+
+
+def _configure_sqlite(engine: AsyncEngine) -> None:
+    """Foreign keys on, WAL, and write transactions that take the write lock at BEGIN.
+
+    A deferred SQLite transaction that reads and then writes fails with SQLITE_BUSY when
+    another writer committed in between; BEGIN IMMEDIATE queues it behind busy_timeout.
+    """
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_conn, _record):
+        dbapi_conn.isolation_level = None  # let the "begin" hook below issue BEGIN
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS:d}")
+        cur.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(conn):
+        if conn.get_execution_options().get("isolation_level") != "AUTOCOMMIT":
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def dialect_name(engine: AsyncEngine | AsyncConnection) -> str:
+    return engine.dialect.name
+
+
+@asynccontextmanager
+async def write_connection(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """A connection inside one transaction: committed on success, rolled back on error."""
+    async with engine.begin() as conn:
+        yield conn
+
+
+@asynccontextmanager
+async def read_connection(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """A connection without an explicit transaction: reads pay no BEGIN/COMMIT round trips."""
+    async with engine.connect() as conn:
+        conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+        yield conn

@@ -1,0 +1,133 @@
+"""Filters, sorting and keyset pagination over an allow-list of columns, as bound parameters."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Boolean, ColumnElement, Integer, Select, and_, func, literal, or_, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from segmentd.errors import HTTPBadRequest
+from segmentd.query import ListQuery
+
+TRUE_WORDS = {"true": True, "1": True, "false": False, "0": False}
+FILTER_VALUE_MAX_LEN = 255
+NULL_SORT_SENTINEL = {"int": -(2**31), "str": ""}
+
+
+@dataclass(frozen=True)
+class Attribute:
+    """A listable attribute: the column behind it, and whether it may filter and sort."""
+
+    column: ColumnElement
+    filter: bool = True
+    sort: bool = True
+    nullable: bool = False
+
+    @property
+    def kind(self) -> str:
+        if isinstance(self.column.type, Boolean):
+            return "bool"
+        if isinstance(self.column.type, Integer):
+            return "int"
+        return "str"
+
+    def sort_expr(self) -> ColumnElement:
+        """Nulls sort as a sentinel so ORDER BY and the keyset comparison agree everywhere."""
+        if not self.nullable:
+            return self.column
+        return func.coalesce(self.column, literal(NULL_SORT_SENTINEL[self.kind]))
+
+
+def convert_filter_value(name: str, attr: Attribute, raw: str):
+    if len(raw) > FILTER_VALUE_MAX_LEN or "\x00" in raw:
+        raise HTTPBadRequest(msg=f"Invalid filter value for {name}")
+    if attr.kind == "bool":
+        value = TRUE_WORDS.get(raw.lower())
+        if value is None:
+            raise HTTPBadRequest(msg=f"Invalid filter value for {name}: '{raw}' is not a boolean")
+        return value
+    if attr.kind == "int":
+        try:
+            return int(raw)
+        except ValueError:
+            raise HTTPBadRequest(
+                msg=f"Invalid filter value for {name}: '{raw}' is not an integer"
+            ) from None
+    return raw
+
+
+def filter_clause(attr: Attribute, name: str, raws: list[str]) -> ColumnElement:
+    """Repeated values of one attribute mean OR; an empty string matches NULL for nullables."""
+    values = [convert_filter_value(name, attr, r) for r in raws]
+    clauses = []
+    concrete = [v for v in values if not (attr.nullable and v == "")]
+    if concrete:
+        clauses.append(attr.column.in_(concrete))
+    if len(concrete) != len(values):
+        clauses.append(attr.column.is_(None))
+    return or_(*clauses)
+
+
+def apply_filters(stmt: Select, attrs: dict[str, Attribute], q: ListQuery) -> Select:
+    for name, raws in q.filters.items():
+        attr = attrs.get(name)
+        if attr is None or not attr.filter:
+            raise HTTPBadRequest(msg=f"['{name}'] is invalid attribute for filtering")
+        stmt = stmt.where(filter_clause(attr, name, raws))
+    return stmt
+
+
+def sort_plan(attrs: dict[str, Attribute], q: ListQuery, id_col: ColumnElement):
+    plan = []
+    for name, direction in q.sorts:
+        attr = attrs.get(name)
+        if attr is None or not attr.sort:
+            raise HTTPBadRequest(msg=f"['{name}'] is invalid attribute for sort_keys")
+        plan.append((attr.sort_expr(), direction == "desc"))
+    if not any(expr is id_col for expr, _ in plan):
+        last_desc = plan[-1][1] if plan else False
+        plan.append((id_col, last_desc))  # a total order makes marker paging exact
+    if q.page_reverse:
+        plan = [(expr, not desc) for expr, desc in plan]
+    return plan
+
+
+async def fetch_page(
+    conn: AsyncConnection,
+    stmt: Select,
+    attrs: dict[str, Attribute],
+    id_col: ColumnElement,
+    q: ListQuery,
+    marker_scope: Select | None = None,
+):
+    """Rows of one page, and whether more exist. `marker_scope` limits what a marker may name."""
+    stmt = apply_filters(stmt, attrs, q)
+    plan = sort_plan(attrs, q, id_col)
+    if q.marker is not None:
+        scope = marker_scope if marker_scope is not None else stmt
+        marker_stmt = scope.with_only_columns(*[e for e, _ in plan]).where(id_col == q.marker)
+        marker_row = (await conn.execute(marker_stmt)).first()
+        if marker_row is not None:  # Neutron ignores a marker it cannot find
+            stmt = stmt.where(_after(plan, list(marker_row)))
+    stmt = stmt.order_by(*[e.desc() if desc else e.asc() for e, desc in plan])
+    rows = (await conn.execute(stmt.limit(q.limit + 1))).mappings().all()
+    has_more = len(rows) > q.limit
+    rows = rows[: q.limit]
+    if q.page_reverse:
+        rows = rows[::-1]
+    return rows, has_more
+
+
+def _after(plan, values) -> ColumnElement:
+    """Rows strictly after the marker in the sort order: the expanded row comparison."""
+    ors = []
+    for i, (expr, desc) in enumerate(plan):
+        equal = [plan[j][0] == values[j] for j in range(i)]
+        beyond = expr < values[i] if desc else expr > values[i]
+        ors.append(and_(*equal, beyond))
+    return or_(*ors)
+
+
+def count_stmt(stmt: Select) -> Select:
+    return select(func.count()).select_from(stmt.subquery())

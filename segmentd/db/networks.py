@@ -1,0 +1,111 @@
+"""Network rows, always read through a statement scoped to what the caller may see."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from sqlalchemy import Select, and_, delete, exists, insert, or_, select, true, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from segmentd.context import RequestContext
+from segmentd.db.listing import Attribute, convert_filter_value, fetch_page
+from segmentd.db.models import networks as t
+from segmentd.db.models import segments as s
+from segmentd.query import ListQuery
+
+ATTRIBUTES: dict[str, Attribute] = {
+    "id": Attribute(t.c.id),
+    "name": Attribute(t.c.name),
+    "description": Attribute(t.c.description, sort=False),
+    "project_id": Attribute(t.c.project_id),
+    "tenant_id": Attribute(t.c.project_id),
+    "admin_state_up": Attribute(t.c.admin_state_up),
+    "shared": Attribute(t.c.shared),
+    "status": Attribute(t.c.status),
+    "mtu": Attribute(t.c.mtu),
+    "revision_number": Attribute(t.c.revision_number, sort=False),
+}
+
+# Provider filters match networks having one segment with all the given values (Neutron
+# joins the segments table the same way since bug 2109354).
+PROVIDER_FILTERS: dict[str, Attribute] = {
+    "provider:network_type": Attribute(s.c.network_type),
+    "provider:physical_network": Attribute(s.c.physical_network, nullable=True),
+    "provider:segmentation_id": Attribute(s.c.segmentation_id, nullable=True),
+}
+
+COLUMNS = [
+    t.c.id, t.c.project_id, t.c.name, t.c.description, t.c.admin_state_up, t.c.shared,
+    t.c.status, t.c.mtu, t.c.created_at, t.c.updated_at, t.c.revision_number,
+]
+
+
+def visible_to(ctx: RequestContext):
+    """Admins see every network; others their project's and shared ones."""
+    if ctx.is_admin:
+        return true()
+    return or_(t.c.project_id == ctx.project_id, t.c.shared.is_(True))
+
+
+def scoped_select(ctx: RequestContext) -> Select:
+    return select(*COLUMNS).where(visible_to(ctx))
+
+
+async def insert_network(conn: AsyncConnection, row: dict[str, Any]) -> None:
+    await conn.execute(insert(t).values(**row))
+
+
+async def get_network(conn: AsyncConnection, ctx: RequestContext, network_id: str):
+    stmt = scoped_select(ctx).where(t.c.id == network_id)
+    return (await conn.execute(stmt)).mappings().first()
+
+
+async def get_network_for_update(conn: AsyncConnection, ctx: RequestContext, network_id: str):
+    """The visible network row, locked against concurrent writers where the database can."""
+    stmt = scoped_select(ctx).where(t.c.id == network_id)
+    if conn.dialect.name != "sqlite":  # SQLite's BEGIN IMMEDIATE already holds the write lock
+        stmt = stmt.with_for_update()
+    return (await conn.execute(stmt)).mappings().first()
+
+
+async def list_networks(conn: AsyncConnection, ctx: RequestContext, q: ListQuery):
+    stmt = scoped_select(ctx)
+    provider = {k: v for k, v in q.filters.items() if k in PROVIDER_FILTERS}
+    if provider:
+        clauses = []
+        for name, raws in provider.items():
+            attr = PROVIDER_FILTERS[name]
+            values = [convert_filter_value(name, attr, r) for r in raws]
+            clauses.append(attr.column.in_(values))
+        stmt = stmt.where(exists().where(s.c.network_id == t.c.id, and_(*clauses)))
+        q = replace(q, filters={k: v for k, v in q.filters.items() if k not in provider})
+    return await fetch_page(conn, stmt, ATTRIBUTES, t.c.id, q)
+
+
+async def update_network(
+    conn: AsyncConnection, network_id: str, values: dict, revision: int | None = None
+):
+    """Apply `values` and bump the revision; None if the revision did not match."""
+    stmt = (
+        update(t)
+        .where(t.c.id == network_id)
+        .values(**values, revision_number=t.c.revision_number + 1)
+    )
+    if revision is not None:
+        stmt = stmt.where(t.c.revision_number == revision)
+    if conn.dialect.name == "mysql":
+        if (await conn.execute(stmt)).rowcount != 1:
+            return None
+        return (await conn.execute(select(*COLUMNS).where(t.c.id == network_id))).mappings().first()
+    return (await conn.execute(stmt.returning(*COLUMNS))).mappings().first()
+
+
+async def set_mtu(conn: AsyncConnection, network_id: str, mtu: int) -> None:
+    """Correct the MTU chosen while creating the network (not a new revision)."""
+    await conn.execute(update(t).where(t.c.id == network_id).values(mtu=mtu))
+
+
+async def delete_network(conn: AsyncConnection, network_id: str) -> bool:
+    result = await conn.execute(delete(t).where(t.c.id == network_id))
+    return result.rowcount == 1

@@ -1,0 +1,124 @@
+"""Domain errors. The class name is the `type` of Neutron's error body, so names are API."""
+
+
+class SegmentdError(Exception):
+    """Base of every error the API renders; the message template lives on the class."""
+
+    status = 500
+    message = "An unknown error occurred."
+
+    def __init__(self, **kwargs):
+        self.kwargs = kwargs
+        super().__init__(self.message.format(**kwargs))
+
+    @property
+    def type(self) -> str:
+        return type(self).__name__
+
+
+class BadRequest(SegmentdError):
+    status = 400
+    message = "Bad {resource} request: {msg}."
+
+
+class NotAuthorized(SegmentdError):
+    status = 403
+    message = "Not authorized."
+
+
+class NotFound(SegmentdError):
+    status = 404
+    message = "An unknown exception occurred."
+
+
+class Conflict(SegmentdError):
+    status = 409
+    message = "A conflict occurred."
+
+
+class InUse(Conflict):
+    message = "The resource is in use."
+
+
+class PreconditionFailed(SegmentdError):
+    status = 412
+    message = "Precondition failed."
+
+
+class ServiceUnavailable(SegmentdError):
+    status = 503
+    message = "The service is unavailable."
+
+
+class InvalidInput(BadRequest):
+    message = "Invalid input for operation: {error_message}."
+
+
+class HTTPBadRequest(BadRequest):
+    """Payload errors: what Neutron's API layer reports for malformed attributes."""
+
+    message = "{msg}"
+
+
+class MalformedRequestBody(BadRequest):
+    message = "Malformed request body: {reason}."
+
+
+class PolicyNotAuthorized(NotAuthorized):
+    message = "rule:{action} is disallowed by policy"
+
+
+class NetworkNotFound(NotFound):
+    message = "Network {net_id} could not be found."
+
+
+class SegmentNotFound(NotFound):
+    message = "Segment {segment_id} could not be found."
+
+
+class HTTPNotFound(NotFound):
+    message = "The resource could not be found."
+
+
+class VlanIdInUse(InUse):
+    message = (
+        "Unable to create the network. The VLAN {vlan_id} on physical network "
+        "{physical_network} is in use."
+    )
+
+
+class TunnelIdInUse(InUse):
+    message = "Unable to create the network. The tunnel ID {tunnel_id} is in use."
+
+
+class FlatNetworkInUse(InUse):
+    message = (
+        "Unable to create the flat network. Physical network {physical_network} is in use."
+    )
+
+
+class SegmentInUse(InUse):
+    message = "Segment '{segment_id}' cannot be deleted: {reason}."
+
+
+class NoNetworkAvailable(ServiceUnavailable):
+    message = "Unable to create the network. No project network is available for allocation."
+
+
+class RevisionNumberConstraintFailed(PreconditionFailed):
+    message = "Constrained to {constraint}, but current revision is {current}"
+
+
+class SegmentsSetInConjunctionWithProviders(InvalidInput):
+    message = "Segments and provider values cannot both be set."
+
+
+class SegmentsContainDuplicateEntry(InvalidInput):
+    message = "Duplicate segment entry in request."
+
+
+class ProviderUpdateNotSupported(InvalidInput):
+    message = (
+        "Invalid input for operation: Plugin does not support updating the following "
+        "provider network attributes: {attrs}."
+    )

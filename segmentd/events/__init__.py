@@ -1,0 +1,1 @@
+"""Events: what changed, handed to subscribers only after the change committed."""

@@ -1,0 +1,20 @@
+"""What a list request asks for, as plain data shared by the API, services and db layers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class ListQuery:
+    filters: dict[str, list[str]] = field(default_factory=dict)  # repeated values mean OR
+    sorts: tuple[tuple[str, str], ...] = ()  # (attribute, "asc" | "desc")
+    limit: int = 0  # rows per page; the API layer clamps it to the configured maximum
+    marker: str | None = None  # id of the last row of the previous page
+    page_reverse: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    items: list[dict]
+    has_more: bool  # rows exist beyond this page in the direction of travel

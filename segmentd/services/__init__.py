@@ -1,0 +1,1 @@
+"""Domain rules. Pure Python over a database connection: no HTTP, no OVN."""

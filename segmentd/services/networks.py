@@ -1,0 +1,234 @@
+"""Networks: create with their segments in one transaction, read, update, delete."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from segmentd import constants as c
+from segmentd.auth.policy import enforce
+from segmentd.context import RequestContext
+from segmentd.db import networks as rows
+from segmentd.db import segments as segment_rows
+from segmentd.errors import (
+    InvalidInput,
+    NetworkNotFound,
+    NoNetworkAvailable,
+    ProviderUpdateNotSupported,
+    RevisionNumberConstraintFailed,
+    SegmentsContainDuplicateEntry,
+    SegmentsSetInConjunctionWithProviders,
+)
+from segmentd.query import ListQuery, Page
+from segmentd.services.segments import (
+    insert_planned_segment,
+    new_segment_base,
+    reassign_vlan_id,
+    utcnow,
+)
+from segmentd.services.types import SegmentSpec, TypeRules
+from segmentd.services.uow import UnitOfWork
+from segmentd.services.views import PROVIDER_KEYS, network_view, segment_view, shows_provider
+
+PROVIDER_TYPE, PROVIDER_PHYSNET, PROVIDER_SEG_ID = PROVIDER_KEYS
+
+
+def requested_specs(data: dict[str, Any]) -> list[SegmentSpec]:
+    """The segments a create asks for: provider:* (one), `segments` (several), or none."""
+    provider = {k: data[k] for k in PROVIDER_KEYS if data.get(k) is not None}
+    if provider and data.get("segments") is not None:
+        raise SegmentsSetInConjunctionWithProviders()
+    entries = [provider] if provider else list(data.get("segments") or [])
+    specs = []
+    for entry in entries:
+        if entry.get(PROVIDER_TYPE) is None:
+            raise InvalidInput(error_message="network_type required")
+        specs.append(
+            SegmentSpec(entry[PROVIDER_TYPE], entry.get(PROVIDER_PHYSNET), entry.get(PROVIDER_SEG_ID))
+        )
+    full = [s for s in specs if s.segmentation_id is not None or s.network_type == c.TYPE_FLAT]
+    if len(set(full)) != len(full):
+        raise SegmentsContainDuplicateEntry()
+    return specs
+
+
+async def create_network(
+    ctx: RequestContext, uow: UnitOfWork, rules: TypeRules, data: dict[str, Any]
+) -> dict[str, Any]:
+    """Create a network and its segments; without provider data, one tenant segment."""
+    project_id = data.get("project_id") or data.get("tenant_id") or ctx.project_id
+    target = {"project_id": project_id, "shared": data.get("shared", False)}
+    enforce(ctx, "create_network", target)
+    if project_id != ctx.project_id:
+        enforce(ctx, "create_network:project_id", target)
+    if data.get("shared"):
+        enforce(ctx, "create_network:shared", target)
+    specs = requested_specs(data)
+    if specs or data.get("segments") is not None:
+        enforce(ctx, "create_network:provider", target)
+    plans = [rules.plan(s) for s in specs]  # every rule checked before anything is written
+
+    now = utcnow()
+    row = {
+        "id": str(uuid.uuid4()),
+        "project_id": project_id,
+        "name": data.get("name") or "",
+        "description": data.get("description") or "",
+        "admin_state_up": data.get("admin_state_up", True),
+        "shared": data.get("shared", False),
+        "status": c.STATUS_ACTIVE,
+        "mtu": 0,
+        "created_at": now,
+        "updated_at": now,
+        "revision_number": 0,
+    }
+    # The row must exist before its segments (foreign key) but its MTU depends on where they
+    # land: estimate it from the request and correct it in the rare case allocation differs.
+    tenant_specs = [SegmentSpec(rules.tenant_types[0])] if not specs else specs
+    requested_mtu = data.get("mtu")
+    row["mtu"] = requested_mtu or rules.max_network_mtu(tenant_specs)
+    await rows.insert_network(uow.conn, row)
+
+    if plans:
+        base = lambda: new_segment_base(row["id"], None, "")  # noqa: E731
+        segments = [await insert_planned_segment(uow.conn, p, base()) for p in plans]
+    else:
+        segments = [await _allocate_tenant_segment(uow.conn, rules, row["id"])]
+    maximum = rules.max_network_mtu([_spec_of(s) for s in segments])
+    rules.check_mtu(requested_mtu or maximum, maximum)
+    if (requested_mtu or maximum) != row["mtu"]:
+        row["mtu"] = requested_mtu or maximum
+        await rows.set_mtu(uow.conn, row["id"], row["mtu"])
+    view = network_view(row, segments, show_provider=True)
+    uow.record(ctx, c.EVENT_NETWORK_CREATED, view, project_id)
+    for s in segments:
+        uow.record(ctx, c.EVENT_SEGMENT_CREATED, segment_view(s), project_id)
+    return _for_caller(ctx, view)
+
+
+def _spec_of(segment) -> SegmentSpec:
+    return SegmentSpec(segment["network_type"], segment["physical_network"], segment["segmentation_id"])
+
+
+async def _allocate_tenant_segment(conn: AsyncConnection, rules: TypeRules, network_id: str):
+    """The first tenant network type with a free ID wins, as in Neutron."""
+    for network_type in rules.tenant_types:
+        plan = rules.plan(SegmentSpec(network_type))
+        try:
+            return await insert_planned_segment(conn, plan, new_segment_base(network_id, None, ""))
+        except NoNetworkAvailable:
+            continue
+    raise NoNetworkAvailable()
+
+
+def _for_caller(ctx: RequestContext, view: dict[str, Any]) -> dict[str, Any]:
+    if shows_provider(ctx):
+        return view
+    return {k: v for k, v in view.items() if k not in PROVIDER_KEYS and k != "segments"}
+
+
+async def get_network(ctx: RequestContext, conn: AsyncConnection, network_id: str) -> dict:
+    row = await rows.get_network(conn, ctx, network_id)
+    if row is None:
+        raise NetworkNotFound(net_id=network_id)
+    enforce(ctx, "get_network", row)
+    show = shows_provider(ctx)
+    segments = (await segment_rows.segments_of_networks(conn, [row["id"]]))[row["id"]] if show else []
+    return network_view(row, segments, show)
+
+
+async def list_networks(ctx: RequestContext, conn: AsyncConnection, q: ListQuery) -> Page:
+    show = shows_provider(ctx)
+    if not show and any(k in q.filters for k in PROVIDER_KEYS):
+        enforce(ctx, "get_network:provider")
+    found, has_more = await rows.list_networks(conn, ctx, q)
+    by_net = (
+        await segment_rows.segments_of_networks(conn, [r["id"] for r in found]) if show else {}
+    )
+    return Page([network_view(r, by_net.get(r["id"], []), show) for r in found], has_more)
+
+
+async def _locked_network(uow: UnitOfWork, ctx: RequestContext, network_id: str, action: str):
+    row = await rows.get_network_for_update(uow.conn, ctx, network_id)
+    if row is None:
+        raise NetworkNotFound(net_id=network_id)
+    enforce(ctx, action, row)
+    return row
+
+
+def _check_revision(row, if_revision: int | None) -> None:
+    if if_revision is not None and row["revision_number"] != if_revision:
+        raise RevisionNumberConstraintFailed(constraint=if_revision, current=row["revision_number"])
+
+
+async def update_network(
+    ctx: RequestContext,
+    uow: UnitOfWork,
+    rules: TypeRules,
+    network_id: str,
+    data: dict[str, Any],
+    if_revision: int | None = None,
+) -> dict:
+    """Change a network's attributes; a single VLAN segment may change its VLAN ID."""
+    row = await _locked_network(uow, ctx, network_id, "update_network")
+    _check_revision(row, if_revision)
+    if "shared" in data and data["shared"] != row["shared"]:
+        enforce(ctx, "update_network:shared", row)
+    segments = (await segment_rows.segments_of_networks(uow.conn, [network_id]))[network_id]
+    provider = {k: data[k] for k in PROVIDER_KEYS if k in data}
+    changed_segment = None
+    if provider:
+        enforce(ctx, "update_network:provider", row)
+        changed_segment = await _update_provider(uow.conn, rules, segments, provider)
+        if changed_segment is not None:
+            segments = [changed_segment]
+
+    values = {k: data[k] for k in ("name", "description", "admin_state_up", "shared") if k in data}
+    if values.get("description", "") is None:
+        values["description"] = ""
+    if values.get("name", "") is None:
+        values["name"] = ""
+    if data.get("mtu") is not None:
+        rules.check_mtu(data["mtu"], rules.max_network_mtu([_spec_of(s) for s in segments]))
+        values["mtu"] = data["mtu"]
+    values["updated_at"] = utcnow()
+    updated = await rows.update_network(uow.conn, network_id, values)
+    view = network_view(updated, segments, show_provider=True)
+    uow.record(ctx, c.EVENT_NETWORK_UPDATED, view, row["project_id"])
+    if changed_segment is not None:
+        uow.record(ctx, c.EVENT_SEGMENT_UPDATED, segment_view(changed_segment), row["project_id"])
+    return _for_caller(ctx, view)
+
+
+async def _update_provider(conn, rules: TypeRules, segments, provider: dict[str, Any]):
+    """Only the VLAN ID of a one-segment VLAN network may change (Neutron's rule)."""
+    if len(segments) != 1:
+        raise InvalidInput(
+            error_message="provider attributes can be updated only on a network with one segment"
+        )
+    seg = segments[0]
+    for key, column in ((PROVIDER_TYPE, "network_type"), (PROVIDER_PHYSNET, "physical_network")):
+        if key in provider and provider[key] != seg[column]:
+            raise ProviderUpdateNotSupported(attrs=key)
+    new_id = provider.get(PROVIDER_SEG_ID)
+    if new_id is None or new_id == seg["segmentation_id"]:
+        return None
+    if seg["network_type"] != c.TYPE_VLAN:
+        raise InvalidInput(error_message="Only VLAN type networks can be updated.")
+    rules.plan(SegmentSpec(c.TYPE_VLAN, seg["physical_network"], new_id))
+    return await reassign_vlan_id(conn, seg, new_id)
+
+
+async def delete_network(
+    ctx: RequestContext, uow: UnitOfWork, network_id: str, if_revision: int | None = None
+) -> None:
+    """Delete a network, its segments and their ID allocations in one transaction."""
+    row = await _locked_network(uow, ctx, network_id, "delete_network")
+    _check_revision(row, if_revision)
+    deleted = await segment_rows.delete_network_segments(uow.conn, network_id)
+    await rows.delete_network(uow.conn, network_id)
+    for s in deleted:
+        uow.record(ctx, c.EVENT_SEGMENT_DELETED, segment_view(s), row["project_id"])
+    uow.record(ctx, c.EVENT_NETWORK_DELETED, network_view(row, deleted, True), row["project_id"])

@@ -1,0 +1,191 @@
+"""Segments: create with type rules and ID allocation, read, rename, delete."""
+
+from __future__ import annotations
+
+import random
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from segmentd import constants as c
+from segmentd.auth.policy import enforce
+from segmentd.context import RequestContext
+from segmentd.db import networks as network_rows
+from segmentd.db import segments as rows
+from segmentd.errors import (
+    FlatNetworkInUse,
+    NetworkNotFound,
+    NoNetworkAvailable,
+    RevisionNumberConstraintFailed,
+    SegmentNotFound,
+    TunnelIdInUse,
+    VlanIdInUse,
+)
+from segmentd.query import ListQuery, Page
+from segmentd.services.types import AllocationPlan, SegmentSpec, TypeRules
+from segmentd.services.uow import UnitOfWork
+from segmentd.services.views import segment_view
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None, microsecond=0)
+
+
+def _in_use(plan: AllocationPlan, physnet: str):
+    if plan.network_type == c.TYPE_FLAT:
+        return FlatNetworkInUse(physical_network=physnet)
+    if plan.network_type == c.TYPE_VLAN:
+        return VlanIdInUse(vlan_id=plan.fixed_id, physical_network=physnet)
+    return TunnelIdInUse(tunnel_id=plan.fixed_id)
+
+
+async def insert_planned_segment(
+    conn: AsyncConnection, plan: AllocationPlan, base: dict[str, Any]
+) -> dict[str, Any]:
+    """Insert a segment, allocating its ID as planned; bounded retries on concurrent conflicts.
+
+    `base` holds id, network_id, name, description and timestamps. A vlan segment that did
+    not name a physnet records the one its ID came from.
+    """
+    for _attempt in range(c.ALLOCATION_ATTEMPTS):
+        if plan.fixed_id is not None:
+            physnet = plan.pools[0][0]
+            row = dict(base, network_type=plan.network_type, alloc_physnet=physnet,
+                       physical_network=physnet or None)
+            got = await rows.insert_segment(conn, row, plan.fixed_id, plan.carries_id)
+            if got is not None:
+                return got
+            if await rows.allocation_taken(conn, plan.network_type, physnet, plan.fixed_id):
+                raise _in_use(plan, physnet)
+            continue  # another writer took the same segment_index: try again
+        raced = False
+        for physnet, ranges in plan.pools:
+            for rng in ranges:
+                start = random.randint(rng.minimum, rng.maximum)
+                cand = rows.free_id_candidate(
+                    plan.network_type, physnet, rng.minimum, rng.maximum, start
+                )
+                row = dict(base, network_type=plan.network_type, alloc_physnet=physnet,
+                           physical_network=physnet or None)
+                got = await rows.insert_segment(conn, row, cand, True)
+                if got is not None:
+                    return got
+                if await rows.free_id_exists(
+                    conn, plan.network_type, physnet, rng.minimum, rng.maximum
+                ):
+                    raced = True
+                    break
+            if raced:
+                break
+        if not raced:
+            raise NoNetworkAvailable()
+    raise NoNetworkAvailable()
+
+
+async def reassign_vlan_id(conn: AsyncConnection, seg, vlan_id: int) -> dict[str, Any]:
+    """Move a VLAN segment to another ID on its physnet: take the new one, free the old one."""
+    row = await rows.reassign_id(conn, seg["id"], vlan_id, utcnow())
+    if row is None:
+        raise VlanIdInUse(vlan_id=vlan_id, physical_network=seg["physical_network"])
+    return row
+
+
+def new_segment_base(network_id: str, name: str | None, description: str) -> dict[str, Any]:
+    now = utcnow()
+    return {
+        "id": str(uuid.uuid4()),
+        "network_id": network_id,
+        "name": name,
+        "description": description,
+        "created_at": now,
+        "updated_at": now,
+        "revision_number": 0,
+    }
+
+
+async def create_segment(
+    ctx: RequestContext, uow: UnitOfWork, rules: TypeRules, data: dict[str, Any]
+) -> dict[str, Any]:
+    """Add a segment to a network; the network's MTU must fit on it."""
+    net = await network_rows.get_network_for_update(uow.conn, ctx, data["network_id"])
+    if net is None:
+        raise NetworkNotFound(net_id=data["network_id"])
+    enforce(ctx, "create_segment", {"project_id": net["project_id"], "network_id": net["id"]})
+    spec = SegmentSpec(
+        data["network_type"], data.get("physical_network"), data.get("segmentation_id")
+    )
+    plan = rules.plan(spec)
+    base = new_segment_base(net["id"], data.get("name"), data.get("description") or "")
+    row = await insert_planned_segment(uow.conn, plan, base)
+    rules.check_mtu(net["mtu"], rules.segment_mtu(row["network_type"], row["physical_network"]))
+    view = segment_view(row)
+    uow.record(ctx, c.EVENT_SEGMENT_CREATED, view, net["project_id"])
+    return view
+
+
+async def get_segment(ctx: RequestContext, conn: AsyncConnection, segment_id: str) -> dict:
+    enforce(ctx, "get_segment")
+    row = await rows.get_segment(conn, segment_id)
+    if row is None:
+        raise SegmentNotFound(segment_id=segment_id)
+    return segment_view(row)
+
+
+async def list_segments(ctx: RequestContext, conn: AsyncConnection, q: ListQuery) -> Page:
+    enforce(ctx, "get_segment")
+    found, has_more = await rows.list_segments(conn, q)
+    return Page([segment_view(r) for r in found], has_more)
+
+
+async def update_segment(
+    ctx: RequestContext,
+    uow: UnitOfWork,
+    segment_id: str,
+    data: dict[str, Any],
+    if_revision: int | None = None,
+) -> dict:
+    """Rename or re-describe a segment; everything else about it is fixed at create."""
+    enforce(ctx, "update_segment")
+    values = {k: data[k] for k in ("name", "description") if k in data}
+    if "description" in values and values["description"] is None:
+        values["description"] = ""
+    values["updated_at"] = utcnow()
+    row = await rows.update_segment(uow.conn, segment_id, values, if_revision)
+    if row is None:
+        current = await rows.get_segment(uow.conn, segment_id)
+        if current is None:
+            raise SegmentNotFound(segment_id=segment_id)
+        raise RevisionNumberConstraintFailed(
+            constraint=if_revision, current=current["revision_number"]
+        )
+    view = segment_view(row)
+    uow.record(ctx, c.EVENT_SEGMENT_UPDATED, view, None)
+    return view
+
+
+async def ensure_segment_unused(conn: AsyncConnection, segment_id: str) -> None:
+    """Raise SegmentInUse while anything depends on the segment.
+
+    Nothing but its own allocation depends on a segment yet; subnets on segments will be
+    checked here and answered with SegmentInUse (409).
+    """
+
+
+async def delete_segment(
+    ctx: RequestContext, uow: UnitOfWork, segment_id: str, if_revision: int | None = None
+) -> None:
+    """Delete a segment and free its segmentation ID in the same transaction."""
+    enforce(ctx, "delete_segment")
+    row = await rows.get_segment(uow.conn, segment_id)
+    if row is None:
+        raise SegmentNotFound(segment_id=segment_id)
+    if if_revision is not None and row["revision_number"] != if_revision:
+        raise RevisionNumberConstraintFailed(
+            constraint=if_revision, current=row["revision_number"]
+        )
+    await ensure_segment_unused(uow.conn, segment_id)
+    if not await rows.delete_segment(uow.conn, segment_id):
+        raise SegmentNotFound(segment_id=segment_id)
+    uow.record(ctx, c.EVENT_SEGMENT_DELETED, segment_view(row), None)

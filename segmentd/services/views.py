@@ -1,0 +1,82 @@
+"""Rows to Neutron's wire shapes, leaving out what the caller may not read."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from segmentd.auth import policy
+from segmentd.context import RequestContext
+
+PROVIDER_KEYS = ("provider:network_type", "provider:physical_network", "provider:segmentation_id")
+
+
+def timestamp(value: datetime) -> str:
+    """Neutron's format: UTC, whole seconds, a trailing Z."""
+    return value.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def segment_view(row: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "network_id": row["network_id"],
+        "name": row["name"],
+        "description": row["description"],
+        "physical_network": row["physical_network"],
+        "network_type": row["network_type"],
+        "segmentation_id": row["segmentation_id"],
+        "created_at": timestamp(row["created_at"]),
+        "updated_at": timestamp(row["updated_at"]),
+        "revision_number": row["revision_number"],
+    }
+
+
+def provider_view(segments: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """One segment as provider:* attributes, several as the multi-provider list."""
+    if len(segments) > 1:
+        return {
+            "segments": [
+                {
+                    "provider:network_type": s["network_type"],
+                    "provider:physical_network": s["physical_network"],
+                    "provider:segmentation_id": s["segmentation_id"],
+                }
+                for s in segments
+            ]
+        }
+    if not segments:
+        return dict.fromkeys(PROVIDER_KEYS)
+    s = segments[0]
+    return {
+        "provider:network_type": s["network_type"],
+        "provider:physical_network": s["physical_network"],
+        "provider:segmentation_id": s["segmentation_id"],
+    }
+
+
+def network_view(
+    row: Mapping[str, Any], segments: Sequence[Mapping[str, Any]], show_provider: bool
+) -> dict[str, Any]:
+    view = {
+        "id": row["id"],
+        "name": row["name"],
+        "description": row["description"],
+        "project_id": row["project_id"],
+        "tenant_id": row["project_id"],
+        "admin_state_up": row["admin_state_up"],
+        "shared": row["shared"],
+        "status": row["status"],
+        "mtu": row["mtu"],
+        "subnets": [],
+        "created_at": timestamp(row["created_at"]),
+        "updated_at": timestamp(row["updated_at"]),
+        "revision_number": row["revision_number"],
+    }
+    if show_provider:
+        view.update(provider_view(segments))
+    return view
+
+
+def shows_provider(ctx: RequestContext) -> bool:
+    return policy.check(ctx, "get_network:provider")
