@@ -28,25 +28,25 @@ def http(method, url, token="", timeout=30):
         return exc.code, None
 
 
-def list_all(base, collection, token="", max_pages=1000):
-    """Every item of GET /v2.0/<collection>, following <collection>_links rel=next."""
-    url, items = f"{base}/v2.0/{collection}?limit=500", []
-    for _ in range(max_pages):
+def walk(base, collection, token="", limit=500, max_pages=10000):
+    """GET /v2.0/<collection>?limit=N following <collection>_links rel=next: (items, pages)."""
+    url, items = f"{base}/v2.0/{collection}?limit={limit}", []
+    for page in range(1, max_pages + 1):
         status, body = http("GET", url, token)
         if status != 200 or body is None:
             raise RuntimeError(f"GET {url} -> {status}")
         items.extend(body.get(collection, []))
         nxt = [link["href"] for link in body.get(f"{collection}_links", [])
                if link.get("rel") == "next"]
-        if not nxt or not body.get(collection):
-            return items
+        if not nxt:
+            return items, page
         url = base + nxt[0][nxt[0].find("/v2.0/"):]
-    return items
+    raise RuntimeError(f"{collection}: more than {max_pages} pages")
 
 
 def cleanup(base, token=""):
     """Delete every network whose name starts with bench-net- (left over by an aborted run)."""
-    nets = [n for n in list_all(base, "networks", token) if (n.get("name") or "").startswith(PREFIX)]
+    nets = [n for n in walk(base, "networks", token)[0] if (n.get("name") or "").startswith(PREFIX)]
     for net in nets:
         http("DELETE", f"{base}/v2.0/networks/{net['id']}", token)
     return len(nets)
@@ -78,7 +78,11 @@ def run_workload(base, args, token=""):
     results.append(phase("create_segments", "create_segments.lua",
                          round_robin(net_ids, args.segments), 201))
     seg_ids = results[-1].ids
+    segs, per_walk = walk(base, "segments", token, args.page_limit)
+    print(f"  (one walk at limit={args.page_limit}: {per_walk} pages, {len(segs)} segments)",
+          file=sys.stderr)
     results.append(phase("list_pages", "list_pages.lua", [str(args.page_limit)] * args.pages, 200))
+    results[-1].pages_per_walk = per_walk
     results.append(phase("show", "show_segments.lua", round_robin(seg_ids, args.shows), 200))
     renames = [f"{sid} renamed-{i}" for i, sid in enumerate(round_robin(seg_ids, args.renames))]
     results.append(phase("rename", "rename_segments.lua", renames, 200))
@@ -133,9 +137,9 @@ def print_table(title, results):
               f"{r.p50_ms:>9.1f}{r.p95_ms:>9.1f}{r.errors:>8}{flag}")
     for r in results:
         if r.phase == "list_pages" and r.seconds > 0:
-            per = r.ops / r.walks if r.walks else 0
-            print(f"list_pages: {r.ops} pages, {r.walks} full walks ({r.walks / r.seconds:.2f} walks/s,"
-                  f" ~{per:.1f} pages/walk)")
+            per = r.pages_per_walk or 1
+            print(f"list_pages: {r.ops_per_s:.1f} pages/s = {r.ops_per_s / per:.2f} full-list walks/s"
+                  f" ({per} pages/walk); {r.walks} walks finished inside wrk")
     for r in results:
         if r.errors:
             codes = ", ".join(f"{k}x{v}" for k, v in sorted(r.statuses.items()))

@@ -26,6 +26,7 @@ class PhaseResult:
     p99_ms: float = 0.0
     max_ms: float = 0.0
     walks: int = 0
+    pages_per_walk: int = 0
     statuses: dict = field(default_factory=dict)
     wrk_errors: dict = field(default_factory=dict)
     error_samples: list = field(default_factory=list)

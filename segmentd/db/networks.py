@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from sqlalchemy import Select, and_, delete, exists, insert, or_, select, true, update
+from sqlalchemy import Select, and_, bindparam, delete, exists, insert, or_, select, true, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from segmentd.context import RequestContext
@@ -52,13 +52,24 @@ def scoped_select(ctx: RequestContext) -> Select:
     return select(*COLUMNS).where(visible_to(ctx))
 
 
+INSERT = insert(t)
+BY_ID_ANY = select(*COLUMNS).where(t.c.id == bindparam("network_id"))
+BY_ID_SCOPED = BY_ID_ANY.where(
+    or_(t.c.project_id == bindparam("project_id"), t.c.shared.is_(True))
+)
+
+
 async def insert_network(conn: AsyncConnection, row: dict[str, Any]) -> None:
-    await conn.execute(insert(t).values(**row))
+    await conn.execute(INSERT, row)
 
 
 async def get_network(conn: AsyncConnection, ctx: RequestContext, network_id: str):
-    stmt = scoped_select(ctx).where(t.c.id == network_id)
-    return (await conn.execute(stmt)).mappings().first()
+    """The network if the caller may see it (prebuilt statements: this is a hot path)."""
+    if ctx.is_admin:
+        stmt, params = BY_ID_ANY, {"network_id": network_id}
+    else:
+        stmt, params = BY_ID_SCOPED, {"network_id": network_id, "project_id": ctx.project_id}
+    return (await conn.execute(stmt, params)).mappings().first()
 
 
 async def get_network_for_update(conn: AsyncConnection, ctx: RequestContext, network_id: str):

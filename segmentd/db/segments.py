@@ -9,14 +9,17 @@ from __future__ import annotations
 
 from typing import Any
 
+from functools import lru_cache
+
 from sqlalchemy import (
     Integer,
+    bindparam,
+    null,
     Select,
     and_,
     delete,
     exists,
     func,
-    literal,
     select,
     update,
 )
@@ -46,83 +49,104 @@ COLUMNS = [
 ]
 
 
-def _key(table, network_type: str, alloc_physnet: str):
-    return and_(table.c.network_type == network_type, table.c.alloc_physnet == alloc_physnet)
+def _key(table):
+    return and_(
+        table.c.network_type == bindparam("network_type"),
+        table.c.alloc_physnet == bindparam("alloc_physnet"),
+    )
 
 
-def free_id_candidate(network_type: str, alloc_physnet: str, lo: int, hi: int, start: int):
-    """A scalar SQL expression: the first free ID at or after `start` in [lo, hi], wrapping."""
+def _free_id_candidate():
+    """A scalar SQL expression: the first free ID at or after :start in [:lo, :hi], wrapping.
+
+    Free IDs are the gaps after taken ones; COALESCE evaluates lazily on PostgreSQL and
+    SQLite, so the later branches run only when the random start is taken.
+    """
     s2 = t.alias("taken")
+    start, lo, hi = (bindparam(n, type_=Integer) for n in ("start", "lo", "hi"))
 
     def is_free(value):
-        return ~exists().where(_key(t, network_type, alloc_physnet), t.c.alloc_id == value)
+        return ~exists().where(_key(t), t.c.alloc_id == value)
 
-    def first_gap_from(frm: int):
+    def first_gap_from(frm):
         nxt = t.c.alloc_id + 1
         return (
             select(nxt)
-            .where(
-                _key(t, network_type, alloc_physnet),
-                t.c.alloc_id >= frm,
-                t.c.alloc_id < hi,
-                ~exists().where(_key(s2, network_type, alloc_physnet), s2.c.alloc_id == nxt),
-            )
+            .where(_key(t), t.c.alloc_id >= frm, t.c.alloc_id < hi,
+                   ~exists().where(_key(s2), s2.c.alloc_id == nxt))
             .order_by(t.c.alloc_id)
             .limit(1)
             .scalar_subquery()
         )
 
-    start_lit, lo_lit = literal(start, Integer), literal(lo, Integer)
-    # COALESCE evaluates lazily on PostgreSQL and SQLite: later branches run only if needed.
     return func.coalesce(
-        select(start_lit).where(is_free(start_lit)).scalar_subquery(),
+        select(start).where(is_free(start)).scalar_subquery(),
         first_gap_from(start),
-        select(lo_lit).where(is_free(lo_lit)).scalar_subquery(),
+        select(lo).where(is_free(lo)).scalar_subquery(),
         first_gap_from(lo),
     )
 
 
-def _next_index(network_id: str):
-    return (
+FREE_ID = select(_free_id_candidate())
+ROW_PARAMS = (
+    "id", "network_id", "name", "description", "created_at", "updated_at", "revision_number",
+    "network_type", "alloc_physnet", "physical_network",
+)
+
+
+def _insert_statement(dialect: str, allocate: bool, carries_id: bool):
+    """INSERT ... SELECT that takes the ID and the next segment_index in one statement.
+
+    Any unique conflict (ID or index) inserts nothing, so the caller can retry without a
+    failed transaction; PostgreSQL waits for a conflicting in-flight insert to settle first.
+    """
+    alloc = _free_id_candidate() if allocate else bindparam("alloc_id", type_=Integer)
+    cand = select(alloc.label("v")).subquery("cand")
+    next_index = (
         select(func.coalesce(func.max(t.c.segment_index) + 1, 0))
-        .where(t.c.network_id == network_id)
+        .where(t.c.network_id == bindparam("network_id"))
         .scalar_subquery()
     )
-
-
-def _insert_skipping_conflicts(conn: AsyncConnection, select_stmt: Select, columns: list[str]):
-    dialect = conn.dialect.name
+    values = [bindparam(n, type_=t.c[n].type) for n in ROW_PARAMS]
+    values += [cand.c.v, cand.c.v if carries_id else null(), next_index]
+    names = [*ROW_PARAMS, "alloc_id", "segmentation_id", "segment_index"]
+    src = select(*values).select_from(cand).where(cand.c.v.is_not(None))
     if dialect == "postgresql":
-        stmt = postgresql.insert(t).from_select(columns, select_stmt).on_conflict_do_nothing()
+        stmt = postgresql.insert(t).from_select(names, src).on_conflict_do_nothing()
     elif dialect == "sqlite":
-        stmt = sqlite.insert(t).from_select(columns, select_stmt).on_conflict_do_nothing()
+        stmt = sqlite.insert(t).from_select(names, src).on_conflict_do_nothing()
     else:
-        stmt = t.insert().prefix_with("IGNORE").from_select(columns, select_stmt)
-    return stmt
+        return t.insert().prefix_with("IGNORE").from_select(names, src)
+    return stmt.returning(t.c.alloc_id, t.c.segment_index)
+
+
+@lru_cache(maxsize=None)
+def insert_statement(dialect: str, allocate: bool, carries_id: bool):
+    return _insert_statement(dialect, allocate, carries_id)
 
 
 async def insert_segment(
-    conn: AsyncConnection, row: dict[str, Any], alloc_id, carries_id: bool
+    conn: AsyncConnection, row: dict[str, Any], *, carries_id: bool, alloc_id: int | None = None,
+    lo: int | None = None, hi: int | None = None, start: int | None = None,
 ) -> dict[str, Any] | None:
     """Insert a segment; None when a unique key (ID or index) was taken by someone else.
 
-    `row` holds every column except alloc_id, segmentation_id and segment_index. `alloc_id`
-    is an int or, when the server allocates, a SQL expression; `carries_id` says whether the
-    segment shows it as its segmentation_id (flat segments do not).
+    `row` holds the ROW_PARAMS columns. Give `alloc_id` for a fixed ID, or `lo`, `hi` and a
+    random `start` for the server to take the first free ID from there.
     """
-    alloc = literal(alloc_id, Integer) if isinstance(alloc_id, int) else alloc_id
-    cand = select(alloc.label("v")).subquery("cand")
-    names = list(row) + ["alloc_id", "segmentation_id", "segment_index"]
-    values = [literal(v, t.c[k].type) for k, v in row.items()]
-    values += [cand.c.v, cand.c.v if carries_id else literal(None, Integer)]
-    values.append(_next_index(row["network_id"]))
-    src = select(*values).select_from(cand).where(cand.c.v.is_not(None))
-    stmt = _insert_skipping_conflicts(conn, src, names)
-    if conn.dialect.name == "mysql":
-        if (await conn.execute(stmt)).rowcount != 1:
+    dialect = conn.dialect.name
+    allocate = alloc_id is None
+    params = dict(row)
+    if allocate:
+        params.update(lo=lo, hi=hi, start=start)
+    else:
+        params["alloc_id"] = alloc_id
+    stmt = insert_statement(dialect, allocate, carries_id)
+    if dialect == "mysql":
+        if (await conn.execute(stmt, params)).rowcount != 1:
             return None
         return dict(await get_segment(conn, row["id"]))
-    got = (await conn.execute(stmt.returning(t.c.alloc_id, t.c.segment_index))).first()
+    got = (await conn.execute(stmt, params)).first()
     if got is None:
         return None
     out = dict(row)
@@ -132,29 +156,31 @@ async def insert_segment(
 
 
 async def free_id_exists(conn: AsyncConnection, network_type, alloc_physnet, lo, hi) -> bool:
-    cand = free_id_candidate(network_type, alloc_physnet, lo, hi, lo)
-    return (await conn.execute(select(cand))).scalar() is not None
+    params = dict(network_type=network_type, alloc_physnet=alloc_physnet, lo=lo, hi=hi, start=lo)
+    return (await conn.execute(FREE_ID, params)).scalar() is not None
+
+
+ALLOCATION_TAKEN = select(exists().where(_key(t), t.c.alloc_id == bindparam("alloc_id")))
 
 
 async def allocation_taken(conn: AsyncConnection, network_type, alloc_physnet, alloc_id) -> bool:
-    stmt = select(
-        exists().where(_key(t, network_type, alloc_physnet), t.c.alloc_id == alloc_id)
-    )
-    return bool((await conn.execute(stmt)).scalar())
+    params = dict(network_type=network_type, alloc_physnet=alloc_physnet, alloc_id=alloc_id)
+    return bool((await conn.execute(ALLOCATION_TAKEN, params)).scalar())
 
 
 def base_select() -> Select:
     return select(*COLUMNS)
 
 
-async def get_segment(conn: AsyncConnection, segment_id: str, scope: Select | None = None):
-    stmt = (scope if scope is not None else base_select()).where(t.c.id == segment_id)
-    return (await conn.execute(stmt)).mappings().first()
+SEGMENT_BY_ID = select(*COLUMNS).where(t.c.id == bindparam("segment_id"))
 
 
-async def list_segments(conn: AsyncConnection, q: ListQuery, scope: Select | None = None):
-    stmt = scope if scope is not None else base_select()
-    return await fetch_page(conn, stmt, ATTRIBUTES, t.c.id, q)
+async def get_segment(conn: AsyncConnection, segment_id: str):
+    return (await conn.execute(SEGMENT_BY_ID, {"segment_id": segment_id})).mappings().first()
+
+
+async def list_segments(conn: AsyncConnection, q: ListQuery):
+    return await fetch_page(conn, base_select(), ATTRIBUTES, t.c.id, q)
 
 
 async def segments_of_networks(conn: AsyncConnection, network_ids: list[str]):

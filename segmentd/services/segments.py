@@ -54,7 +54,9 @@ async def insert_planned_segment(
             physnet = plan.pools[0][0]
             row = dict(base, network_type=plan.network_type, alloc_physnet=physnet,
                        physical_network=physnet or None)
-            got = await rows.insert_segment(conn, row, plan.fixed_id, plan.carries_id)
+            got = await rows.insert_segment(
+                conn, row, carries_id=plan.carries_id, alloc_id=plan.fixed_id
+            )
             if got is not None:
                 return got
             if await rows.allocation_taken(conn, plan.network_type, physnet, plan.fixed_id):
@@ -63,13 +65,12 @@ async def insert_planned_segment(
         raced = False
         for physnet, ranges in plan.pools:
             for rng in ranges:
-                start = random.randint(rng.minimum, rng.maximum)
-                cand = rows.free_id_candidate(
-                    plan.network_type, physnet, rng.minimum, rng.maximum, start
-                )
                 row = dict(base, network_type=plan.network_type, alloc_physnet=physnet,
                            physical_network=physnet or None)
-                got = await rows.insert_segment(conn, row, cand, True)
+                got = await rows.insert_segment(
+                    conn, row, carries_id=True, lo=rng.minimum, hi=rng.maximum,
+                    start=random.randint(rng.minimum, rng.maximum),
+                )
                 if got is not None:
                     return got
                 if await rows.free_id_exists(

@@ -1,0 +1,124 @@
+"""List mechanics shared by every collection: filters, sorting, fields, marker paging."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.factories import error_of, make_network, make_segment
+
+
+@pytest.fixture
+def seeded(api):
+    net = make_network(api)
+    segs = [make_segment(api, net["id"], network_type="vxlan", segmentation_id=i, name=f"s{i}")
+            for i in (5, 3, 9, 1, 7)]
+    return api, net, segs
+
+
+def walk(api, url, key="segments"):
+    items, pages = [], 0
+    while url and pages < 50:
+        body = api.get(url).json()
+        items += body[key]
+        nxt = [link["href"] for link in body.get(f"{key}_links", []) if link["rel"] == "next"]
+        url = nxt[0].replace("http://testserver", "") if nxt else None
+        pages += 1
+    return items, pages
+
+
+class TestListSegments:
+    def test_filters_repeated_values_mean_or(self, seeded):
+        api, net, _ = seeded
+        got = api.get("/v2.0/segments?segmentation_id=3&segmentation_id=9").json()["segments"]
+        assert sorted(s["segmentation_id"] for s in got) == [3, 9]
+        got = api.get(f"/v2.0/segments?network_id={net['id']}&network_type=geneve").json()
+        assert len(got["segments"]) == 1
+
+    def test_sort_and_fields_on_lists(self, seeded):
+        api, _, _ = seeded
+        url = ("/v2.0/segments?network_type=vxlan&sort_key=segmentation_id&sort_dir=desc"
+               "&fields=segmentation_id")
+        assert api.get(url).json() == {"segments": [{"segmentation_id": i} for i in (9, 7, 5, 3, 1)]}
+
+    @pytest.mark.parametrize("sort", [("segmentation_id", "asc"), ("name", "desc"), ("id", "asc")])
+    def test_marker_paging_visits_every_row_once(self, seeded, sort):
+        api, _, _ = seeded
+        items, pages = walk(api, f"/v2.0/segments?limit=2&sort_key={sort[0]}&sort_dir={sort[1]}")
+        assert len(items) == 6 and len({s["id"] for s in items}) == 6
+        assert pages == 3
+        full = api.get(f"/v2.0/segments?sort_key={sort[0]}&sort_dir={sort[1]}").json()["segments"]
+        assert [s["id"] for s in items] == [s["id"] for s in full]
+
+    def test_previous_link_walks_back(self, seeded):
+        api, _, _ = seeded
+        first = api.get("/v2.0/segments?limit=2&sort_key=name&sort_dir=asc").json()
+        assert [link["rel"] for link in first["segments_links"]] == ["next"]
+        nxt = first["segments_links"][0]["href"].replace("http://testserver", "")
+        second = api.get(nxt).json()
+        prev = [link["href"] for link in second["segments_links"] if link["rel"] == "previous"][0]
+        back = api.get(prev.replace("http://testserver", "")).json()
+        assert [s["id"] for s in back["segments"]] == [s["id"] for s in first["segments"]]
+
+    def test_page_size_is_bounded_by_the_configured_maximum(self, api):
+        net = make_network(api)
+        for _ in range(55):
+            make_segment(api, net["id"])
+        body = api.get("/v2.0/segments?limit=1000").json()
+        assert len(body["segments"]) == 50
+        assert body["segments_links"][0]["rel"] == "next"
+        items, _ = walk(api, "/v2.0/segments")
+        assert len(items) == 56
+
+    @pytest.mark.parametrize(
+        ("query", "needle"),
+        [
+            ("bogus=1", "['bogus'] is invalid attribute for filtering"),
+            ("segmentation_id=abc", "not an integer"),
+            ("sort_key=segmentation_id", "The number of sort_keys and sort_dirs must be same"),
+            ("sort_key=bogus&sort_dir=asc", "['bogus'] is invalid attribute for sort_keys"),
+            ("sort_key=id&sort_dir=sideways", "is invalid value for sort_dirs"),
+            ("sort_key=description&sort_dir=asc", "invalid attribute for sort_keys"),
+            ("limit=-1", "Bad limit request"),
+            ("limit=abc", "Bad limit request"),
+            ("page_reverse=maybe", "page_reverse"),
+            ("fields=bogus", "invalid attribute for fields"),
+        ],
+    )
+    def test_bad_list_parameters_are_400(self, seeded, query, needle):
+        api, _, _ = seeded
+        resp = api.get(f"/v2.0/segments?{query}")
+        assert resp.status_code == 400
+        assert needle in error_of(resp)["message"]
+
+    @pytest.mark.parametrize(
+        "value",
+        ["' OR 1=1 --", "1; DROP TABLE segments", "\\x00", "%", "_", "x" * 200, '"; --'],
+    )
+    def test_sql_metacharacters_in_filters_and_markers_are_inert(self, seeded, value):
+        api, _, _ = seeded
+        before = api.counts()
+        for param in ("name", "network_id", "marker", "physical_network"):
+            resp = api.get("/v2.0/segments", params={param: value})
+            assert resp.status_code in (200, 400)
+            if resp.status_code == 200 and param != "marker":
+                assert resp.json()["segments"] == []
+        assert api.counts() == before
+
+    def test_unknown_marker_starts_from_the_beginning(self, seeded):
+        api, _, _ = seeded
+        body = api.get("/v2.0/segments?limit=2&marker=00000000-0000-0000-0000-000000000000")
+        assert len(body.json()["segments"]) == 2
+
+
+class TestMeta:
+    def test_version_document_and_extensions(self, api):
+        assert api.get("/").json()["versions"][0]["id"] == "v2.0"
+        aliases = {e["alias"] for e in api.get("/v2.0/extensions").json()["extensions"]}
+        assert {"segment", "provider", "multi-provider", "net-mtu-writable"} <= aliases
+        assert api.get("/v2.0/extensions/segment").json()["extension"]["alias"] == "segment"
+        assert api.get("/v2.0/extensions/dhcp_agent_scheduler").status_code == 404
+
+    def test_unknown_path_is_neutron_404(self, api):
+        resp = api.get("/v2.0/nothing")
+        assert resp.status_code == 404
+        assert error_of(resp)["type"] == "HTTPNotFound"

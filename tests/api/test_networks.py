@@ -1,0 +1,239 @@
+"""/v2.0/networks through the real app, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.factories import error_of, make_network, make_segment
+
+ZERO_UUID = "00000000-0000-0000-0000-000000000000"
+MEMBER = {"X-Project-Id": "p1", "X-Roles": "member,reader"}
+OTHER = {"X-Project-Id": "p2", "X-Roles": "member,reader"}
+PROVIDER = ("provider:network_type", "provider:physical_network", "provider:segmentation_id")
+
+
+class TestCreateNetwork:
+    def test_plain_network_gets_one_tenant_segment(self, api):
+        net = make_network(api, name="plain")
+        assert net["provider:network_type"] == "geneve"
+        assert 1 <= net["provider:segmentation_id"] <= 16777215
+        assert net["provider:physical_network"] is None
+        assert net["mtu"] == 1450  # 1500 - 20 (IPv4) - 30 (Geneve header)
+        assert (net["status"], net["project_id"], net["tenant_id"]) == ("ACTIVE", "dev", "dev")
+        assert net["admin_state_up"] is True and net["shared"] is False
+        assert [e.type for e in api.events] == ["network.created", "segment.created"]
+        assert api.counts() == {"networks": 1, "segments": 1}
+
+    def test_vlan_provider_network(self, api):
+        net = make_network(api, **{"provider:network_type": "vlan",
+                                   "provider:physical_network": "physnet1",
+                                   "provider:segmentation_id": 110})
+        assert [net[k] for k in PROVIDER] == ["vlan", "physnet1", 110]
+        assert net["mtu"] == 1500
+
+    def test_multi_provider_segments_render_as_a_list(self, api):
+        net = make_network(api, segments=[
+            {"provider:network_type": "vlan", "provider:physical_network": "physnet1"},
+            {"provider:network_type": "vlan", "provider:physical_network": "physnet2",
+             "provider:segmentation_id": 7},
+        ])
+        assert not any(k in net for k in PROVIDER)
+        assert [s["provider:physical_network"] for s in net["segments"]] == ["physnet1", "physnet2"]
+        assert net["segments"][1]["provider:segmentation_id"] == 7
+
+    def test_requested_mtu_is_kept_and_validated(self, api):
+        net = make_network(api, mtu=1400)
+        assert net["mtu"] == 1400
+        before = api.counts()
+        resp = api.post("/v2.0/networks", json={"network": {"name": "n", "mtu": 9000}})
+        assert resp.status_code == 400
+        assert "maximum is 1450" in error_of(resp)["message"]
+        assert api.counts() == before
+
+    def test_taken_provider_vlan_is_409_and_creates_no_network(self, api):
+        make_network(api, **{"provider:network_type": "vlan",
+                             "provider:physical_network": "physnet1",
+                             "provider:segmentation_id": 200})
+        before, n_events = api.counts(), len(api.events)
+        resp = api.post("/v2.0/networks", json={"network": {
+            "provider:network_type": "vlan", "provider:physical_network": "physnet1",
+            "provider:segmentation_id": 200}})
+        assert resp.status_code == 409
+        assert error_of(resp)["type"] == "VlanIdInUse"
+        assert api.counts() == before and len(api.events) == n_events
+
+    @pytest.mark.parametrize(
+        ("attrs", "type_"),
+        [
+            ({"provider:network_type": "vlan", "segments": [{"provider:network_type": "vxlan"}]},
+             "SegmentsSetInConjunctionWithProviders"),
+            ({"segments": [{"provider:network_type": "vlan", "provider:physical_network": "physnet1",
+                            "provider:segmentation_id": 5}] * 2},
+             "SegmentsContainDuplicateEntry"),
+            ({"provider:physical_network": "physnet1"}, "InvalidInput"),
+            ({"segments": []}, "HTTPBadRequest"),
+            ({"segments": [{"provider:network_type": "vxlan", "bogus": 1}]}, "HTTPBadRequest"),
+            ({"provider:network_type": "vlan", "provider:physical_network": "physnet1",
+              "provider:segmentation_id": 5000}, "InvalidInput"),
+            ({"provider:network_type": "gre"}, "InvalidInput"),
+            ({"admin_state_up": "yes"}, "HTTPBadRequest"),
+            ({"shared": 1}, "HTTPBadRequest"),
+            ({"mtu": 10}, "HTTPBadRequest"),
+            ({"mtu": True}, "HTTPBadRequest"),
+            ({"name": "x" * 256}, "HTTPBadRequest"),
+            ({"name": None}, "HTTPBadRequest"),
+            ({"status": "DOWN"}, "HTTPBadRequest"),
+            ({"router:external": True}, "HTTPBadRequest"),
+        ],
+    )
+    def test_invalid_request_is_400_and_changes_nothing(self, api, attrs, type_):
+        resp = api.post("/v2.0/networks", json={"network": attrs})
+        assert resp.status_code == 400, resp.text
+        assert error_of(resp)["type"] == type_
+        assert api.counts() == {"networks": 0, "segments": 0}
+        assert api.events == []
+
+    def test_member_creates_in_own_project_without_provider_view(self, api):
+        net = make_network(api, headers=MEMBER)
+        assert net["project_id"] == "p1"
+        assert not any(k in net for k in PROVIDER)
+
+    def test_member_may_not_set_provider_attributes(self, api):
+        resp = api.post("/v2.0/networks", headers=MEMBER, json={"network": {
+            "provider:network_type": "vxlan"}})
+        assert resp.status_code == 403
+        assert api.counts()["networks"] == 0
+
+    def test_member_may_not_create_for_another_project(self, api):
+        resp = api.post("/v2.0/networks", headers=MEMBER, json={"network": {"project_id": "p2"}})
+        assert resp.status_code == 403
+
+    def test_exhausted_tenant_types_is_503(self, db_url):
+        from tests.conftest import build_api
+
+        api = build_api(db_url, tenant_network_types=["vlan"], vlan_ranges=["only:5:5"])
+        with api.client:
+            make_network(api)
+            resp = api.post("/v2.0/networks", json={"network": {"name": "n"}})
+            assert resp.status_code == 503
+            assert error_of(resp)["type"] == "NoNetworkAvailable"
+            assert api.counts() == {"networks": 1, "segments": 1}
+
+
+class TestReadNetwork:
+    def test_another_projects_network_is_404_like_a_missing_one(self, api):
+        net = make_network(api, headers=MEMBER)
+        for method in ("GET", "PUT", "DELETE"):
+            body = {"network": {"name": "x"}} if method == "PUT" else None
+            resp = api.request(method, f"/v2.0/networks/{net['id']}", json=body, headers=OTHER)
+            assert resp.status_code == 404
+            assert error_of(resp)["message"] == f"Network {net['id']} could not be found."
+        assert api.get("/v2.0/networks", headers=OTHER).json() == {"networks": []}
+
+    def test_shared_network_is_visible_to_everyone(self, api):
+        net = make_network(api, shared=True)
+        assert api.get(f"/v2.0/networks/{net['id']}", headers=OTHER).status_code == 200
+
+    def test_member_may_not_filter_on_provider_attributes(self, api):
+        make_network(api, headers=MEMBER)
+        resp = api.get("/v2.0/networks?provider:segmentation_id=5", headers=MEMBER)
+        assert resp.status_code == 403
+
+    def test_provider_filters_join_segments(self, api):
+        a = make_network(api, **{"provider:network_type": "vlan",
+                                 "provider:physical_network": "physnet2"})
+        make_network(api)
+        got = api.get("/v2.0/networks?provider:physical_network=physnet2").json()["networks"]
+        assert [n["id"] for n in got] == [a["id"]]
+        got = api.get("/v2.0/networks?provider:network_type=geneve&provider:network_type=vlan")
+        assert len(got.json()["networks"]) == 2
+
+    def test_missing_network_is_404(self, api):
+        resp = api.get(f"/v2.0/networks/{ZERO_UUID}")
+        assert resp.status_code == 404
+        assert error_of(resp)["type"] == "NetworkNotFound"
+
+
+class TestUpdateNetwork:
+    def test_update_name_mtu_and_admin_state(self, api):
+        net = make_network(api)
+        resp = api.put(f"/v2.0/networks/{net['id']}", json={"network": {
+            "name": "n2", "mtu": 1400, "admin_state_up": False, "description": "d"}})
+        assert resp.status_code == 200
+        got = resp.json()["network"]
+        assert (got["name"], got["mtu"], got["admin_state_up"], got["revision_number"]) == (
+            "n2", 1400, False, 1)
+        assert api.events[-1].type == "network.updated"
+
+    def test_mtu_above_what_segments_carry_is_400(self, api):
+        net = make_network(api)
+        resp = api.put(f"/v2.0/networks/{net['id']}", json={"network": {"mtu": 1500}})
+        assert resp.status_code == 400
+        assert api.get(f"/v2.0/networks/{net['id']}").json()["network"]["mtu"] == 1450
+
+    def test_vlan_id_of_single_segment_network_can_change_and_frees_the_old(self, api):
+        net = make_network(api, **{"provider:network_type": "vlan",
+                                   "provider:physical_network": "physnet1",
+                                   "provider:segmentation_id": 150})
+        resp = api.put(f"/v2.0/networks/{net['id']}",
+                       json={"network": {"provider:segmentation_id": 151}})
+        assert resp.status_code == 200, resp.text
+        assert resp.json()["network"]["provider:segmentation_id"] == 151
+        other = make_network(api, **{"provider:network_type": "vlan",
+                                     "provider:physical_network": "physnet1",
+                                     "provider:segmentation_id": 150})
+        resp = api.put(f"/v2.0/networks/{other['id']}",
+                       json={"network": {"provider:segmentation_id": 151}})
+        assert resp.status_code == 409
+        assert error_of(resp)["type"] == "VlanIdInUse"
+        assert api.get(f"/v2.0/networks/{other['id']}").json()["network"][
+            "provider:segmentation_id"] == 150
+
+    @pytest.mark.parametrize(
+        "attrs",
+        [{"provider:network_type": "vxlan"}, {"provider:segmentation_id": 9}, {"segments": []},
+         {"id": ZERO_UUID}, {"status": "DOWN"}, {"project_id": "x"}, {"bogus": 1}],
+    )
+    def test_unsupported_update_is_400_and_changes_nothing(self, api, attrs):
+        net = make_network(api)
+        n_events = len(api.events)
+        resp = api.put(f"/v2.0/networks/{net['id']}", json={"network": attrs})
+        assert resp.status_code == 400, resp.text
+        assert api.get(f"/v2.0/networks/{net['id']}").json()["network"] == net
+        assert len(api.events) == n_events
+
+    def test_stale_if_match_is_412(self, api):
+        net = make_network(api)
+        resp = api.put(f"/v2.0/networks/{net['id']}", json={"network": {"name": "x"}},
+                       headers={"If-Match": "revision_number=9"})
+        assert resp.status_code == 412
+        assert error_of(resp)["message"] == "Constrained to 9, but current revision is 0"
+
+
+class TestDeleteNetwork:
+    def test_delete_removes_segments_and_frees_their_ids(self, api):
+        net = make_network(api, **{"provider:network_type": "vlan",
+                                   "provider:physical_network": "physnet1",
+                                   "provider:segmentation_id": 222})
+        make_segment(api, net["id"], network_type="vlan", physical_network="physnet2",
+                     segmentation_id=222)
+        api.events.clear()
+        assert api.delete(f"/v2.0/networks/{net['id']}").status_code == 204
+        assert api.counts() == {"networks": 0, "segments": 0}
+        assert sorted(e.type for e in api.events) == [
+            "network.deleted", "segment.deleted", "segment.deleted"]
+        make_network(api, **{"provider:network_type": "vlan",
+                             "provider:physical_network": "physnet1",
+                             "provider:segmentation_id": 222})
+
+    def test_member_of_another_project_cannot_delete(self, api):
+        net = make_network(api, headers=MEMBER)
+        assert api.delete(f"/v2.0/networks/{net['id']}", headers=OTHER).status_code == 404
+        assert api.counts()["networks"] == 1
+
+    def test_reader_cannot_delete_own_project_network(self, api):
+        net = make_network(api, headers=MEMBER)
+        resp = api.delete(f"/v2.0/networks/{net['id']}",
+                          headers={"X-Project-Id": "p1", "X-Roles": "reader"})
+        assert resp.status_code == 403
+        assert api.counts()["networks"] == 1

@@ -1,0 +1,177 @@
+"""Real databases for every test: SQLite files and a PostgreSQL server, migrated by Alembic."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import socket
+import uuid
+from dataclasses import dataclass, field
+
+import asyncpg
+import pytest
+from sqlalchemy import text
+from starlette.testclient import TestClient
+
+from segmentd.app import create_app
+from segmentd.config import Settings, load_settings
+from segmentd.db import migrate
+from segmentd.db.engine import make_engine
+from segmentd.events.bus import Event, EventBus
+
+PG_HOST = os.environ.get("SEGMENTD_TEST_PG_HOST", "127.0.0.1")
+PG_PORT = int(os.environ.get("SEGMENTD_TEST_PG_PORT", "5432"))
+PG_USER = os.environ.get("SEGMENTD_TEST_PG_USER", "postgres")
+PG_ADMIN_URL = f"postgresql://{PG_USER}@{PG_HOST}:{PG_PORT}/postgres"
+TABLES = ("segments", "networks")  # children first
+
+BASE_CONFIG = {
+    "auth_mode": "development",
+    "vlan_ranges": ["physnet1:100:2999", "physnet2", "small:10:12"],
+    "flat_networks": ["*"],
+    "tenant_network_types": ["geneve"],
+    "vni_ranges": {"vxlan": ["1:1000"], "geneve": ["1:16777215"]},
+    "pagination_max_limit": 50,
+}
+
+
+def pg_url(dbname: str) -> str:
+    return f"postgresql+asyncpg://{PG_USER}@{PG_HOST}:{PG_PORT}/{dbname}"
+
+
+def _pg_reachable() -> bool:
+    try:
+        with socket.create_connection((PG_HOST, PG_PORT), timeout=2):
+            return True
+    except OSError:
+        return False
+
+
+async def _pg_admin(sql: str) -> None:
+    conn = await asyncpg.connect(PG_ADMIN_URL)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+def create_pg_database(name: str) -> str:
+    asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    asyncio.run(_pg_admin(f'CREATE DATABASE "{name}"'))
+    return pg_url(name)
+
+
+def drop_pg_database(name: str) -> None:
+    asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(scope="session")
+def pg_template():
+    """A migrated PostgreSQL database for this test session; a missing server fails loudly."""
+    if not _pg_reachable():
+        pytest.fail(f"PostgreSQL is not reachable at {PG_HOST}:{PG_PORT}; scripts/test starts it")
+    name = f"segmentd_test_{os.getpid()}"
+    url = create_pg_database(name)
+    migrate.upgrade(url)
+    yield url
+    drop_pg_database(name)
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory):
+    path = tmp_path_factory.mktemp("sqlite") / "template.db"
+    migrate.upgrade(f"sqlite+aiosqlite:///{path}")
+    return path
+
+
+async def _truncate(url: str) -> None:
+    engine = make_engine(url)
+    try:
+        async with engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                await conn.execute(text(f"TRUNCATE {', '.join(TABLES)} CASCADE"))
+            else:
+                for table in TABLES:
+                    await conn.execute(text(f"DELETE FROM {table}"))  # noqa: S608 (fixed names)
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request, tmp_path):
+    """A migrated, empty database of each kind."""
+    if request.param == "sqlite":
+        path = tmp_path / "segmentd.db"
+        shutil.copy(request.getfixturevalue("sqlite_template"), path)
+        yield f"sqlite+aiosqlite:///{path}"
+        return
+    url = request.getfixturevalue("pg_template")
+    yield url
+    asyncio.run(_truncate(url))
+
+
+def make_settings(db_url: str, **overrides) -> Settings:
+    return load_settings(None, **{**BASE_CONFIG, "database_url": db_url, **overrides})
+
+
+@dataclass
+class Api:
+    """A TestClient on the real app, the events it published, and row counts."""
+
+    client: TestClient
+    events: list[Event] = field(default_factory=list)
+
+    def request(self, method: str, path: str, *, json=None, headers=None, **kw):
+        return self.client.request(method, path, json=json, headers=headers, **kw)
+
+    def post(self, path, json=None, **kw):
+        return self.request("POST", path, json=json, **kw)
+
+    def get(self, path, **kw):
+        return self.request("GET", path, **kw)
+
+    def put(self, path, json=None, **kw):
+        return self.request("PUT", path, json=json, **kw)
+
+    def delete(self, path, **kw):
+        return self.request("DELETE", path, **kw)
+
+    def counts(self) -> dict[str, int]:
+        """Rows per table, read through the app's own engine."""
+        engine = self.client.app.state.runtime.engine
+
+        async def count():
+            async with engine.connect() as conn:
+                return {
+                    t: (await conn.execute(text(f"SELECT count(*) FROM {t}"))).scalar()  # noqa: S608
+                    for t in TABLES
+                }
+
+        return self.client.portal.call(count)
+
+
+def build_api(db_url: str, **overrides):
+    bus = EventBus()
+    api = None
+
+    async def capture(ev: Event) -> None:
+        api.events.append(ev)
+
+    bus.subscribe(capture)
+    app = create_app(make_settings(db_url, **overrides), bus=bus)
+    client = TestClient(app, raise_server_exceptions=False)
+    api = Api(client)
+    return api
+
+
+@pytest.fixture
+def api(db_url):
+    api = build_api(db_url)
+    with api.client:
+        yield api
+
+
+@pytest.fixture
+def new_id():
+    return lambda: str(uuid.uuid4())

@@ -1,0 +1,35 @@
+"""End-to-end fixtures: `segmentd serve` as a subprocess on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.e2e.server import database, start_server
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Keep each phase's report on the item so fixtures can tell whether the test failed."""
+    report = yield
+    setattr(item, f"rep_{report.when}", report)
+    return report
+
+
+def _failed(request) -> bool:
+    return any(
+        getattr(getattr(request.node, f"rep_{when}", None), "failed", False)
+        for when in ("setup", "call")
+    )
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)])
+def live_server(request, tmp_path):
+    """The base URL of a freshly migrated `segmentd serve`; its log is printed if the test fails."""
+    with database(request.param, tmp_path) as db_url:
+        server = start_server(tmp_path, db_url, name=f"segmentd-{request.param}")
+        try:
+            yield server.base_url
+        finally:
+            server.stop()
+            if _failed(request):
+                print(f"--- {server.log_path} ---\n{server.log()}")

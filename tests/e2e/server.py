@@ -1,0 +1,162 @@
+"""Run `segmentd serve` as a real subprocess: config file, free port, readiness, shutdown, log."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from tests.conftest import PG_HOST, PG_PORT, PG_USER, create_pg_database, drop_pg_database
+
+VENV_BIN = Path(sys.executable).parent
+SEGMENTD = str(VENV_BIN / "segmentd")
+READY_TIMEOUT = 30.0  # seconds for migrate + start-up
+STOP_TIMEOUT = 10.0
+NEUTRON_PORT = 9696  # never used by tests: a developer's server may be on it
+
+E2E_CONFIG = {
+    "auth_mode": "development",
+    "vlan_ranges": ["physnet1:100:2999", "physnet2", "tiny:10:17"],
+    "flat_networks": ["*"],
+    "tenant_network_types": ["geneve"],
+    "global_physnet_mtu": 1500,
+    "vni_ranges": {"vxlan": ["1:1000"], "geneve": ["1:16777215"]},
+}
+
+
+def toml_value(value) -> str:
+    """Strings, ints, bools and lists of them: JSON spells them as TOML does."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, str)):
+        return json.dumps(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    raise TypeError(f"no TOML form for {value!r}")
+
+
+def write_config(path: Path, config: dict) -> Path:
+    """Top-level keys first, then one [table] per dict value."""
+    lines = [f"{k} = {toml_value(v)}" for k, v in config.items() if not isinstance(v, dict)]
+    for table, values in config.items():
+        if isinstance(values, dict):
+            lines.append(f"\n[{table}]")
+            lines += [f"{k} = {toml_value(v)}" for k, v in values.items()]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on right now (never Neutron's 9696)."""
+    while True:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        if port != NEUTRON_PORT:
+            return port
+
+
+def is_ready(base_url: str) -> bool:
+    try:
+        with urllib.request.urlopen(base_url + "/", timeout=1) as resp:
+            return resp.status == 200
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+@dataclass
+class Server:
+    """A running `segmentd serve`: its URL, process and log file."""
+
+    base_url: str
+    port: int
+    proc: subprocess.Popen
+    log_path: Path
+    db_url: str
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(STOP_TIMEOUT)
+
+
+def start_server(
+    workdir: Path, db_url: str, *, name: str = "server", config: dict | None = None,
+    migrate: bool = True, workers: int = 1,
+) -> Server:
+    """Start `segmentd serve` and wait (with a deadline) until GET / answers 200."""
+    cfg = write_config(workdir / f"{name}.toml", config or E2E_CONFIG)
+    for attempt in range(3):  # a port taken between free_port() and bind: try another
+        port = free_port()
+        log_path = workdir / f"{name}.log"
+        argv = [
+            SEGMENTD, "serve", "--config", str(cfg), "--database-url", db_url,
+            "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
+        ]
+        if not migrate:
+            argv.append("--no-migrate")
+        log = open(log_path, "ab")  # noqa: SIM115 (the child owns it)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SEGMENTD_")}
+        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env)
+        log.close()
+        server = Server(f"http://127.0.0.1:{port}", port, proc, log_path, db_url)
+        deadline = time.monotonic() + READY_TIMEOUT
+        while time.monotonic() < deadline and proc.poll() is None:
+            if is_ready(server.base_url):
+                return server
+            time.sleep(0.1)
+        server.stop()
+        text = server.log()
+        if "address already in use" in text.lower() and attempt < 2:
+            continue
+        raise RuntimeError(
+            f"segmentd did not become ready on {server.base_url} (exit code {proc.returncode})"
+            f"\n--- {log_path} ---\n{text}"
+        )
+    raise AssertionError("unreachable")
+
+
+def db_upgrade(workdir: Path, db_url: str) -> None:
+    """`segmentd db upgrade`: migrate once before starting servers with --no-migrate."""
+    cfg = write_config(workdir / "upgrade.toml", E2E_CONFIG)
+    out = subprocess.run(
+        [SEGMENTD, "db", "upgrade", "--config", str(cfg), "--database-url", db_url],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+def pg_admin_url(dbname: str) -> str:
+    """The plain libpq URL of a database (what asyncpg and `--database-url` take)."""
+    return f"postgresql://{PG_USER}@{PG_HOST}:{PG_PORT}/{dbname}"
+
+
+@contextmanager
+def database(kind: str, workdir: Path) -> Iterator[str]:
+    """A new empty database of `kind` (sqlite or postgresql), dropped afterwards."""
+    if kind == "sqlite":
+        yield f"sqlite:///{workdir / 'segmentd.db'}"
+        return
+    name = f"segmentd_e2e_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    create_pg_database(name)
+    try:
+        yield pg_admin_url(name)
+    finally:
+        drop_pg_database(name)
