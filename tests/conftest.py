@@ -24,6 +24,9 @@ PG_HOST = os.environ.get("SEGMENTD_TEST_PG_HOST", "127.0.0.1")
 PG_PORT = int(os.environ.get("SEGMENTD_TEST_PG_PORT", "5432"))
 PG_USER = os.environ.get("SEGMENTD_TEST_PG_USER", "postgres")
 PG_ADMIN_URL = f"postgresql://{PG_USER}@{PG_HOST}:{PG_PORT}/postgres"
+MARIADB_HOST = os.environ.get("SEGMENTD_TEST_MARIADB_HOST", "127.0.0.1")
+MARIADB_PORT = int(os.environ.get("SEGMENTD_TEST_MARIADB_PORT", "3306"))
+MARIADB_USER = os.environ.get("SEGMENTD_TEST_MARIADB_USER", "root")
 TABLES = ("segments", "networks")  # children first
 
 BASE_CONFIG = {
@@ -40,9 +43,9 @@ def pg_url(dbname: str) -> str:
     return f"postgresql+asyncpg://{PG_USER}@{PG_HOST}:{PG_PORT}/{dbname}"
 
 
-def _pg_reachable() -> bool:
+def _reachable(host: str, port: int) -> bool:
     try:
-        with socket.create_connection((PG_HOST, PG_PORT), timeout=2):
+        with socket.create_connection((host, port), timeout=2):
             return True
     except OSError:
         return False
@@ -69,13 +72,38 @@ def drop_pg_database(name: str) -> None:
 @pytest.fixture(scope="session")
 def pg_template():
     """A migrated PostgreSQL database for this test session; a missing server fails loudly."""
-    if not _pg_reachable():
+    if not _reachable(PG_HOST, PG_PORT):
         pytest.fail(f"PostgreSQL is not reachable at {PG_HOST}:{PG_PORT}; scripts/test starts it")
     name = f"segmentd_test_{os.getpid()}"
     url = create_pg_database(name)
     migrate.upgrade(url)
     yield url
     drop_pg_database(name)
+
+
+async def _mariadb_admin(sql: str) -> None:
+    import asyncmy
+
+    conn = await asyncmy.connect(host=MARIADB_HOST, port=MARIADB_PORT, user=MARIADB_USER)
+    try:
+        async with conn.cursor() as cur:
+            await cur.execute(sql)
+    finally:
+        conn.close()
+
+
+@pytest.fixture(scope="session")
+def mariadb_template():
+    """A migrated MariaDB database for this test session; a missing server fails loudly."""
+    if not _reachable(MARIADB_HOST, MARIADB_PORT):
+        pytest.fail(f"MariaDB is not reachable at {MARIADB_HOST}:{MARIADB_PORT}; scripts/test starts it")
+    name = f"segmentd_test_{os.getpid()}"
+    asyncio.run(_mariadb_admin(f"DROP DATABASE IF EXISTS `{name}`"))
+    asyncio.run(_mariadb_admin(f"CREATE DATABASE `{name}`"))
+    url = f"mysql+asyncmy://{MARIADB_USER}@{MARIADB_HOST}:{MARIADB_PORT}/{name}"
+    migrate.upgrade(url)
+    yield url
+    asyncio.run(_mariadb_admin(f"DROP DATABASE IF EXISTS `{name}`"))
 
 
 @pytest.fixture(scope="session")
@@ -98,7 +126,7 @@ async def _truncate(url: str) -> None:
         await engine.dispose()
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", "postgresql", "mariadb"])
 def db_url(request, tmp_path):
     """A migrated, empty database of each kind."""
     if request.param == "sqlite":
@@ -106,7 +134,7 @@ def db_url(request, tmp_path):
         shutil.copy(request.getfixturevalue("sqlite_template"), path)
         yield f"sqlite+aiosqlite:///{path}"
         return
-    url = request.getfixturevalue("pg_template")
+    url = request.getfixturevalue("pg_template" if request.param == "postgresql" else "mariadb_template")
     yield url
     asyncio.run(_truncate(url))
 
