@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
+
+# The form of every id segmentd hands out; anything else can name no row.
+_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+
+
+def is_resource_id(value: str) -> bool:
+    """Whether `value` could be an id (a lower-case canonical UUID): others need no lookup."""
+    return _ID.match(value) is not None
 
 
 @dataclass(frozen=True, slots=True)

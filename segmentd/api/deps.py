@@ -12,7 +12,7 @@ from starlette.responses import Response
 
 from segmentd.context import RequestContext
 from segmentd.errors import HTTPBadRequest, MalformedRequestBody, PreconditionFailed
-from segmentd.query import ListQuery
+from segmentd.query import ListQuery, is_resource_id
 
 DEV_PROJECT = "dev"
 LIST_CONTROL_PARAMS = {"fields", "sort_key", "sort_dir", "limit", "marker", "page_reverse"}
@@ -187,3 +187,10 @@ def body_schema(key: str, model: type[BaseModel]) -> dict:
         "properties": {key: model.model_json_schema(by_alias=True)},
     }
     return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
+
+
+def known_id(value: str, not_found: type, kwarg: str) -> None:
+    """A path id that cannot be an id is answered 404 at once, like any missing resource."""
+    if not is_resource_id(value):
+        shown = value if value.isprintable() and len(value) <= 64 else "<invalid id>"
+        raise not_found(**{kwarg: shown})

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
 from segmentd import constants as c
 
@@ -18,15 +19,57 @@ def _uuid(value: str) -> str:
     return value
 
 
+# C0 and C1 control characters (NUL included): no name needs them and some databases
+# cannot store them. Free text keeps tab and newlines.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_CONTROL_IN_TEXT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
+def _no_control(value: str) -> str:
+    if _CONTROL.search(value):
+        raise ValueError("control characters are not allowed")
+    return value
+
+
+def _no_control_in_text(value: str) -> str:
+    if _CONTROL_IN_TEXT.search(value):
+        raise ValueError("control characters other than tab and newline are not allowed")
+    return value
+
+
+def _digits_to_int(value):
+    """python-openstackclient sends `--mtu` and `--provider-segment` as strings of digits.
+
+    Only that canonical form is converted; booleans, floats, signs, spaces and other text
+    still fail the strict integer check.
+    """
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 9:
+        return int(value)
+    return value
+
+
 Uuid = Annotated[str, StringConstraints(max_length=36), AfterValidator(_uuid)]
-Name = Annotated[str, StringConstraints(max_length=c.NAME_MAX_LEN)]
-Description = Annotated[str, StringConstraints(max_length=c.DESCRIPTION_MAX_LEN)]
-Physnet = Annotated[str, StringConstraints(min_length=1, max_length=c.PHYSNET_MAX_LEN)]
-NetworkType = Annotated[str, StringConstraints(min_length=1, max_length=c.NETWORK_TYPE_MAX_LEN)]
-ProjectId = Annotated[str, StringConstraints(min_length=1, max_length=c.PROJECT_ID_MAX_LEN)]
+Name = Annotated[str, StringConstraints(max_length=c.NAME_MAX_LEN), AfterValidator(_no_control)]
+Description = Annotated[
+    str, StringConstraints(max_length=c.DESCRIPTION_MAX_LEN), AfterValidator(_no_control_in_text)
+]
+Physnet = Annotated[
+    str, StringConstraints(min_length=1, max_length=c.PHYSNET_MAX_LEN), AfterValidator(_no_control)
+]
+NetworkType = Annotated[
+    str, StringConstraints(min_length=1, max_length=c.NETWORK_TYPE_MAX_LEN),
+    AfterValidator(_no_control),
+]
+ProjectId = Annotated[
+    str, StringConstraints(min_length=1, max_length=c.PROJECT_ID_MAX_LEN),
+    AfterValidator(_no_control),
+]
 # A JSON integer only: strict mode refuses true/false, 1.0 and "12" (Neutron converts them).
 SegmentationId = Annotated[int, Field(strict=True)]
 Mtu = Annotated[int, Field(strict=True, ge=c.MTU_MIN_IPV4, le=c.MTU_MAX)]
+# The network attributes python-openstackclient sends as digit strings (see _digits_to_int).
+CliSegmentationId = Annotated[SegmentationId, BeforeValidator(_digits_to_int)]
+CliMtu = Annotated[Mtu, BeforeValidator(_digits_to_int)]
 
 
 class Strict(BaseModel):
@@ -67,12 +110,12 @@ class NetworkCreate(Strict):
     description: Description = ""
     admin_state_up: bool = True
     shared: bool = False
-    mtu: Mtu | None = None
+    mtu: CliMtu | None = None
     project_id: ProjectId | None = None
     tenant_id: ProjectId | None = None
     network_type: NetworkType | None = Field(None, alias="provider:network_type")
     physical_network: Physnet | None = Field(None, alias="provider:physical_network")
-    segmentation_id: SegmentationId | None = Field(None, alias="provider:segmentation_id")
+    segmentation_id: CliSegmentationId | None = Field(None, alias="provider:segmentation_id")
     segments: Annotated[list[ProviderSegment], Field(min_length=1, max_length=MAX_SEGMENTS_PER_REQUEST)] | None = None
 
 
@@ -81,10 +124,10 @@ class NetworkUpdate(Strict):
     description: Description | None = None
     admin_state_up: bool | None = None
     shared: bool | None = None
-    mtu: Mtu | None = None
+    mtu: CliMtu | None = None
     network_type: NetworkType | None = Field(None, alias="provider:network_type")
     physical_network: Physnet | None = Field(None, alias="provider:physical_network")
-    segmentation_id: SegmentationId | None = Field(None, alias="provider:segmentation_id")
+    segmentation_id: CliSegmentationId | None = Field(None, alias="provider:segmentation_id")
 
 
 NETWORK_READ_ONLY = {

@@ -8,7 +8,7 @@ from sqlalchemy import Boolean, ColumnElement, Integer, Select, and_, func, lite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from segmentd.errors import HTTPBadRequest
-from segmentd.query import ListQuery
+from segmentd.query import ListQuery, is_resource_id
 
 TRUE_WORDS = {"true": True, "1": True, "false": False, "0": False}
 FILTER_VALUE_MAX_LEN = 255
@@ -104,11 +104,11 @@ async def fetch_page(
     """Rows of one page, and whether more exist. `marker_scope` limits what a marker may name."""
     stmt = apply_filters(stmt, attrs, q)
     plan = sort_plan(attrs, q, id_col)
-    if q.marker is not None:
+    if q.marker is not None and is_resource_id(q.marker):
         scope = marker_scope if marker_scope is not None else stmt
         marker_stmt = scope.with_only_columns(*[e for e, _ in plan]).where(id_col == q.marker)
         marker_row = (await conn.execute(marker_stmt)).first()
-        if marker_row is not None:  # Neutron ignores a marker it cannot find
+        if marker_row is not None:  # Neutron ignores a marker it cannot find, so do we
             stmt = stmt.where(_after(plan, list(marker_row)))
     stmt = stmt.order_by(*[e.desc() if desc else e.asc() for e, desc in plan])
     rows = (await conn.execute(stmt.limit(q.limit + 1))).mappings().all()

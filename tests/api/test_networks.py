@@ -237,3 +237,47 @@ class TestDeleteNetwork:
                           headers={"X-Project-Id": "p1", "X-Roles": "reader"})
         assert resp.status_code == 403
         assert api.counts()["networks"] == 1
+
+
+class TestCliIntegerStrings:
+    """python-openstackclient sends --mtu and --provider-segment as digit strings."""
+
+    def test_digit_strings_are_accepted_for_network_mtu_and_provider_id(self, api):
+        net = make_network(api, mtu="1400", **{"provider:network_type": "vlan",
+                                               "provider:physical_network": "physnet1",
+                                               "provider:segmentation_id": "210"})
+        assert (net["mtu"], net["provider:segmentation_id"]) == (1400, 210)
+
+    @pytest.mark.parametrize("value", [" 210", "+210", "2.1e2", "0x10", "２１０", True, 210.0])
+    def test_anything_else_is_still_400(self, api, value):
+        resp = api.post("/v2.0/networks", json={"network": {
+            "provider:network_type": "vlan", "provider:physical_network": "physnet1",
+            "provider:segmentation_id": value}})
+        assert resp.status_code == 400
+        assert api.counts()["networks"] == 0
+
+    def test_segment_segmentation_id_stays_a_json_integer(self, api):
+        net = make_network(api)
+        resp = api.post("/v2.0/segments", json={"segment": {
+            "network_id": net["id"], "network_type": "vxlan", "segmentation_id": "12"}})
+        assert resp.status_code == 400
+
+
+class TestControlCharacters:
+    @pytest.mark.parametrize("attr", ["name", "description"])
+    def test_nul_in_a_string_is_400_on_every_database(self, api, attr):
+        resp = api.post("/v2.0/networks", json={"network": {attr: "a\x00b"}})
+        assert resp.status_code == 400
+        assert "control characters" in error_of(resp)["message"]
+        assert api.counts()["networks"] == 0
+
+    def test_newline_is_fine_in_a_description_but_not_a_name(self, api):
+        assert make_network(api, description="two\nlines")["description"] == "two\nlines"
+        assert api.post("/v2.0/networks", json={"network": {"name": "a\nb"}}).status_code == 400
+
+    @pytest.mark.parametrize("ident", ["a%00b", "not-an-id", "A" * 300, "%E2%80%AE"])
+    def test_path_id_that_cannot_be_an_id_is_404(self, api, ident):
+        for method in ("GET", "DELETE"):
+            resp = api.request(method, f"/v2.0/networks/{ident}")
+            assert resp.status_code == 404
+            assert error_of(resp)["type"] == "NetworkNotFound"

@@ -144,7 +144,7 @@ def check_fields_selection(base_url: str, segment_id: str) -> None:
 
 
 def set_mtu(base_url: str, network_id: str, mtu: int) -> dict:
-    """Raw PUT with a JSON integer (the CLI sends a string, see the xfail test below)."""
+    """Raw PUT of the MTU as a JSON integer."""
     resp = httpx.put(f"{base_url}/v2.0/networks/{network_id}", json={"network": {"mtu": mtu}})
     assert resp.status_code == 200, resp.text
     return resp.json()["network"]
@@ -259,13 +259,8 @@ def test_cli_through_clouds_yaml_with_endpoint_with_or_without_version(
     assert direct.json("network", "list") == []
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "python-openstackclient sends --mtu and --provider-segment as JSON strings "
-    "({'mtu': '1450'}); Neutron converts them (convert_to_int), segmentd's strict "
-    "schemas answer 400 \"'1450' is not an integer\""
-))
 def test_cli_integer_options_sent_as_strings_are_accepted(live_server):
-    """`network create --provider-segment N` and `network set --mtu N`, as Neutron accepts them."""
+    """`network create --provider-segment N` and `network set --mtu N`: the CLI sends digit strings."""
     cli = Cli(live_server)
     net = cli.json("network", "create", "--provider-network-type", "vlan",
                    "--provider-physical-network", "physnet1", "--provider-segment", "200", "n")

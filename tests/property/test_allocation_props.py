@@ -41,13 +41,22 @@ def is_json_int(value) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+def has_control(text: str) -> bool:
+    """C0/C1 control characters, which segmentd refuses in names and types."""
+    return any(ord(ch) < 0x20 or 0x7F <= ord(ch) <= 0x9F for ch in text)
+
+
 def expected_created(network_type, physnet, seg_id) -> bool:
     """segmentd's (and Neutron's) rules for a segment create, written out independently."""
     if not (isinstance(network_type, str) and 1 <= len(network_type) <= 32):
         return False
+    if has_control(network_type):
+        return False
     given_physnet = physnet not in (ABSENT, None)
     given_id = seg_id not in (ABSENT, None)
     if given_physnet and not (isinstance(physnet, str) and 1 <= len(physnet) <= 64):
+        return False
+    if given_physnet and has_control(physnet):
         return False
     if given_id and not is_json_int(seg_id):
         return False

@@ -14,12 +14,7 @@ from segmentd.db import migrate
 from tests.conftest import build_api, create_pg_database, drop_pg_database
 from tests.factories import error_of, make_network
 
-NUL_BUG = pytest.mark.xfail(
-    strict=True, raises=AssertionError,
-    reason="U+0000 in a string that reaches PostgreSQL is a 500 (asyncpg "
-           "CharacterNotInRepertoireError); SQLite stores it",
-)
-DATABASES = ["sqlite", pytest.param("postgresql", marks=[pytest.mark.postgresql, NUL_BUG])]
+DATABASES = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)]
 STRINGS = settings(max_examples=120, deadline=None, database=None)
 
 # Any text, and text that certainly holds a NUL (plain st.text() draws one only now and then).

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from segmentd.api.deps import (
+    known_id,
     body_schema,
     ContextDep,
     collection_links,
@@ -18,6 +19,7 @@ from segmentd.api.deps import (
 )
 from segmentd.api.runtime import runtime
 from segmentd.api.schemas import NETWORK_READ_ONLY, NetworkCreate, NetworkUpdate
+from segmentd.errors import NetworkNotFound
 from segmentd.services import networks
 
 router = APIRouter(tags=["networks"])
@@ -56,6 +58,7 @@ async def create_network(request: Request, ctx: ContextDep):
 async def show_network(network_id: str, request: Request, ctx: ContextDep):
     rt = runtime(request)
     fields = requested_fields(request, FIELDS)
+    known_id(network_id, NetworkNotFound, "net_id")
     async with rt.read() as conn:
         net = await networks.get_network(ctx, conn, network_id)
     return json_response({"network": select_fields(net, fields)})
@@ -64,6 +67,7 @@ async def show_network(network_id: str, request: Request, ctx: ContextDep):
 @router.put("/v2.0/networks/{network_id}", openapi_extra=body_schema("network", NetworkUpdate))
 async def update_network(network_id: str, request: Request, ctx: ContextDep):
     rt = runtime(request)
+    known_id(network_id, NetworkNotFound, "net_id")
     data = await parse_body(request, "network", NetworkUpdate, NETWORK_READ_ONLY)
     revision = if_match_revision(request)
     async with rt.write() as uow:
@@ -74,6 +78,7 @@ async def update_network(network_id: str, request: Request, ctx: ContextDep):
 @router.delete("/v2.0/networks/{network_id}", status_code=204)
 async def delete_network(network_id: str, request: Request, ctx: ContextDep):
     rt = runtime(request)
+    known_id(network_id, NetworkNotFound, "net_id")
     revision = if_match_revision(request)
     async with rt.write() as uow:
         await networks.delete_network(ctx, uow, network_id, revision)

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from segmentd.api.deps import (
+    known_id,
     body_schema,
     ContextDep,
     collection_links,
@@ -18,6 +19,7 @@ from segmentd.api.deps import (
 )
 from segmentd.api.runtime import runtime
 from segmentd.api.schemas import SEGMENT_READ_ONLY, SegmentCreate, SegmentUpdate
+from segmentd.errors import SegmentNotFound
 from segmentd.services import segments
 
 router = APIRouter(tags=["segments"])
@@ -54,6 +56,7 @@ async def create_segment(request: Request, ctx: ContextDep):
 async def show_segment(segment_id: str, request: Request, ctx: ContextDep):
     rt = runtime(request)
     fields = requested_fields(request, FIELDS)
+    known_id(segment_id, SegmentNotFound, "segment_id")
     async with rt.read() as conn:
         seg = await segments.get_segment(ctx, conn, segment_id)
     return json_response({"segment": select_fields(seg, fields)})
@@ -62,6 +65,7 @@ async def show_segment(segment_id: str, request: Request, ctx: ContextDep):
 @router.put("/v2.0/segments/{segment_id}", openapi_extra=body_schema("segment", SegmentUpdate))
 async def update_segment(segment_id: str, request: Request, ctx: ContextDep):
     rt = runtime(request)
+    known_id(segment_id, SegmentNotFound, "segment_id")
     data = await parse_body(request, "segment", SegmentUpdate, SEGMENT_READ_ONLY)
     revision = if_match_revision(request)
     async with rt.write() as uow:
@@ -72,6 +76,7 @@ async def update_segment(segment_id: str, request: Request, ctx: ContextDep):
 @router.delete("/v2.0/segments/{segment_id}", status_code=204)
 async def delete_segment(segment_id: str, request: Request, ctx: ContextDep):
     rt = runtime(request)
+    known_id(segment_id, SegmentNotFound, "segment_id")
     revision = if_match_revision(request)
     async with rt.write() as uow:
         await segments.delete_segment(ctx, uow, segment_id, revision)
