@@ -9,7 +9,7 @@ from sqlalchemy import Select, and_, bindparam, delete, exists, insert, or_, sel
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from segmentd.context import RequestContext
-from segmentd.db.listing import Attribute, convert_filter_value, fetch_page
+from segmentd.db.listing import Attribute, convert_filter_value, fetch_page, revising_update
 from segmentd.db.models import networks as t
 from segmentd.db.models import segments as s
 from segmentd.query import ListQuery
@@ -35,10 +35,10 @@ PROVIDER_FILTERS: dict[str, Attribute] = {
     "provider:segmentation_id": Attribute(s.c.segmentation_id, nullable=True),
 }
 
-COLUMNS = [
+COLUMNS = (
     t.c.id, t.c.project_id, t.c.name, t.c.description, t.c.admin_state_up, t.c.shared,
     t.c.status, t.c.mtu, t.c.created_at, t.c.updated_at, t.c.revision_number,
-]
+)
 
 
 def visible_to(ctx: RequestContext):
@@ -72,12 +72,20 @@ async def get_network(conn: AsyncConnection, ctx: RequestContext, network_id: st
     return (await conn.execute(stmt, params)).mappings().first()
 
 
+LOCKED_BY_ID_ANY = BY_ID_ANY.with_for_update()
+LOCKED_BY_ID_SCOPED = BY_ID_SCOPED.with_for_update()
+
+
 async def get_network_for_update(conn: AsyncConnection, ctx: RequestContext, network_id: str):
     """The visible network row, locked against concurrent writers where the database can."""
-    stmt = scoped_select(ctx).where(t.c.id == network_id)
-    if conn.dialect.name != "sqlite":  # SQLite's BEGIN IMMEDIATE already holds the write lock
-        stmt = stmt.with_for_update()
-    return (await conn.execute(stmt)).mappings().first()
+    if conn.dialect.name == "sqlite":  # SQLite's BEGIN IMMEDIATE already holds the write lock
+        return await get_network(conn, ctx, network_id)
+    if ctx.is_admin:
+        stmt, params = LOCKED_BY_ID_ANY, {"network_id": network_id}
+    else:
+        stmt = LOCKED_BY_ID_SCOPED
+        params = {"network_id": network_id, "project_id": ctx.project_id}
+    return (await conn.execute(stmt, params)).mappings().first()
 
 
 async def list_networks(conn: AsyncConnection, ctx: RequestContext, q: ListQuery):
@@ -98,25 +106,26 @@ async def update_network(
     conn: AsyncConnection, network_id: str, values: dict, revision: int | None = None
 ):
     """Apply `values` and bump the revision; None if the revision did not match."""
-    stmt = (
-        update(t)
-        .where(t.c.id == network_id)
-        .values(**values, revision_number=t.c.revision_number + 1)
-    )
-    if revision is not None:
-        stmt = stmt.where(t.c.revision_number == revision)
-    if conn.dialect.name == "mysql":
-        if (await conn.execute(stmt)).rowcount != 1:
+    returning = conn.dialect.name != "mysql"
+    stmt = revising_update(t, tuple(sorted(values)), revision is not None, returning, COLUMNS)
+    params = {**{f"v_{k}": v for k, v in values.items()}, "row_id": network_id, "rev": revision}
+    result = await conn.execute(stmt, params)
+    if not returning:
+        if result.rowcount != 1:
             return None
-        return (await conn.execute(select(*COLUMNS).where(t.c.id == network_id))).mappings().first()
-    return (await conn.execute(stmt.returning(*COLUMNS))).mappings().first()
+        return (await conn.execute(BY_ID_ANY, {"network_id": network_id})).mappings().first()
+    return result.mappings().first()
+
+
+SET_MTU = update(t).where(t.c.id == bindparam("row_id")).values(mtu=bindparam("v_mtu"))
+DELETE = delete(t).where(t.c.id == bindparam("row_id"))
 
 
 async def set_mtu(conn: AsyncConnection, network_id: str, mtu: int) -> None:
     """Correct the MTU chosen while creating the network (not a new revision)."""
-    await conn.execute(update(t).where(t.c.id == network_id).values(mtu=mtu))
+    await conn.execute(SET_MTU, {"row_id": network_id, "v_mtu": mtu})
 
 
 async def delete_network(conn: AsyncConnection, network_id: str) -> bool:
-    result = await conn.execute(delete(t).where(t.c.id == network_id))
+    result = await conn.execute(DELETE, {"row_id": network_id})
     return result.rowcount == 1

@@ -27,7 +27,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from segmentd.db.listing import Attribute, fetch_page
+from segmentd.db.listing import Attribute, fetch_page, revising_update
 from segmentd.db.models import segments as t
 from segmentd.query import ListQuery
 
@@ -42,11 +42,11 @@ ATTRIBUTES: dict[str, Attribute] = {
     "revision_number": Attribute(t.c.revision_number, sort=False),
 }
 
-COLUMNS = [
+COLUMNS = (
     t.c.id, t.c.network_id, t.c.name, t.c.description, t.c.network_type,
     t.c.physical_network, t.c.segmentation_id, t.c.segment_index,
     t.c.created_at, t.c.updated_at, t.c.revision_number,
-]
+)
 
 
 def _key(table):
@@ -183,15 +183,19 @@ async def list_segments(conn: AsyncConnection, q: ListQuery):
     return await fetch_page(conn, base_select(), ATTRIBUTES, t.c.id, q)
 
 
+OF_NETWORKS = (
+    select(*COLUMNS)
+    .where(t.c.network_id.in_(bindparam("network_ids", expanding=True)))
+    .order_by(t.c.network_id, t.c.segment_index)
+)
+
+
 async def segments_of_networks(conn: AsyncConnection, network_ids: list[str]):
     """Segments of the given networks in segment_index order, grouped by network."""
     out: dict[str, list] = {nid: [] for nid in network_ids}
     if not network_ids:
         return out
-    stmt = base_select().where(t.c.network_id.in_(network_ids)).order_by(
-        t.c.network_id, t.c.segment_index
-    )
-    for row in (await conn.execute(stmt)).mappings():
+    for row in (await conn.execute(OF_NETWORKS, {"network_ids": network_ids})).mappings():
         out[row["network_id"]].append(row)
     return out
 
@@ -200,18 +204,15 @@ async def update_segment(
     conn: AsyncConnection, segment_id: str, values: dict, revision: int | None = None
 ):
     """Apply `values` and bump the revision; None if missing or the revision did not match."""
-    stmt = (
-        update(t)
-        .where(t.c.id == segment_id)
-        .values(**values, revision_number=t.c.revision_number + 1)
-    )
-    if revision is not None:
-        stmt = stmt.where(t.c.revision_number == revision)
-    if conn.dialect.name == "mysql":
-        if (await conn.execute(stmt)).rowcount != 1:
+    returning = conn.dialect.name != "mysql"
+    stmt = revising_update(t, tuple(sorted(values)), revision is not None, returning, COLUMNS)
+    params = {**{f"v_{k}": v for k, v in values.items()}, "row_id": segment_id, "rev": revision}
+    result = await conn.execute(stmt, params)
+    if not returning:
+        if result.rowcount != 1:
             return None
         return await get_segment(conn, segment_id)
-    return (await conn.execute(stmt.returning(*COLUMNS))).mappings().first()
+    return result.mappings().first()
 
 
 async def reassign_id(conn: AsyncConnection, segment_id: str, new_id: int, now):
@@ -230,18 +231,22 @@ async def reassign_id(conn: AsyncConnection, segment_id: str, new_id: int, now):
     return await get_segment(conn, segment_id)
 
 
+DELETE_BY_ID = delete(t).where(t.c.id == bindparam("segment_id"))
+OF_NETWORK = select(*COLUMNS).where(t.c.network_id == bindparam("network_id"))
+DELETE_OF_NETWORK = delete(t).where(t.c.network_id == bindparam("network_id"))
+
+
 async def delete_segment(conn: AsyncConnection, segment_id: str) -> bool:
     """Delete the row and so free its segmentation ID in the same transaction."""
-    result = await conn.execute(delete(t).where(t.c.id == segment_id))
+    result = await conn.execute(DELETE_BY_ID, {"segment_id": segment_id})
     return result.rowcount == 1
 
 
 async def delete_network_segments(conn: AsyncConnection, network_id: str):
     """Delete every segment of a network; returns the deleted rows for their events."""
-    rows = (
-        await conn.execute(base_select().where(t.c.network_id == network_id))
-    ).mappings().all()
-    await conn.execute(delete(t).where(t.c.network_id == network_id))
+    params = {"network_id": network_id}
+    rows = (await conn.execute(OF_NETWORK, params)).mappings().all()
+    await conn.execute(DELETE_OF_NETWORK, params)
     return rows
 
 
