@@ -182,6 +182,11 @@ def parse_args(argv=None):
     ap.add_argument("--page-limit", type=int, default=100)
     ap.add_argument("--shows", type=int, default=2000)
     ap.add_argument("--renames", type=int, default=None, help="default: --segments")
+    ap.add_argument("--warmup", type=int, default=50,
+                    help="networks/segments in an unmeasured warm-up run before each measured one")
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="measured runs per server, alternating servers; each phase reports "
+                         "the run with its median ops/s")
     ap.add_argument("--connections", type=int, default=8)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--timeout", type=int, default=30, help="wrk --timeout (s), latency cap")
@@ -200,6 +205,25 @@ def parse_args(argv=None):
     return args
 
 
+def warmup_args(args):
+    """The same workload, small: it opens connections and warms caches on the server."""
+    warm = argparse.Namespace(**vars(args))
+    warm.networks = warm.segments = warm.renames = args.warmup
+    warm.pages, warm.shows = max(1, args.warmup // 5), args.warmup * 5
+    return warm
+
+
+def median_phases(rounds):
+    """Per phase, the result of the round with the median ops/s (all figures from that round)."""
+    if len(rounds) == 1:
+        return rounds[0]
+    picked = []
+    for phase_results in zip(*rounds):
+        ordered = sorted(phase_results, key=lambda r: r.ops_per_s)
+        picked.append(ordered[len(ordered) // 2])
+    return picked
+
+
 def main(argv=None):
     """Run the workload (and optional comparison / ceiling check) and print the tables."""
     args = parse_args(argv)
@@ -215,14 +239,22 @@ def main(argv=None):
     report = {"params": {k: v for k, v in vars(args).items() if "token" not in k}, "runs": []}
     runs = []
     if not args.ceiling_only:
-        for label, base, token in targets:
-            print(f"running workload against {label} = {base}", file=sys.stderr)
-            started = time.monotonic()
-            results = run_workload(base, args, token)
-            total = time.monotonic() - started
-            runs.append((label, results))
-            report["runs"].append({"label": label, "url": base, "total_seconds": round(total, 1),
-                                   "phases": [r.as_dict() for r in results]})
+        per_target = {label: [] for label, _b, _t in targets}
+        for round_no in range(1, args.rounds + 1):
+            for label, base, token in targets:
+                if args.warmup:
+                    print(f"warming up {label} ({args.warmup} networks/segments, unmeasured)",
+                          file=sys.stderr)
+                    run_workload(base, warmup_args(args), token)
+                print(f"round {round_no}: workload against {label} = {base}", file=sys.stderr)
+                started = time.monotonic()
+                results = run_workload(base, args, token)
+                total = time.monotonic() - started
+                per_target[label].append(results)
+                report["runs"].append({"label": label, "url": base, "round": round_no,
+                                       "total_seconds": round(total, 1),
+                                       "phases": [r.as_dict() for r in results]})
+        runs = [(label, median_phases(per_target[label])) for label, _b, _t in targets]
         for (label, results), (_l, base, _t) in zip(runs, targets):
             print_table(f"{label} ({base})", results)
         if len(runs) == 2:

@@ -34,6 +34,10 @@ NO_PHYSNET_KEY = ""
 FLAT_ALLOC_ID = 0
 
 ALLOCATION_ATTEMPTS = 8  # bounded retries when concurrent writers take the same ID
+# Random IDs probed before scanning for the next gap: in a nearly full range "the next gap
+# after a random start" sends concurrent allocators to the same few IDs; random probes
+# spread them over all free IDs. Each probe is one index lookup, evaluated only if needed.
+ALLOCATION_PROBES = 8
 
 STATUS_ACTIVE = "ACTIVE"
 STATUS_DOWN = "DOWN"

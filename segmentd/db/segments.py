@@ -27,6 +27,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from segmentd import constants as c
 from segmentd.db.listing import Attribute, fetch_page, revising_update
 from segmentd.db.models import segments as t
 from segmentd.query import ListQuery
@@ -56,14 +57,20 @@ def _key(table):
     )
 
 
-def _free_id_candidate():
-    """A scalar SQL expression: the first free ID at or after :start in [:lo, :hi], wrapping.
+PROBE_PARAMS = tuple(f"probe{i}" for i in range(c.ALLOCATION_PROBES))
 
-    Free IDs are the gaps after taken ones; COALESCE evaluates lazily on PostgreSQL and
-    SQLite, so the later branches run only when the random start is taken.
+
+def _free_id_candidate():
+    """A scalar SQL expression: a free ID in [:lo, :hi], or NULL when the range is full.
+
+    It tries the random IDs :probe0..N, then the first gap after :probe0, then :lo and
+    the first gap after it (wrapping). COALESCE evaluates lazily on PostgreSQL, SQLite and
+    MariaDB, so later branches run only when the earlier ones found nothing.
     """
     s2 = t.alias("taken")
-    start, lo, hi = (bindparam(n, type_=Integer) for n in ("start", "lo", "hi"))
+    lo, hi = (bindparam(n, type_=Integer) for n in ("lo", "hi"))
+    probes = [bindparam(n, type_=Integer) for n in PROBE_PARAMS]
+    start = probes[0]
 
     def is_free(value):
         return ~exists().where(_key(t), t.c.alloc_id == value)
@@ -80,7 +87,7 @@ def _free_id_candidate():
         )
 
     return func.coalesce(
-        select(start).where(is_free(start)).scalar_subquery(),
+        *[select(p).where(is_free(p)).scalar_subquery() for p in probes],
         first_gap_from(start),
         select(lo).where(is_free(lo)).scalar_subquery(),
         first_gap_from(lo),
@@ -126,19 +133,25 @@ def insert_statement(dialect: str, allocate: bool, carries_id: bool):
 
 
 async def insert_segment(
-    conn: AsyncConnection, row: dict[str, Any], *, carries_id: bool, alloc_id: int | None = None,
-    lo: int | None = None, hi: int | None = None, start: int | None = None,
+    conn: AsyncConnection,
+    row: dict[str, Any],
+    *,
+    carries_id: bool,
+    alloc_id: int | None = None,
+    lo: int | None = None,
+    hi: int | None = None,
+    probes: tuple[int, ...] = (),
 ) -> dict[str, Any] | None:
     """Insert a segment; None when a unique key (ID or index) was taken by someone else.
 
-    `row` holds the ROW_PARAMS columns. Give `alloc_id` for a fixed ID, or `lo`, `hi` and a
-    random `start` for the server to take the first free ID from there.
+    `row` holds the ROW_PARAMS columns. Give `alloc_id` for a fixed ID, or `lo`, `hi` and
+    ALLOCATION_PROBES random IDs in that range for the server to find a free one.
     """
     dialect = conn.dialect.name
     allocate = alloc_id is None
     params = dict(row)
     if allocate:
-        params.update(lo=lo, hi=hi, start=start)
+        params.update(lo=lo, hi=hi, **dict(zip(PROBE_PARAMS, probes, strict=True)))
     else:
         params["alloc_id"] = alloc_id
     stmt = insert_statement(dialect, allocate, carries_id)
@@ -156,7 +169,8 @@ async def insert_segment(
 
 
 async def free_id_exists(conn: AsyncConnection, network_type, alloc_physnet, lo, hi) -> bool:
-    params = dict(network_type=network_type, alloc_physnet=alloc_physnet, lo=lo, hi=hi, start=lo)
+    params = dict(network_type=network_type, alloc_physnet=alloc_physnet, lo=lo, hi=hi)
+    params.update(dict.fromkeys(PROBE_PARAMS, lo))
     return (await conn.execute(FREE_ID, params)).scalar() is not None
 
 

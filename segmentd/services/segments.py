@@ -67,9 +67,11 @@ async def insert_planned_segment(
             for rng in ranges:
                 row = dict(base, network_type=plan.network_type, alloc_physnet=physnet,
                            physical_network=physnet or None)
+                probes = tuple(
+                    random.randint(rng.minimum, rng.maximum) for _ in range(c.ALLOCATION_PROBES)
+                )
                 got = await rows.insert_segment(
-                    conn, row, carries_id=True, lo=rng.minimum, hi=rng.maximum,
-                    start=random.randint(rng.minimum, rng.maximum),
+                    conn, row, carries_id=True, lo=rng.minimum, hi=rng.maximum, probes=probes
                 )
                 if got is not None:
                     return got
