@@ -4,20 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from functools import lru_cache
-
 from sqlalchemy import (
     Boolean,
     ColumnElement,
     Integer,
     Select,
     and_,
-    bindparam,
     func,
     literal,
     or_,
     select,
-    update,
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -146,21 +142,3 @@ def _after(plan, values) -> ColumnElement:
 def count_stmt(stmt: Select) -> Select:
     return select(func.count()).select_from(stmt.subquery())
 
-
-@lru_cache(maxsize=256)
-def revising_update(table, keys: tuple[str, ...], check_revision: bool, returning: bool, columns):
-    """UPDATE of `keys` (params v_<key>) bumping revision_number, by :row_id [and :rev].
-
-    Cached per shape: building statements is a measurable share of a request's Python time.
-    """
-    stmt = (
-        update(table)
-        .where(table.c.id == bindparam("row_id"))
-        .values(
-            {**{k: bindparam(f"v_{k}") for k in keys},
-             "revision_number": table.c.revision_number + 1}
-        )
-    )
-    if check_revision:
-        stmt = stmt.where(table.c.revision_number == bindparam("rev"))
-    return stmt.returning(*columns) if returning else stmt

@@ -6,10 +6,10 @@ import asyncio
 from pathlib import Path
 
 from alembic import command
+from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from alembic.autogenerate import compare_metadata
 
 from segmentd.db.engine import make_engine
 from segmentd.db.models import Base

@@ -5,11 +5,23 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from sqlalchemy import Select, and_, bindparam, delete, exists, insert, or_, select, true, update
+from sqlalchemy import (
+    Select,
+    and_,
+    bindparam,
+    delete,
+    exists,
+    insert,
+    or_,
+    select,
+    true,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from segmentd.context import RequestContext
-from segmentd.db.listing import Attribute, convert_filter_value, fetch_page, revising_update
+from segmentd.db.common import update_revised
+from segmentd.db.listing import Attribute, convert_filter_value, fetch_page
 from segmentd.db.models import networks as t
 from segmentd.db.models import segments as s
 from segmentd.query import ListQuery
@@ -106,15 +118,11 @@ async def update_network(
     conn: AsyncConnection, network_id: str, values: dict, revision: int | None = None
 ):
     """Apply `values` and bump the revision; None if the revision did not match."""
-    returning = conn.dialect.name != "mysql"
-    stmt = revising_update(t, tuple(sorted(values)), revision is not None, returning, COLUMNS)
-    params = {**{f"v_{k}": v for k, v in values.items()}, "row_id": network_id, "rev": revision}
-    result = await conn.execute(stmt, params)
-    if not returning:
-        if result.rowcount != 1:
-            return None
+
+    async def reread():
         return (await conn.execute(BY_ID_ANY, {"network_id": network_id})).mappings().first()
-    return result.mappings().first()
+
+    return await update_revised(conn, t, COLUMNS, network_id, values, revision, reread)
 
 
 SET_MTU = update(t).where(t.c.id == bindparam("row_id")).values(mtu=bindparam("v_mtu"))

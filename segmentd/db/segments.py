@@ -7,19 +7,18 @@ concurrent writers rarely pick the same one; the insert skips on any unique conf
 
 from __future__ import annotations
 
-from typing import Any
-
 from functools import lru_cache
+from typing import Any
 
 from sqlalchemy import (
     Integer,
-    bindparam,
-    null,
     Select,
     and_,
+    bindparam,
     delete,
     exists,
     func,
+    null,
     select,
     update,
 )
@@ -28,7 +27,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from segmentd import constants as c
-from segmentd.db.listing import Attribute, fetch_page, revising_update
+from segmentd.db.common import update_revised
+from segmentd.db.listing import Attribute, fetch_page
 from segmentd.db.models import segments as t
 from segmentd.query import ListQuery
 
@@ -218,15 +218,9 @@ async def update_segment(
     conn: AsyncConnection, segment_id: str, values: dict, revision: int | None = None
 ):
     """Apply `values` and bump the revision; None if missing or the revision did not match."""
-    returning = conn.dialect.name != "mysql"
-    stmt = revising_update(t, tuple(sorted(values)), revision is not None, returning, COLUMNS)
-    params = {**{f"v_{k}": v for k, v in values.items()}, "row_id": segment_id, "rev": revision}
-    result = await conn.execute(stmt, params)
-    if not returning:
-        if result.rowcount != 1:
-            return None
-        return await get_segment(conn, segment_id)
-    return result.mappings().first()
+    return await update_revised(
+        conn, t, COLUMNS, segment_id, values, revision, lambda: get_segment(conn, segment_id)
+    )
 
 
 async def reassign_id(conn: AsyncConnection, segment_id: str, new_id: int, now):

@@ -17,20 +17,24 @@ from segmentd.errors import (
     NetworkNotFound,
     NoNetworkAvailable,
     ProviderUpdateNotSupported,
-    RevisionNumberConstraintFailed,
     SegmentsContainDuplicateEntry,
     SegmentsSetInConjunctionWithProviders,
 )
 from segmentd.query import ListQuery, Page
+from segmentd.services.common import check_revision, utcnow
 from segmentd.services.segments import (
     insert_planned_segment,
     new_segment_base,
     reassign_vlan_id,
-    utcnow,
 )
 from segmentd.services.types import SegmentSpec, TypeRules
 from segmentd.services.uow import UnitOfWork
-from segmentd.services.views import PROVIDER_KEYS, network_view, segment_view, shows_provider
+from segmentd.services.views import (
+    PROVIDER_KEYS,
+    network_view,
+    segment_view,
+    shows_provider,
+)
 
 PROVIDER_TYPE, PROVIDER_PHYSNET, PROVIDER_SEG_ID = PROVIDER_KEYS
 
@@ -158,11 +162,6 @@ async def _locked_network(uow: UnitOfWork, ctx: RequestContext, network_id: str,
     return row
 
 
-def _check_revision(row, if_revision: int | None) -> None:
-    if if_revision is not None and row["revision_number"] != if_revision:
-        raise RevisionNumberConstraintFailed(constraint=if_revision, current=row["revision_number"])
-
-
 async def update_network(
     ctx: RequestContext,
     uow: UnitOfWork,
@@ -173,7 +172,7 @@ async def update_network(
 ) -> dict:
     """Change a network's attributes; a single VLAN segment may change its VLAN ID."""
     row = await _locked_network(uow, ctx, network_id, "update_network")
-    _check_revision(row, if_revision)
+    check_revision(row, if_revision)
     if "shared" in data and data["shared"] != row["shared"]:
         enforce(ctx, "update_network:shared", row)
     segments = (await segment_rows.segments_of_networks(uow.conn, [network_id]))[network_id]
@@ -226,7 +225,7 @@ async def delete_network(
 ) -> None:
     """Delete a network, its segments and their ID allocations in one transaction."""
     row = await _locked_network(uow, ctx, network_id, "delete_network")
-    _check_revision(row, if_revision)
+    check_revision(row, if_revision)
     deleted = await segment_rows.delete_network_segments(uow.conn, network_id)
     await rows.delete_network(uow.conn, network_id)
     for s in deleted:

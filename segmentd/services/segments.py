@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import random
 import uuid
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -24,13 +23,10 @@ from segmentd.errors import (
     VlanIdInUse,
 )
 from segmentd.query import ListQuery, Page
+from segmentd.services.common import check_revision, utcnow
 from segmentd.services.types import AllocationPlan, SegmentSpec, TypeRules
 from segmentd.services.uow import UnitOfWork
 from segmentd.services.views import segment_view
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None, microsecond=0)
 
 
 def _in_use(plan: AllocationPlan, physnet: str):
@@ -184,10 +180,7 @@ async def delete_segment(
     row = await rows.get_segment(uow.conn, segment_id)
     if row is None:
         raise SegmentNotFound(segment_id=segment_id)
-    if if_revision is not None and row["revision_number"] != if_revision:
-        raise RevisionNumberConstraintFailed(
-            constraint=if_revision, current=row["revision_number"]
-        )
+    check_revision(row, if_revision)
     await ensure_segment_unused(uow.conn, segment_id)
     if not await rows.delete_segment(uow.conn, segment_id):
         raise SegmentNotFound(segment_id=segment_id)

@@ -6,17 +6,14 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from segmentd.api.deps import (
-    known_id,
-    body_schema,
     ContextDep,
-    collection_links,
+    body_schema,
     if_match_revision,
     json_response,
-    list_query,
+    known_id,
     parse_body,
-    requested_fields,
-    select_fields,
 )
+from segmentd.api.render import list_response, show_response
 from segmentd.api.runtime import runtime
 from segmentd.api.schemas import NETWORK_READ_ONLY, NetworkCreate, NetworkUpdate
 from segmentd.errors import NetworkNotFound
@@ -33,16 +30,7 @@ FIELDS = (
 
 @router.get("/v2.0/networks")
 async def list_networks(request: Request, ctx: ContextDep):
-    rt = runtime(request)
-    q = list_query(request, rt.settings.pagination_max_limit)
-    fields = requested_fields(request, FIELDS)
-    async with rt.read() as conn:
-        page = await networks.list_networks(ctx, conn, q)
-    body = {"networks": [select_fields(n, fields) for n in page.items]}
-    links = collection_links(request, "networks", page.items, page.has_more, q)
-    if links:
-        body["networks_links"] = links
-    return json_response(body)
+    return await list_response(request, ctx, "networks", FIELDS, networks.list_networks)
 
 
 @router.post("/v2.0/networks", status_code=201, openapi_extra=body_schema("network", NetworkCreate))
@@ -56,12 +44,9 @@ async def create_network(request: Request, ctx: ContextDep):
 
 @router.get("/v2.0/networks/{network_id}")
 async def show_network(network_id: str, request: Request, ctx: ContextDep):
-    rt = runtime(request)
-    fields = requested_fields(request, FIELDS)
-    known_id(network_id, NetworkNotFound, "net_id")
-    async with rt.read() as conn:
-        net = await networks.get_network(ctx, conn, network_id)
-    return json_response({"network": select_fields(net, fields)})
+    return await show_response(
+        request, ctx, "network", FIELDS, networks.get_network, network_id, (NetworkNotFound, "net_id")
+    )
 
 
 @router.put("/v2.0/networks/{network_id}", openapi_extra=body_schema("network", NetworkUpdate))

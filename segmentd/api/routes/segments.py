@@ -6,17 +6,14 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from segmentd.api.deps import (
-    known_id,
-    body_schema,
     ContextDep,
-    collection_links,
+    body_schema,
     if_match_revision,
     json_response,
-    list_query,
+    known_id,
     parse_body,
-    requested_fields,
-    select_fields,
 )
+from segmentd.api.render import list_response, show_response
 from segmentd.api.runtime import runtime
 from segmentd.api.schemas import SEGMENT_READ_ONLY, SegmentCreate, SegmentUpdate
 from segmentd.errors import SegmentNotFound
@@ -31,16 +28,7 @@ FIELDS = (
 
 @router.get("/v2.0/segments")
 async def list_segments(request: Request, ctx: ContextDep):
-    rt = runtime(request)
-    q = list_query(request, rt.settings.pagination_max_limit)
-    fields = requested_fields(request, FIELDS)
-    async with rt.read() as conn:
-        page = await segments.list_segments(ctx, conn, q)
-    body = {"segments": [select_fields(s, fields) for s in page.items]}
-    links = collection_links(request, "segments", page.items, page.has_more, q)
-    if links:
-        body["segments_links"] = links
-    return json_response(body)
+    return await list_response(request, ctx, "segments", FIELDS, segments.list_segments)
 
 
 @router.post("/v2.0/segments", status_code=201, openapi_extra=body_schema("segment", SegmentCreate))
@@ -54,12 +42,9 @@ async def create_segment(request: Request, ctx: ContextDep):
 
 @router.get("/v2.0/segments/{segment_id}")
 async def show_segment(segment_id: str, request: Request, ctx: ContextDep):
-    rt = runtime(request)
-    fields = requested_fields(request, FIELDS)
-    known_id(segment_id, SegmentNotFound, "segment_id")
-    async with rt.read() as conn:
-        seg = await segments.get_segment(ctx, conn, segment_id)
-    return json_response({"segment": select_fields(seg, fields)})
+    return await show_response(
+        request, ctx, "segment", FIELDS, segments.get_segment, segment_id, (SegmentNotFound, "segment_id")
+    )
 
 
 @router.put("/v2.0/segments/{segment_id}", openapi_extra=body_schema("segment", SegmentUpdate))
