@@ -25,7 +25,6 @@ EXTENSIONS = [
     ("pagination", "Pagination support", "Extension that indicates that pagination is enabled."),
     ("sorting", "Sorting support", "Extension that indicates that sorting is enabled."),
     ("filter-validation", "Filter parameters validation", "Provides validation on filter parameters."),
-    ("fields", "Fields", "Selects the attributes returned, on lists too."),
 ]
 UPDATED = "2026-11-22T00:00:00-00:00"
 
