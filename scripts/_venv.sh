@@ -1,5 +1,6 @@
 # Shared by scripts/serve and scripts/test: create .venv if missing and install segmentd.
-# Usage: . scripts/_venv.sh [EXTRA]   (EXTRA: pip extras such as "test")
+# Usage: VENV_EXTRAS=test . scripts/_venv.sh   (a sourced file sees the caller's "$@",
+# so the extras come from a variable, never from positional arguments)
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="${SEGMENTD_VENV:-$ROOT/.venv}"
@@ -7,7 +8,7 @@ if [ ! -x "$VENV/bin/python" ]; then
   python3 -m venv "$VENV"
   "$VENV/bin/pip" install -q --upgrade pip
 fi
-extras="${1:-}"
+extras="${VENV_EXTRAS:-}"
 stamp="$VENV/.segmentd-installed${extras:+-$extras}"
 # Reinstall only when the project's dependency list changed.
 if [ ! -f "$stamp" ] || [ "$ROOT/pyproject.toml" -nt "$stamp" ]; then
