@@ -9,9 +9,18 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from segmentd.api.errors import install_error_handlers
-from segmentd.api.middleware import RequestIdMiddleware
-from segmentd.api.routes import meta, networks, segments
+from fastapi.middleware.cors import CORSMiddleware
+
+from segmentd.api.middleware import (
+    AuditFailuresMiddleware,
+    BodyLimitMiddleware,
+    ResponseHeadersMiddleware,
+)
+from segmentd.api.ratelimit import RateLimiter
+from segmentd.api.routes import audit_events, meta, networks, segments
 from segmentd.api.runtime import Runtime
+from segmentd.auth.policy import Policy
+from segmentd.auth.tokens import DatabaseTokenValidator
 from segmentd.config import Settings
 from segmentd.db.engine import make_engine
 from segmentd.events.bus import EventBus
@@ -32,10 +41,7 @@ def is_loopback(host: str) -> bool:
 def check_auth_mode(settings: Settings, warn: bool = True) -> None:
     """Refuse modes that cannot run safely; warn on every start in development mode."""
     if settings.auth_mode != "development":
-        raise ValueError(
-            "auth_mode 'token' is not available in this version; set auth_mode = "
-            '"development" (loopback only)'
-        )
+        return
     if not is_loopback(settings.host):
         raise ValueError("auth_mode 'development' trusts request headers: bind it to loopback only")
     if warn:
@@ -51,10 +57,23 @@ def create_app(settings: Settings, bus: EventBus | None = None) -> FastAPI:
     bus = bus or EventBus()
     rules = TypeRules(settings)
 
+    policy = Policy(settings.policy_file)
+
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        engine = make_engine(settings.database_url, settings.database_pool_size)
-        app.state.runtime = Runtime(settings=settings, engine=engine, bus=bus, rules=rules)
+        engine = make_engine(
+            settings.database_url, settings.database_pool_size,
+            settings.database_statement_timeout_ms,
+        )
+        validator = (
+            None if settings.auth_mode == "development"
+            else DatabaseTokenValidator(engine, settings.token_cache_seconds)
+        )
+        app.state.runtime = Runtime(
+            settings=settings, engine=engine, bus=bus, rules=rules, policy=policy,
+            validator=validator,
+            limiter=RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst),
+        )
         try:
             yield
         finally:
@@ -69,8 +88,18 @@ def create_app(settings: Settings, bus: EventBus | None = None) -> FastAPI:
         version="2.0",  # the API's version; no response names a software version
     )
     install_error_handlers(app)
-    app.add_middleware(RequestIdMiddleware)
-    for module in (meta, networks, segments):
+    # Added innermost first: headers wrap everything, then the body limit, then the audit.
+    app.add_middleware(AuditFailuresMiddleware)
+    app.add_middleware(BodyLimitMiddleware, limit=settings.max_request_body_bytes)
+    if settings.cors_allowed_origins:
+        app.add_middleware(
+            CORSMiddleware, allow_origins=settings.cors_allowed_origins,
+            allow_methods=["GET", "POST", "PUT", "DELETE"],
+            allow_headers=["Content-Type", "X-Auth-Token", "If-Match"],
+            expose_headers=["X-Openstack-Request-Id"],
+        )
+    app.add_middleware(ResponseHeadersMiddleware)
+    for module in (meta, networks, segments, audit_events):
         app.include_router(module.router)
     return app
 

@@ -10,6 +10,7 @@ import sys
 from pydantic import ValidationError
 from pydantic_settings import SettingsError
 
+from segmentd import commands
 from segmentd.config import Settings, load_settings
 
 LOG = logging.getLogger("segmentd")
@@ -35,6 +36,36 @@ def build_parser() -> argparse.ArgumentParser:
     db_sub = db.add_subparsers(dest="db_command", required=True)
     _common(db_sub.add_parser("upgrade", help="apply every pending migration"))
     _common(db_sub.add_parser("check", help="report pending migrations and model drift"))
+
+    token = sub.add_parser("token", help="API tokens")
+    token_sub = token.add_subparsers(dest="token_command", required=True)
+    create = token_sub.add_parser("create", help="issue a token; prints it alone on stdout")
+    _common(create)
+    create.add_argument("--project", required=True)
+    create.add_argument("--roles", required=True, help="member, reader, admin, service (comma-separated)")
+    create.add_argument("--host", help="bind to a host: it may report for that host only")
+    create.add_argument("--expires", help="lifetime such as 30d, 12h, 15m (default: none)")
+    create.add_argument("--name", help="a unique name (default: generated)")
+    listing = token_sub.add_parser("list", help="tokens, never their secrets")
+    _common(listing)
+    listing.add_argument("--json", action="store_true")
+    revoke = token_sub.add_parser("revoke", help="revoke a token by id or name")
+    _common(revoke)
+    revoke.add_argument("token", metavar="ID_OR_NAME")
+
+    pol = sub.add_parser("policy", help="authorization rules")
+    pol_sub = pol.add_subparsers(dest="policy_command", required=True)
+    _common(pol_sub.add_parser("dump", help="print the rules in effect (YAML)"))
+
+    aud = sub.add_parser("audit", help="the audit trail")
+    aud_sub = aud.add_subparsers(dest="audit_command", required=True)
+    alist = aud_sub.add_parser("list", help="newest audit events first")
+    _common(alist)
+    alist.add_argument("--limit", type=int, default=50)
+    alist.add_argument("--project")
+    alist.add_argument("--action")
+    alist.add_argument("--outcome", choices=["success", "denied", "rejected", "error"])
+    alist.add_argument("--json", action="store_true")
     return parser
 
 
@@ -69,6 +100,8 @@ def cmd_serve(settings: Settings, migrate: bool) -> int:
         raise SystemExit(f"segmentd: {exc}") from None
     if migrate:
         migrations.upgrade(settings.database_url)
+    if settings.auth_mode == "token":
+        commands.bootstrap(settings)
     os.environ[SETTINGS_ENV] = settings.model_dump_json()
     LOG.info("serving on http://%s:%d with %d worker(s)", settings.host, settings.port, settings.workers)
     common = dict(
@@ -111,6 +144,20 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     if args.command == "serve":
         return cmd_serve(settings, migrate=not args.no_migrate)
+    if args.command == "token":
+        if args.token_command == "create":
+            return commands.token_create(
+                settings, args.project, args.roles, args.host, args.expires, args.name
+            )
+        if args.token_command == "list":
+            return commands.token_list(settings, args.json)
+        return commands.token_revoke(settings, args.token)
+    if args.command == "policy":
+        return commands.policy_dump(settings)
+    if args.command == "audit":
+        filters = {k: [v] for k, v in (("project_id", args.project), ("action", args.action),
+                                       ("outcome", args.outcome)) if v}
+        return commands.audit_list(settings, max(1, min(args.limit, 1000)), filters, args.json)
     if args.db_command == "upgrade":
         from segmentd.db import migrate as migrations
 

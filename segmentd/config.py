@@ -125,9 +125,24 @@ class Settings(BaseSettings):
 
     pagination_max_limit: int = Field(default=1000, ge=1, le=10000)
 
-    _split = field_validator("vlan_ranges", "flat_networks", "tenant_network_types", mode="before")(
-        _split_csv
-    )
+    # Security and limits (see README "Security").
+    policy_file: str | None = None  # oslo.policy YAML/JSON overriding the default rules
+    bootstrap_token: str | None = None  # admin token to create on an empty database
+    token_cache_seconds: float = Field(default=5.0, ge=0, le=300)  # revocation takes effect within
+    max_request_body_bytes: int = Field(default=1_048_576, ge=1024, le=64 * 1_048_576)
+    max_json_depth: int = Field(default=16, ge=4, le=256)
+    rate_limit_per_second: float = Field(default=50.0, ge=0)  # per token and process; 0 = off
+    rate_limit_burst: int = Field(default=100, ge=1)
+    rate_limit_exempt_admin: bool = False
+    database_statement_timeout_ms: int = Field(default=10_000, ge=0)  # PostgreSQL; 0 = none
+    keepalive_timeout_seconds: int = Field(default=5, ge=1, le=300)
+    limit_concurrency: int | None = Field(default=None, ge=1)  # beyond it uvicorn answers 503
+    cors_allowed_origins: CsvList = Field(default_factory=list)  # no CORS unless configured
+
+    _split = field_validator(
+        "vlan_ranges", "flat_networks", "tenant_network_types", "cors_allowed_origins",
+        mode="before",
+    )(_split_csv)
 
     @field_validator("database_url")
     @classmethod
@@ -161,6 +176,13 @@ class Settings(BaseSettings):
             if not (c.MTU_MIN_IPV4 <= mtu <= c.MTU_MAX):
                 raise ValueError(f"physical_network_mtus[{physnet!r}] = {mtu} is out of range")
         return mtus
+
+    @field_validator("policy_file")
+    @classmethod
+    def _policy_file_exists(cls, path: str | None) -> str | None:
+        if path is not None and not Path(path).is_file():
+            raise ValueError(f"policy_file {path!r} does not exist")
+        return path
 
     @model_validator(mode="after")
     def _ranges_parse(self) -> Settings:

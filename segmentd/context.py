@@ -3,20 +3,37 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass(frozen=True, slots=True)
 class RequestContext:
     project_id: str
-    roles: frozenset[str] = field(default_factory=frozenset)
+    roles: frozenset[str] = field(default_factory=frozenset)  # with implied roles expanded
     user_id: str | None = None
     request_id: str = ""
+    token_id: str | None = None
+    host: str | None = None  # a token bound to a host may act for that host only
+    policy: Any = None  # the application's auth.policy.Policy (None: the built-in rules)
+    credentials: dict = field(default_factory=dict)  # what oslo.policy checks against
 
     @property
     def is_admin(self) -> bool:
         return "admin" in self.roles
 
     @classmethod
+    def build(cls, project_id: str, roles, **kwargs) -> RequestContext:
+        from segmentd.auth.policy import expand_roles
+
+        expanded = expand_roles(roles)
+        creds = {
+            "roles": sorted(expanded),
+            "project_id": project_id,
+            "user_id": kwargs.get("user_id"),
+        }
+        return cls(project_id=project_id, roles=expanded, credentials=creds, **kwargs)
+
+    @classmethod
     def admin(cls, request_id: str = "", project_id: str = "admin") -> RequestContext:
         """The context of the service's own background work and of the CLI."""
-        return cls(project_id=project_id, roles=frozenset({"admin"}), request_id=request_id)
+        return cls.build(project_id, {"admin"}, request_id=request_id)

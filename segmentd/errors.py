@@ -6,6 +6,7 @@ class SegmentdError(Exception):
 
     status = 500
     message = "An unknown error occurred."
+    headers: dict[str, str] | None = None
 
     def __init__(self, **kwargs):
         self.kwargs = kwargs
@@ -19,6 +20,13 @@ class SegmentdError(Exception):
 class BadRequest(SegmentdError):
     status = 400
     message = "Bad {resource} request: {msg}."
+
+
+class NotAuthenticated(SegmentdError):
+    """No token, or one that is unknown, expired or revoked: which one is only logged."""
+
+    status = 401
+    message = "Authentication required."
 
 
 class NotAuthorized(SegmentdError):
@@ -122,3 +130,19 @@ class ProviderUpdateNotSupported(InvalidInput):
         "Invalid input for operation: Plugin does not support updating the following "
         "provider network attributes: {attrs}."
     )
+
+
+class RequestEntityTooLarge(SegmentdError):
+    status = 413
+    message = "Request body is larger than {limit} bytes."
+
+
+class OverLimit(SegmentdError):
+    """Too many requests for one credential; Retry-After says when to come back."""
+
+    status = 429
+    message = "Too many requests: retry after {retry_after} second(s)."
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.headers = {"Retry-After": str(kwargs["retry_after"])}

@@ -27,7 +27,8 @@ PG_ADMIN_URL = f"postgresql://{PG_USER}@{PG_HOST}:{PG_PORT}/postgres"
 MARIADB_HOST = os.environ.get("SEGMENTD_TEST_MARIADB_HOST", "127.0.0.1")
 MARIADB_PORT = int(os.environ.get("SEGMENTD_TEST_MARIADB_PORT", "3306"))
 MARIADB_USER = os.environ.get("SEGMENTD_TEST_MARIADB_USER", "root")
-TABLES = ("segments", "networks")  # children first
+TABLES = ("segments", "networks")  # what "a rejected request changed nothing" compares
+ALL_TABLES = ("audit_events", "tokens", *TABLES)  # emptied between tests, children first
 
 BASE_CONFIG = {
     "auth_mode": "development",
@@ -36,6 +37,7 @@ BASE_CONFIG = {
     "tenant_network_types": ["geneve"],
     "vni_ranges": {"vxlan": ["1:1000"], "geneve": ["1:16777215"]},
     "pagination_max_limit": 50,
+    "rate_limit_per_second": 0,  # the limit has its own tests
 }
 
 
@@ -118,9 +120,9 @@ async def _truncate(url: str) -> None:
     try:
         async with engine.begin() as conn:
             if conn.dialect.name == "postgresql":
-                await conn.execute(text(f"TRUNCATE {', '.join(TABLES)} CASCADE"))
+                await conn.execute(text(f"TRUNCATE {', '.join(ALL_TABLES)} CASCADE"))
             else:
-                for table in TABLES:
+                for table in ALL_TABLES:
                     await conn.execute(text(f"DELETE FROM {table}"))  # noqa: S608 (fixed names)
     finally:
         await engine.dispose()

@@ -11,36 +11,66 @@ from pydantic import BaseModel, ValidationError
 from starlette.responses import Response
 
 from segmentd.context import RequestContext
-from segmentd.errors import HTTPBadRequest, MalformedRequestBody, PreconditionFailed
+from segmentd.errors import (
+    HTTPBadRequest,
+    MalformedRequestBody,
+    NotAuthenticated,
+    PreconditionFailed,
+)
 from segmentd.query import ListQuery, is_resource_id
 
 DEV_PROJECT = "dev"
+MAX_TOKEN_LENGTH = 8192  # Keystone Fernet tokens are far shorter; anything longer is refused
 LIST_CONTROL_PARAMS = {"fields", "sort_key", "sort_dir", "limit", "marker", "page_reverse"}
 
 
-async def development_context(request: Request) -> RequestContext:
-    """Development mode: trust X-Project-Id / X-Roles; without them, admin of project `dev`.
-
-    async so that FastAPI calls it inline instead of in its threadpool (measurable per request).
-    """
+def _development_context(request: Request, policy) -> RequestContext:
+    """Development mode: trust X-Project-Id / X-Roles; without them, admin of project `dev`."""
     headers = request.headers
     project = headers.get("x-project-id")
     roles_header = headers.get("x-roles")
     if roles_header is not None:
-        roles = frozenset(r.strip().lower() for r in roles_header.split(",") if r.strip())
+        roles = {r.strip().lower() for r in roles_header.split(",") if r.strip()}
     elif project is not None:
-        roles = frozenset({"member", "reader"})
+        roles = {"member", "reader"}
     else:
-        roles = frozenset({"admin", "member", "reader"})
-    return RequestContext(
-        project_id=project or DEV_PROJECT,
-        roles=roles,
-        user_id=headers.get("x-user-id"),
-        request_id=request.state.request_id,
+        roles = {"admin", "member", "reader"}
+    return RequestContext.build(
+        project or DEV_PROJECT, roles, user_id=headers.get("x-user-id"),
+        request_id=request.state.request_id, policy=policy,
+        token_id=None, host=headers.get("x-host"),
     )
 
 
-ContextDep = Annotated[RequestContext, Depends(development_context)]
+async def request_context(request: Request) -> RequestContext:
+    """Who is asking, from X-Auth-Token (or development headers), then the rate limit.
+
+    async so that FastAPI calls it inline instead of in its threadpool (measurable per request).
+    """
+    rt = request.app.state.runtime
+    if rt.validator is None:
+        ctx = _development_context(request, rt.policy)
+        limit_key = request.headers.get("x-auth-token") or ctx.project_id
+    else:
+        token = request.headers.get("x-auth-token")
+        if not token or len(token) > MAX_TOKEN_LENGTH:
+            raise NotAuthenticated()
+        principal = await rt.validator.validate(token)
+        if principal is None:
+            raise NotAuthenticated()
+        ctx = RequestContext.build(
+            principal.project_id, principal.roles, user_id=principal.user_id,
+            request_id=request.state.request_id, policy=rt.policy,
+            token_id=principal.token_id, host=principal.host,
+        )
+        limit_key = principal.token_id
+    request.state.context = ctx  # for the audit of refused requests
+    if rt.limiter.enabled and not (ctx.is_admin and rt.settings.rate_limit_exempt_admin):
+        rt.limiter.take(limit_key)
+    return ctx
+
+
+ContextDep = Annotated[RequestContext, Depends(request_context)]
 
 
 def json_response(body: Any, status: int = 200) -> Response:
@@ -74,6 +104,9 @@ async def parse_body(
         doc = orjson.loads(raw)
     except orjson.JSONDecodeError:
         raise MalformedRequestBody(reason="Cannot understand JSON") from None
+    max_depth = request.app.state.runtime.settings.max_json_depth
+    if json_depth(doc, max_depth) > max_depth:
+        raise MalformedRequestBody(reason=f"JSON nested deeper than {max_depth} levels")
     if not isinstance(doc, dict) or set(doc) != {key} or not isinstance(doc[key], dict):
         raise HTTPBadRequest(msg=f"Resource body required with the single key '{key}'")
     attrs = doc[key]
@@ -85,6 +118,20 @@ async def parse_body(
     except ValidationError as exc:
         raise HTTPBadRequest(msg=_describe(exc.errors()[0])) from None
     return parsed.model_dump(by_alias=True, exclude_unset=True)
+
+
+def json_depth(doc: Any, stop_after: int) -> int:
+    """Nesting depth of a parsed JSON document, counting no further than stop_after + 1."""
+    deepest, stack = 0, [(doc, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, (dict, list)):
+            deepest = max(deepest, depth)
+            if depth > stop_after:
+                return depth
+            children = node.values() if isinstance(node, dict) else node
+            stack.extend((child, depth + 1) for child in children)
+    return deepest
 
 
 def if_match_revision(request: Request) -> int | None:

@@ -24,19 +24,26 @@ HTTP_TYPES = {
 }
 
 
-def error_response(status: int, type_: str, message: str, request_id: str | None = None):
-    """The NeutronError body; `request_id` only where RequestIdMiddleware cannot add it."""
+def error_response(
+    status: int, type_: str, message: str, request_id: str | None = None, headers=None
+):
+    """The NeutronError body; `request_id` only where ResponseHeadersMiddleware cannot add it."""
     body = orjson.dumps({"NeutronError": {"type": type_, "message": message, "detail": ""}})
-    headers = {"X-Openstack-Request-Id": request_id} if request_id else None
+    headers = dict(headers or {})
+    if request_id:
+        headers["X-Openstack-Request-Id"] = request_id
     return Response(body, status_code=status, media_type="application/json", headers=headers)
 
 
 async def _domain_error(request: Request, exc: SegmentdError):
-    return error_response(exc.status, exc.type, str(exc))
+    return error_response(exc.status, exc.type, str(exc), headers=exc.headers)
 
 
 async def _http_error(request: Request, exc: StarletteHTTPException):
     messages = {404: "The resource could not be found.", 405: "The method is not allowed."}
+    if exc.status_code == 405:
+        headers = {"Allow": exc.headers["Allow"]} if exc.headers and "Allow" in exc.headers else None
+        return error_response(405, "HTTPMethodNotAllowed", messages[405], headers=headers)
     message = messages.get(exc.status_code, "The request could not be processed.")
     return error_response(exc.status_code, HTTP_TYPES.get(exc.status_code, "HTTPError"), message)
 
@@ -50,7 +57,7 @@ async def _validation_error(request: Request, exc: RequestValidationError):
 
 async def _unexpected(request: Request, exc: Exception):
     """Anything unexpected: logged in full, answered with nothing but the request id."""
-    # Served by Starlette's outermost middleware, outside RequestIdMiddleware's reach.
+    # Served by Starlette's outermost middleware, outside ResponseHeadersMiddleware's reach.
     request_id = getattr(request.state, "request_id", "")
     LOG.exception("unhandled error in %s %s [%s]", request.method, request.url.path, request_id)
     return error_response(

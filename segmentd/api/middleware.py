@@ -2,11 +2,31 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 
+from starlette.requests import Request
 
-class RequestIdMiddleware:
-    """Give every request an id, answer it in X-Openstack-Request-Id, keep it for the logs."""
+from segmentd.api.errors import error_response
+from segmentd.api.runtime import audit_target
+from segmentd.errors import RequestEntityTooLarge
+from segmentd.services import audit
+
+LOG = logging.getLogger(__name__)
+MUTATING = {"POST", "PUT", "PATCH", "DELETE"}
+
+# Headers for a JSON API that no browser should render, frame, cache or sniff.
+SECURITY_HEADERS = [
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"cache-control", b"no-store"),
+]
+
+
+class ResponseHeadersMiddleware:
+    """A request id for every request (X-Openstack-Request-Id) and the security headers."""
 
     def __init__(self, app) -> None:
         self.app = app
@@ -16,11 +36,83 @@ class RequestIdMiddleware:
             return await self.app(scope, receive, send)
         request_id = f"req-{uuid.uuid4()}"
         scope.setdefault("state", {})["request_id"] = request_id
-        header = (b"x-openstack-request-id", request_id.encode())
+        extra = [(b"x-openstack-request-id", request_id.encode()), *SECURITY_HEADERS]
 
-        async def send_with_id(message):
+        async def send_with_headers(message):
             if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", []), header]
+                message["headers"] = [*message.get("headers", []), *extra]
             await send(message)
 
-        await self.app(scope, receive, send_with_id)
+        await self.app(scope, receive, send_with_headers)
+
+
+class BodyLimitMiddleware:
+    """Refuse bodies over the limit with 413, by Content-Length or while they stream in."""
+
+    def __init__(self, app, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        for name, value in scope.get("headers", ()):
+            if name == b"content-length":
+                if not value.isdigit() or int(value) > self.limit:
+                    err = RequestEntityTooLarge(limit=self.limit)
+                    response = error_response(err.status, err.type, str(err))
+                    return await response(scope, receive, send)
+        seen = 0
+
+        async def counting_receive():
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.limit:
+                raise RequestEntityTooLarge(limit=self.limit)
+            return message
+
+        await self.app(scope, counting_receive, send)
+
+
+class AuditFailuresMiddleware:
+    """Record mutating requests that did not succeed, in a transaction of their own.
+
+    Successful writes record their audit row inside their own transaction (Runtime.write).
+    """
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or scope["method"] not in MUTATING:
+            return await self.app(scope, receive, send)
+        status = 500
+
+        async def send_noting_status(message):
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_noting_status)
+        finally:
+            state = scope.get("state", {})
+            if status >= 400 and not state.get("audited"):
+                await self._record(scope, status)
+
+    async def _record(self, scope, status: int) -> None:
+        request = Request(scope)
+        rt = scope["app"].state.runtime
+        action, resource_type, resource_id = audit_target(request)
+        state = scope.get("state", {})
+        try:
+            async with rt.engine.begin() as conn:
+                await audit.record(
+                    conn, state.get("context"), request_id=state.get("request_id", ""),
+                    action=action, resource_type=resource_type, resource_id=resource_id,
+                    status=status,
+                )
+        except Exception:
+            LOG.exception("could not record the audit event of a refused request")

@@ -1,4 +1,4 @@
-"""What create_app puts on app.state for the routes: engine, event bus, type rules, limits."""
+"""What create_app puts on app.state for the routes, and the audited write path."""
 
 from __future__ import annotations
 
@@ -7,11 +7,18 @@ from dataclasses import dataclass
 from fastapi import Request
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from segmentd.api.ratelimit import RateLimiter
+from segmentd.auth.policy import Policy
+from segmentd.auth.tokens import TokenValidator
 from segmentd.config import Settings
+from segmentd.context import RequestContext
 from segmentd.db.engine import read_connection
 from segmentd.events.bus import EventBus
+from segmentd.services import audit
 from segmentd.services.types import TypeRules
-from segmentd.services.uow import unit_of_work
+from segmentd.services.uow import UnitOfWork, unit_of_work
+
+SUCCESS_STATUS = {"POST": 201, "PUT": 200, "DELETE": 204}
 
 
 @dataclass
@@ -20,10 +27,25 @@ class Runtime:
     engine: AsyncEngine
     bus: EventBus
     rules: TypeRules
+    policy: Policy
+    validator: TokenValidator | None
+    limiter: RateLimiter
 
-    def write(self):
-        """One transaction; events are published after it commits."""
-        return unit_of_work(self.engine, self.bus)
+    def write(self, ctx: RequestContext, request: Request):
+        """One transaction holding the change, its events and its audit row."""
+
+        async def audit_success(uow: UnitOfWork) -> None:
+            action, resource_type, resource_id = audit_target(request)
+            if resource_id is None and uow.events:
+                resource_id = uow.events[0].resource_id
+            await audit.record(
+                uow.conn, ctx, request_id=ctx.request_id, action=action,
+                resource_type=resource_type, resource_id=resource_id,
+                status=SUCCESS_STATUS.get(request.method, 200),
+            )
+            request.state.audited = True
+
+        return unit_of_work(self.engine, self.bus, before_commit=audit_success)
 
     def read(self):
         return read_connection(self.engine)
@@ -31,3 +53,16 @@ class Runtime:
 
 def runtime(request: Request) -> Runtime:
     return request.app.state.runtime
+
+
+def audit_target(request) -> tuple[str, str, str | None]:
+    """(action, resource type, resource id) of a request, from its route and path."""
+    scope = request.scope
+    route = scope.get("route")
+    action = getattr(route, "name", None) or f"{scope['method'].lower()}_unrouted"
+    parts = [p for p in scope["path"].split("/") if p]
+    collection = parts[1] if len(parts) > 1 and parts[0] == "v2.0" else (parts[0] if parts else "")
+    resource_type = collection[:-1] if collection.endswith("s") else collection
+    params = scope.get("path_params") or {}
+    resource_id = next(iter(params.values()), None) if params else None
+    return action, resource_type or "none", resource_id

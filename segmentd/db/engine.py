@@ -12,14 +12,19 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 SQLITE_BUSY_TIMEOUT_MS = 10_000  # writers queue on SQLite's single write lock
 
 
-def make_engine(url: str, pool_size: int = 8) -> AsyncEngine:
-    """An async engine tuned for its database."""
+def make_engine(url: str, pool_size: int = 8, statement_timeout_ms: int = 0) -> AsyncEngine:
+    """An async engine tuned for its database; a statement timeout bounds any one query."""
     dialect = make_url(url).get_backend_name()
     if dialect == "sqlite":
         engine = create_async_engine(url)
         _configure_sqlite(engine)
         return engine
     kwargs: dict = {"pool_size": pool_size, "max_overflow": pool_size, "pool_pre_ping": False}
+    if statement_timeout_ms and dialect == "postgresql":
+        kwargs["connect_args"] = {"server_settings": {"statement_timeout": str(statement_timeout_ms)}}
+    elif statement_timeout_ms and dialect == "mysql":
+        seconds = statement_timeout_ms / 1000
+        kwargs["connect_args"] = {"init_command": f"SET SESSION max_statement_time={seconds:.3f}"}
     return create_async_engine(url, **kwargs)
 
 

@@ -109,14 +109,13 @@ async def fetch_page(
     attrs: dict[str, Attribute],
     id_col: ColumnElement,
     q: ListQuery,
-    marker_scope: Select | None = None,
 ):
-    """Rows of one page, and whether more exist. `marker_scope` limits what a marker may name."""
+    """Rows of one page, and whether more exist; a marker is looked up within the same scope."""
     stmt = apply_filters(stmt, attrs, q)
     plan = sort_plan(attrs, q, id_col)
-    if q.marker is not None and is_resource_id(q.marker):
-        scope = marker_scope if marker_scope is not None else stmt
-        marker_stmt = scope.with_only_columns(*[e for e, _ in plan]).where(id_col == q.marker)
+    if q.marker is not None and _marker_usable(q.marker, attrs["id"]):
+        marker_id = int(q.marker) if attrs["id"].kind == "int" else q.marker
+        marker_stmt = stmt.with_only_columns(*[e for e, _ in plan]).where(id_col == marker_id)
         marker_row = (await conn.execute(marker_stmt)).first()
         if marker_row is not None:  # Neutron ignores a marker it cannot find, so do we
             stmt = stmt.where(_after(plan, list(marker_row)))
@@ -127,6 +126,13 @@ async def fetch_page(
     if q.page_reverse:
         rows = rows[::-1]
     return rows, has_more
+
+
+def _marker_usable(marker: str, id_attr: Attribute) -> bool:
+    """A marker that cannot be an id of this table names no row (ignored, as in Neutron)."""
+    if id_attr.kind == "int":
+        return marker.isascii() and marker.isdigit() and len(marker) <= 18
+    return is_resource_id(marker)
 
 
 def _after(plan, values) -> ColumnElement:

@@ -83,5 +83,42 @@ class Segment(Base):
 
 Index("ix_segments_physical_network", Segment.physical_network)
 
+
+class Token(Base):
+    """An API credential. Only a SHA-256 hash of the secret is kept."""
+
+    __tablename__ = "tokens"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    name: Mapped[str] = mapped_column(String(c.NAME_MAX_LEN), unique=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    project_id: Mapped[str] = mapped_column(String(c.PROJECT_ID_MAX_LEN))
+    roles: Mapped[str] = mapped_column(String(255))  # comma-separated
+    host: Mapped[str | None] = mapped_column(String(c.NAME_MAX_LEN))  # reports for this host only
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class AuditEvent(Base):
+    """One mutating request, allowed or refused: who, what, on which resource, and how it ended."""
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    time: Mapped[datetime] = mapped_column(DateTime, index=True)
+    request_id: Mapped[str] = mapped_column(String(64))
+    token_id: Mapped[str | None] = mapped_column(String(36))
+    user_id: Mapped[str | None] = mapped_column(String(c.NAME_MAX_LEN))
+    project_id: Mapped[str | None] = mapped_column(String(c.PROJECT_ID_MAX_LEN), index=True)
+    roles: Mapped[str] = mapped_column(String(255), default="")
+    action: Mapped[str] = mapped_column(String(64))
+    resource_type: Mapped[str] = mapped_column(String(32))
+    resource_id: Mapped[str | None] = mapped_column(String(64))
+    outcome: Mapped[str] = mapped_column(String(16))  # success | denied | rejected | error
+    status: Mapped[int] = mapped_column(Integer)
+
 networks = Network.__table__
 segments = Segment.__table__
+tokens = Token.__table__
+audit_events = AuditEvent.__table__

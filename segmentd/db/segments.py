@@ -19,6 +19,7 @@ from sqlalchemy import (
     exists,
     func,
     null,
+    or_,
     select,
     update,
 )
@@ -29,6 +30,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from segmentd import constants as c
 from segmentd.db.common import update_revised
 from segmentd.db.listing import Attribute, fetch_page
+from segmentd.context import RequestContext
+from segmentd.db.models import networks as n
 from segmentd.db.models import segments as t
 from segmentd.query import ListQuery
 
@@ -186,15 +189,36 @@ def base_select() -> Select:
     return select(*COLUMNS)
 
 
+# Reads carry the owning network's project (for policy targets) and, for callers who are
+# not admin, see only segments of networks they can see.
+WITH_OWNER = select(*COLUMNS, n.c.project_id).join(n, n.c.id == t.c.network_id)
 SEGMENT_BY_ID = select(*COLUMNS).where(t.c.id == bindparam("segment_id"))
+OWNED_BY_ID = WITH_OWNER.where(t.c.id == bindparam("segment_id"))
+OWNED_BY_ID_SCOPED = OWNED_BY_ID.where(
+    or_(n.c.project_id == bindparam("project_id"), n.c.shared.is_(True))
+)
 
 
 async def get_segment(conn: AsyncConnection, segment_id: str):
+    """The row by id, unscoped: for writers that already checked access."""
     return (await conn.execute(SEGMENT_BY_ID, {"segment_id": segment_id})).mappings().first()
 
 
-async def list_segments(conn: AsyncConnection, q: ListQuery):
-    return await fetch_page(conn, base_select(), ATTRIBUTES, t.c.id, q)
+async def get_visible_segment(conn: AsyncConnection, ctx: RequestContext, segment_id: str):
+    """The segment with its network's project_id, if the caller may see that network."""
+    if ctx.is_admin:
+        stmt, params = OWNED_BY_ID, {"segment_id": segment_id}
+    else:
+        stmt = OWNED_BY_ID_SCOPED
+        params = {"segment_id": segment_id, "project_id": ctx.project_id}
+    return (await conn.execute(stmt, params)).mappings().first()
+
+
+async def list_segments(conn: AsyncConnection, ctx: RequestContext, q: ListQuery):
+    stmt = WITH_OWNER if ctx.is_admin else WITH_OWNER.where(
+        or_(n.c.project_id == ctx.project_id, n.c.shared.is_(True))
+    )
+    return await fetch_page(conn, stmt, ATTRIBUTES, t.c.id, q)
 
 
 OF_NETWORKS = (

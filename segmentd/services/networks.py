@@ -8,11 +8,12 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from segmentd import constants as c
-from segmentd.auth.policy import enforce
+from segmentd.auth.policy import PROVIDER_ATTRIBUTES, check, enforce
 from segmentd.context import RequestContext
 from segmentd.db import networks as rows
 from segmentd.db import segments as segment_rows
 from segmentd.errors import (
+    HTTPBadRequest,
     InvalidInput,
     NetworkNotFound,
     NoNetworkAvailable,
@@ -70,8 +71,9 @@ async def create_network(
     if data.get("shared"):
         enforce(ctx, "create_network:shared", target)
     specs = requested_specs(data)
-    if specs or data.get("segments") is not None:
-        enforce(ctx, "create_network:provider", target)
+    for attr in PROVIDER_ATTRIBUTES:
+        if data.get(attr) is not None:
+            enforce(ctx, f"create_network:{attr}", target)
     plans = [rules.plan(s) for s in specs]  # every rule checked before anything is written
 
     now = utcnow()
@@ -130,14 +132,13 @@ async def _allocate_tenant_segment(conn: AsyncConnection, rules: TypeRules, netw
 def _for_caller(ctx: RequestContext, view: dict[str, Any]) -> dict[str, Any]:
     if shows_provider(ctx):
         return view
-    return {k: v for k, v in view.items() if k not in PROVIDER_KEYS and k != "segments"}
+    return {k: v for k, v in view.items() if k not in PROVIDER_ATTRIBUTES}
 
 
 async def get_network(ctx: RequestContext, conn: AsyncConnection, network_id: str) -> dict:
     row = await rows.get_network(conn, ctx, network_id)
-    if row is None:
+    if row is None or not check(ctx, "get_network", row):
         raise NetworkNotFound(net_id=network_id)
-    enforce(ctx, "get_network", row)
     show = shows_provider(ctx)
     segments = (await segment_rows.segments_of_networks(conn, [row["id"]]))[row["id"]] if show else []
     return network_view(row, segments, show)
@@ -145,9 +146,12 @@ async def get_network(ctx: RequestContext, conn: AsyncConnection, network_id: st
 
 async def list_networks(ctx: RequestContext, conn: AsyncConnection, q: ListQuery) -> Page:
     show = shows_provider(ctx)
-    if not show and any(k in q.filters for k in PROVIDER_KEYS):
-        enforce(ctx, "get_network:provider")
+    hidden = [k for k in PROVIDER_KEYS if k in q.filters] if not show else []
+    if hidden:
+        # Answered like an unknown filter: hidden values cannot be probed through filters.
+        raise HTTPBadRequest(msg=f"['{hidden[0]}'] is invalid attribute for filtering")
     found, has_more = await rows.list_networks(conn, ctx, q)
+    found = [r for r in found if check(ctx, "get_network", r)]
     by_net = (
         await segment_rows.segments_of_networks(conn, [r["id"] for r in found]) if show else {}
     )
@@ -155,8 +159,9 @@ async def list_networks(ctx: RequestContext, conn: AsyncConnection, q: ListQuery
 
 
 async def _locked_network(uow: UnitOfWork, ctx: RequestContext, network_id: str, action: str):
+    """The network for a write: 404 if the caller cannot see it, 403 if it may not `action`."""
     row = await rows.get_network_for_update(uow.conn, ctx, network_id)
-    if row is None:
+    if row is None or not check(ctx, "get_network", row):
         raise NetworkNotFound(net_id=network_id)
     enforce(ctx, action, row)
     return row
@@ -178,8 +183,9 @@ async def update_network(
     segments = (await segment_rows.segments_of_networks(uow.conn, [network_id]))[network_id]
     provider = {k: data[k] for k in PROVIDER_KEYS if k in data}
     changed_segment = None
+    for attr in provider:
+        enforce(ctx, f"update_network:{attr}", row)
     if provider:
-        enforce(ctx, "update_network:provider", row)
         changed_segment = await _update_provider(uow.conn, rules, segments, provider)
         if changed_segment is not None:
             segments = [changed_segment]

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from segmentd import constants as c
-from segmentd.auth.policy import enforce
+from segmentd.auth.policy import check, enforce
 from segmentd.context import RequestContext
 from segmentd.db import networks as network_rows
 from segmentd.db import segments as rows
@@ -124,18 +124,28 @@ async def create_segment(
     return view
 
 
-async def get_segment(ctx: RequestContext, conn: AsyncConnection, segment_id: str) -> dict:
-    enforce(ctx, "get_segment")
-    row = await rows.get_segment(conn, segment_id)
-    if row is None:
+def _target(row) -> dict[str, Any]:
+    return {"project_id": row["project_id"], "network_id": row["network_id"]}
+
+
+async def _readable_segment(ctx: RequestContext, conn: AsyncConnection, segment_id: str):
+    """The segment, or SegmentNotFound when it is missing or the caller may not read it."""
+    row = await rows.get_visible_segment(conn, ctx, segment_id)
+    if row is None or not check(ctx, "get_segment", _target(row)):
         raise SegmentNotFound(segment_id=segment_id)
-    return segment_view(row)
+    return row
+
+
+async def get_segment(ctx: RequestContext, conn: AsyncConnection, segment_id: str) -> dict:
+    return segment_view(await _readable_segment(ctx, conn, segment_id))
 
 
 async def list_segments(ctx: RequestContext, conn: AsyncConnection, q: ListQuery) -> Page:
-    enforce(ctx, "get_segment")
-    found, has_more = await rows.list_segments(conn, q)
-    return Page([segment_view(r) for r in found], has_more)
+    """Segments the caller may read; Neutron answers a caller who may read none with []."""
+    if not check(ctx, "get_segment", {"project_id": ctx.project_id}):
+        return Page([], False)
+    found, has_more = await rows.list_segments(conn, ctx, q)
+    return Page([segment_view(r) for r in found if check(ctx, "get_segment", _target(r))], has_more)
 
 
 async def update_segment(
@@ -146,21 +156,23 @@ async def update_segment(
     if_revision: int | None = None,
 ) -> dict:
     """Rename or re-describe a segment; everything else about it is fixed at create."""
-    enforce(ctx, "update_segment")
+    current = await _readable_segment(ctx, uow.conn, segment_id)
+    enforce(ctx, "update_segment", _target(current))
+    check_revision(current, if_revision)
     values = {k: data[k] for k in ("name", "description") if k in data}
     if "description" in values and values["description"] is None:
         values["description"] = ""
     values["updated_at"] = utcnow()
     row = await rows.update_segment(uow.conn, segment_id, values, if_revision)
-    if row is None:
-        current = await rows.get_segment(uow.conn, segment_id)
-        if current is None:
+    if row is None:  # changed or deleted since we read it
+        latest = await rows.get_segment(uow.conn, segment_id)
+        if latest is None:
             raise SegmentNotFound(segment_id=segment_id)
         raise RevisionNumberConstraintFailed(
-            constraint=if_revision, current=current["revision_number"]
+            constraint=if_revision, current=latest["revision_number"]
         )
     view = segment_view(row)
-    uow.record(ctx, c.EVENT_SEGMENT_UPDATED, view, None)
+    uow.record(ctx, c.EVENT_SEGMENT_UPDATED, view, current["project_id"])
     return view
 
 
@@ -176,12 +188,10 @@ async def delete_segment(
     ctx: RequestContext, uow: UnitOfWork, segment_id: str, if_revision: int | None = None
 ) -> None:
     """Delete a segment and free its segmentation ID in the same transaction."""
-    enforce(ctx, "delete_segment")
-    row = await rows.get_segment(uow.conn, segment_id)
-    if row is None:
-        raise SegmentNotFound(segment_id=segment_id)
+    row = await _readable_segment(ctx, uow.conn, segment_id)
+    enforce(ctx, "delete_segment", _target(row))
     check_revision(row, if_revision)
     await ensure_segment_unused(uow.conn, segment_id)
     if not await rows.delete_segment(uow.conn, segment_id):
         raise SegmentNotFound(segment_id=segment_id)
-    uow.record(ctx, c.EVENT_SEGMENT_DELETED, segment_view(row), None)
+    uow.record(ctx, c.EVENT_SEGMENT_DELETED, segment_view(row), row["project_id"])

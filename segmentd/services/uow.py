@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,10 +34,20 @@ class UnitOfWork:
         )
 
 
+BeforeCommit = Callable[[UnitOfWork], Awaitable[None]]
+
+
 @asynccontextmanager
-async def unit_of_work(engine: AsyncEngine, bus: EventBus) -> AsyncIterator[UnitOfWork]:
-    """Commit on success and then publish; roll back and drop the events on error."""
+async def unit_of_work(
+    engine: AsyncEngine, bus: EventBus, before_commit: BeforeCommit | None = None
+) -> AsyncIterator[UnitOfWork]:
+    """Commit on success and then publish; roll back and drop the events on error.
+
+    `before_commit` writes in the same transaction once the work succeeded (the audit row).
+    """
     async with write_connection(engine) as conn:
         uow = UnitOfWork(conn)
         yield uow
+        if before_commit is not None:
+            await before_commit(uow)
     await bus.publish(uow.events)

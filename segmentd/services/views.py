@@ -79,4 +79,5 @@ def network_view(
 
 
 def shows_provider(ctx: RequestContext) -> bool:
-    return policy.check(ctx, "get_network:provider")
+    """Whether the caller may read where networks live (admin-only by default)."""
+    return all(policy.check(ctx, f"get_network:{a}") for a in policy.PROVIDER_ATTRIBUTES)

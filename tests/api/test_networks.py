@@ -134,10 +134,13 @@ class TestReadNetwork:
         net = make_network(api, shared=True)
         assert api.get(f"/v2.0/networks/{net['id']}", headers=OTHER).status_code == 200
 
-    def test_member_may_not_filter_on_provider_attributes(self, api):
-        make_network(api, headers=MEMBER)
-        resp = api.get("/v2.0/networks?provider:segmentation_id=5", headers=MEMBER)
-        assert resp.status_code == 403
+    @pytest.mark.parametrize("attr", PROVIDER)
+    def test_hidden_provider_attribute_is_refused_as_a_filter_like_an_unknown_one(self, api, attr):
+        make_network(api, headers=MEMBER, shared=False)
+        make_network(api, shared=True)
+        resp = api.get(f"/v2.0/networks?{attr}=5", headers=MEMBER)
+        assert resp.status_code == 400
+        assert error_of(resp)["message"] == f"['{attr}'] is invalid attribute for filtering"
 
     def test_provider_filters_join_segments(self, api):
         a = make_network(api, **{"provider:network_type": "vlan",

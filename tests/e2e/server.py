@@ -30,6 +30,7 @@ E2E_CONFIG = {
     "flat_networks": ["*"],
     "tenant_network_types": ["geneve"],
     "global_physnet_mtu": 1500,
+    "rate_limit_per_second": 0,
     "vni_ranges": {"vxlan": ["1:1000"], "geneve": ["1:16777215"]},
 }
 

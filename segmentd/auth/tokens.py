@@ -1,0 +1,78 @@
+"""Token validation behind one small interface, so Keystone validation can slot in later."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Protocol
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from segmentd.db.engine import read_connection
+from segmentd.services import tokens
+
+LOG = logging.getLogger(__name__)
+CACHE_MAX_ENTRIES = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who a valid token speaks for."""
+
+    token_id: str
+    project_id: str
+    roles: frozenset[str]
+    host: str | None = None
+    user_id: str | None = None
+
+
+class TokenValidator(Protocol):
+    async def validate(self, token: str) -> Principal | None:
+        """The principal of a valid token; None for an unknown, expired or revoked one."""
+
+
+class DatabaseTokenValidator:
+    """Tokens issued by `segmentd token create`, looked up by hash.
+
+    Results (valid or not) are cached for `cache_seconds` per process, so a revocation or
+    expiry takes effect within that window.
+    """
+
+    def __init__(self, engine: AsyncEngine, cache_seconds: float) -> None:
+        self._engine = engine
+        self._ttl = cache_seconds
+        self._cache: OrderedDict[str, tuple[float, Principal | None]] = OrderedDict()
+
+    async def validate(self, token: str) -> Principal | None:
+        key = tokens.hash_token(token)
+        now = time.monotonic()
+        hit = self._cache.get(key)
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        principal = await self._lookup(key)
+        if self._ttl > 0:
+            self._cache[key] = (now + self._ttl, principal)
+            self._cache.move_to_end(key)
+            while len(self._cache) > CACHE_MAX_ENTRIES:
+                self._cache.popitem(last=False)
+        return principal
+
+    async def _lookup(self, token_hash: str) -> Principal | None:
+        async with read_connection(self._engine) as conn:
+            row = await tokens.rows.get_token_by_hash(conn, token_hash)
+        if row is None:
+            LOG.info("refused an unknown token")
+            return None
+        state = tokens.token_state(row)
+        if state != "active":
+            LOG.info("refused %s token %s (%s)", state, row["id"], row["name"])
+            return None
+        return Principal(
+            token_id=row["id"],
+            project_id=row["project_id"],
+            roles=frozenset(row["roles"].split(",")),
+            host=row["host"],
+            user_id=row["name"],
+        )

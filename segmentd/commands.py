@@ -1,0 +1,129 @@
+"""What the `segmentd` subcommands do, apart from parsing arguments (cli.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+
+import yaml
+
+from segmentd.auth.policy import Policy
+from segmentd.config import Settings
+from segmentd.context import RequestContext
+from segmentd.db.engine import make_engine
+from segmentd.errors import SegmentdError
+from segmentd.query import ListQuery
+from segmentd.services import audit, tokens
+from segmentd.services.views import timestamp
+
+
+async def _with_connection(settings: Settings, work, write: bool):
+    engine = make_engine(settings.database_url)
+    try:
+        if write:
+            async with engine.begin() as conn:
+                return await work(conn)
+        async with engine.connect() as conn:
+            return await work(conn)
+    finally:
+        await engine.dispose()
+
+
+def run(settings: Settings, work, write: bool = False):
+    try:
+        return asyncio.run(_with_connection(settings, work, write))
+    except SegmentdError as exc:
+        raise SystemExit(f"segmentd: {exc}") from None
+
+
+def token_create(settings: Settings, project: str, roles: str, host, expires, name) -> int:
+    """Print the new token alone on standard output: scripts capture it, nobody sees it again."""
+    try:
+        role_list = tokens.parse_roles(roles)
+        expires_in = tokens.parse_duration(expires) if expires else None
+    except SegmentdError as exc:
+        raise SystemExit(f"segmentd: {exc}") from None
+
+    async def work(conn):
+        return await tokens.create_token(
+            conn, project_id=project, roles=role_list, name=name, host=host,
+            expires_in=expires_in,
+        )
+
+    secret, row = run(settings, work, write=True)
+    print(secret)
+    print(f"created token {row['name']} ({row['id']}) for project {project}", file=sys.stderr)
+    return 0
+
+
+def token_list(settings: Settings, as_json: bool) -> int:
+    rows = run(settings, tokens.list_tokens)
+    out = [
+        {
+            "id": r["id"], "name": r["name"], "project_id": r["project_id"],
+            "roles": r["roles"].split(","), "host": r["host"],
+            "created_at": timestamp(r["created_at"]),
+            "expires_at": timestamp(r["expires_at"]) if r["expires_at"] else None,
+            "state": tokens.token_state(r),
+        }
+        for r in rows
+    ]
+    if as_json:
+        print(json.dumps(out, indent=2))
+        return 0
+    print(f"{'id':36}  {'name':24} {'project':16} {'roles':24} {'host':12} {'expires':20} state")
+    for r in out:
+        print(f"{r['id']:36}  {r['name'][:24]:24} {r['project_id'][:16]:16} "
+              f"{','.join(r['roles'])[:24]:24} {(r['host'] or '-')[:12]:12} "
+              f"{(r['expires_at'] or 'never'):20} {r['state']}")
+    return 0
+
+
+def token_revoke(settings: Settings, id_or_name: str) -> int:
+    async def work(conn):
+        return await tokens.revoke_token(conn, id_or_name)
+
+    if not run(settings, work, write=True):
+        print(f"segmentd: no active token with id or name {id_or_name!r}", file=sys.stderr)
+        return 1
+    print(f"revoked {id_or_name}; servers refuse it within {settings.token_cache_seconds:g} s")
+    return 0
+
+
+def bootstrap(settings: Settings) -> None:
+    """Create the first admin token on an empty database and print it once."""
+
+    async def work(conn):
+        return await tokens.ensure_bootstrap_token(conn, settings.bootstrap_token)
+
+    secret = run(settings, work, write=True)
+    if secret is None:
+        return
+    if settings.bootstrap_token:
+        print("segmentd: created the bootstrap admin token from SEGMENTD_BOOTSTRAP_TOKEN",
+              file=sys.stderr)
+        return
+    print(f"segmentd: bootstrap admin token (shown once, store it now): {secret}", flush=True)
+
+
+def policy_dump(settings: Settings) -> int:
+    print(yaml.safe_dump(Policy(settings.policy_file).rules(), sort_keys=True), end="")
+    return 0
+
+
+def audit_list(settings: Settings, limit: int, filters: dict[str, list[str]], as_json: bool) -> int:
+    q = ListQuery(filters=filters, sorts=(("id", "desc"),), limit=limit)
+
+    async def work(conn):
+        return await audit.list_audit_events(RequestContext.admin(), conn, q)
+
+    page = run(settings, work)
+    if as_json:
+        print(json.dumps(page.items, indent=2))
+        return 0
+    for e in page.items:
+        print(f"{e['time']}  {e['outcome']:8} {e['status']:3}  {e['action']:24} "
+              f"{e['resource_type']}:{e['resource_id'] or '-'}  project={e['project_id'] or '-'} "
+              f"token={e['token_id'] or '-'}  {e['request_id']}")
+    return 0

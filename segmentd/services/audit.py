@@ -1,0 +1,63 @@
+"""The audit trail: every mutating request, allowed or refused, and who made it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from segmentd.auth.policy import check
+from segmentd.context import RequestContext
+from segmentd.db import audit as rows
+from segmentd.query import ListQuery, Page
+from segmentd.services.common import utcnow
+from segmentd.services.views import timestamp
+
+
+def outcome_of(status: int) -> str:
+    if status < 400:
+        return "success"
+    if status in (401, 403):
+        return "denied"
+    return "rejected" if status < 500 else "error"
+
+
+async def record(
+    conn: AsyncConnection,
+    ctx: RequestContext | None,
+    *,
+    request_id: str,
+    action: str,
+    resource_type: str,
+    resource_id: str | None,
+    status: int,
+) -> None:
+    """Append one audit row; the token's id is kept, never the token."""
+    await rows.insert_audit_event(conn, {
+        "time": utcnow(),
+        "request_id": request_id,
+        "token_id": ctx.token_id if ctx else None,
+        "user_id": ctx.user_id if ctx else None,
+        "project_id": ctx.project_id if ctx else None,
+        "roles": ",".join(sorted(ctx.roles)) if ctx else "",
+        "action": action[:64],
+        "resource_type": resource_type[:32],
+        "resource_id": resource_id[:64] if resource_id else None,
+        "outcome": outcome_of(status),
+        "status": status,
+    })
+
+
+def audit_view(row) -> dict[str, Any]:
+    view = dict(row)
+    view["time"] = timestamp(row["time"])
+    view["roles"] = [r for r in row["roles"].split(",") if r]
+    return view
+
+
+async def list_audit_events(ctx: RequestContext, conn: AsyncConnection, q: ListQuery) -> Page:
+    """Admins read the trail; others see an empty list, as with other hidden collections."""
+    if not check(ctx, "get_audit_event"):
+        return Page([], False)
+    found, has_more = await rows.list_audit_events(conn, q)
+    return Page([audit_view(r) for r in found], has_more)
