@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
-from segmentd.api.deps import json_response
+from segmentd.api.deps import ContextDep, json_response
 from segmentd.errors import HTTPNotFound
 
 router = APIRouter(tags=["meta"])
@@ -35,6 +35,7 @@ def _extension(alias: str, name: str, description: str) -> dict:
 
 @router.get("/")
 async def versions(request: Request):
+    """The one public document (version discovery needs no token, as with Neutron)."""
     base = str(request.base_url).rstrip("/")
     return json_response({"versions": [{
         "id": "v2.0", "status": "CURRENT",
@@ -44,7 +45,7 @@ async def versions(request: Request):
 
 @router.get("/v2.0")
 @router.get("/v2.0/")
-async def resources(request: Request):
+async def resources(request: Request, _ctx: ContextDep):
     base = str(request.base_url).rstrip("/")
     return json_response({"resources": [
         {"name": name, "collection": coll,
@@ -54,12 +55,12 @@ async def resources(request: Request):
 
 
 @router.get("/v2.0/extensions")
-async def list_extensions():
+async def list_extensions(_ctx: ContextDep):
     return json_response({"extensions": [_extension(*e) for e in EXTENSIONS]})
 
 
 @router.get("/v2.0/extensions/{alias}")
-async def show_extension(alias: str):
+async def show_extension(alias: str, _ctx: ContextDep):
     for entry in EXTENSIONS:
         if entry[0] == alias:
             return json_response({"extension": _extension(*entry)})
