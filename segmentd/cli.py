@@ -111,6 +111,9 @@ def cmd_serve(settings: Settings, migrate: bool) -> int:
         access_log=settings.access_log,
         server_header=False,  # no version banner
         proxy_headers=False,
+        timeout_keep_alive=settings.keepalive_timeout_seconds,
+        limit_concurrency=settings.limit_concurrency,
+        h11_max_incomplete_event_size=64 * 1024,  # bounds request line + headers (h11 parser)
     )
     if settings.workers > 1:
         uvicorn.run("segmentd.app:app_from_environment", factory=True, workers=settings.workers, **common)
