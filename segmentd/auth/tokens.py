@@ -2,19 +2,36 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from segmentd.db import tokens as rows
 from segmentd.db.engine import read_connection
-from segmentd.services import tokens
 
 LOG = logging.getLogger(__name__)
 CACHE_MAX_ENTRIES = 10_000
+
+
+def hash_token(secret: str) -> str:
+    """SHA-256 of the secret: tokens carry 256 random bits, so no slow hash is needed."""
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def token_state(row, now: datetime | None = None) -> str:
+    """active, expired or revoked."""
+    now = now or datetime.now(UTC).replace(tzinfo=None)
+    if row["revoked_at"] is not None:
+        return "revoked"
+    if row["expires_at"] is not None and row["expires_at"] <= now:
+        return "expired"
+    return "active"
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +63,7 @@ class DatabaseTokenValidator:
         self._cache: OrderedDict[str, tuple[float, Principal | None]] = OrderedDict()
 
     async def validate(self, token: str) -> Principal | None:
-        key = tokens.hash_token(token)
+        key = hash_token(token)
         now = time.monotonic()
         hit = self._cache.get(key)
         if hit is not None and hit[0] > now:
@@ -61,11 +78,11 @@ class DatabaseTokenValidator:
 
     async def _lookup(self, token_hash: str) -> Principal | None:
         async with read_connection(self._engine) as conn:
-            row = await tokens.rows.get_token_by_hash(conn, token_hash)
+            row = await rows.get_token_by_hash(conn, token_hash)
         if row is None:
             LOG.info("refused an unknown token")
             return None
-        state = tokens.token_state(row)
+        state = token_state(row)
         if state != "active":
             LOG.info("refused %s token %s (%s)", state, row["id"], row["name"])
             return None

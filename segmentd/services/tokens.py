@@ -2,28 +2,27 @@
 
 from __future__ import annotations
 
-import hashlib
 import re
 import secrets
 import uuid
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from segmentd.auth.tokens import hash_token, token_state
 from segmentd.db import tokens as rows
 from segmentd.errors import InvalidInput
 from segmentd.services.common import utcnow
+
+__all__ = [
+    "create_token", "ensure_bootstrap_token", "hash_token", "list_tokens", "revoke_token", "token_state",
+]
 
 TOKEN_PREFIX = "sgd_"  # recognisable in logs and secret scanners
 KNOWN_ROLES = frozenset({"admin", "member", "reader", "service"})
 BOOTSTRAP_NAME = "bootstrap-admin"
 _DURATION = re.compile(r"^(\d+)([smhd])$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
-
-
-def hash_token(secret: str) -> str:
-    """SHA-256 of the secret: tokens carry 256 random bits, so no slow hash is needed."""
-    return hashlib.sha256(secret.encode()).hexdigest()
 
 
 def parse_duration(text: str) -> timedelta:
@@ -91,12 +90,3 @@ async def revoke_token(conn: AsyncConnection, id_or_name: str) -> bool:
 
 async def list_tokens(conn: AsyncConnection):
     return await rows.list_tokens(conn)
-
-
-def token_state(row, now: datetime | None = None) -> str:
-    now = now or utcnow()
-    if row["revoked_at"] is not None:
-        return "revoked"
-    if row["expires_at"] is not None and row["expires_at"] <= now:
-        return "expired"
-    return "active"
