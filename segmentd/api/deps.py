@@ -53,10 +53,15 @@ async def request_context(request: Request) -> RequestContext:
         limit_key = request.headers.get("x-auth-token") or ctx.project_id
     else:
         token = request.headers.get("x-auth-token")
-        if not token or len(token) > MAX_TOKEN_LENGTH:
-            raise NotAuthenticated()
-        principal = await rt.validator.validate(token)
+        principal = None
+        if token and len(token) <= MAX_TOKEN_LENGTH:
+            principal = await rt.validator.validate(token)
         if principal is None:
+            # Failed authentication spends from the client address's bucket, so guessing
+            # tokens (and filling the audit trail with refusals) is rate limited too.
+            if rt.limiter.enabled:
+                client = request.client.host if request.client else "unknown"
+                rt.limiter.take(f"unauthenticated:{client}")
             raise NotAuthenticated()
         ctx = RequestContext.build(
             principal.project_id, principal.roles, user_id=principal.user_id,

@@ -99,7 +99,12 @@ class AuditFailuresMiddleware:
             await self.app(scope, receive, send_noting_status)
         finally:
             state = scope.get("state", {})
-            if status >= 400 and not state.get("audited"):
+            if status == 429:
+                # Refused by the rate limiter: logged, not stored, so a flood cannot grow
+                # the audit table (the limiter already bounds everything below it).
+                LOG.info("rate limited %s %s [%s]", scope["method"], scope["path"],
+                         state.get("request_id", ""))
+            elif status >= 400 and not state.get("audited"):
                 await self._record(scope, status)
 
     async def _record(self, scope, status: int) -> None:
