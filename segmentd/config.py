@@ -177,6 +177,13 @@ class Settings(BaseSettings):
                 raise ValueError(f"physical_network_mtus[{physnet!r}] = {mtu} is out of range")
         return mtus
 
+    @field_validator("bootstrap_token")
+    @classmethod
+    def _strong_bootstrap_token(cls, token: str | None) -> str | None:
+        if token is not None and (len(token) < 32 or not token.isprintable() or " " in token):
+            raise ValueError("bootstrap_token must be at least 32 printable characters, no spaces")
+        return token
+
     @field_validator("policy_file")
     @classmethod
     def _policy_file_exists(cls, path: str | None) -> str | None:

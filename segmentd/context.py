@@ -21,6 +21,16 @@ class RequestContext:
     def is_admin(self) -> bool:
         return "admin" in self.roles
 
+    @property
+    def reads_all_projects(self) -> bool:
+        """Roles whose default read rules name no project (admin; service, as in Neutron).
+
+        SQL scoping lets these see every project's rows; policy then decides row by row, so
+        a policy file can narrow what they read but other roles cannot be widened past
+        their own project and shared networks.
+        """
+        return "admin" in self.roles or "service" in self.roles
+
     @classmethod
     def build(cls, project_id: str, roles, **kwargs) -> RequestContext:
         from segmentd.auth.policy import expand_roles

@@ -105,6 +105,10 @@ class FlatNetworkInUse(InUse):
     )
 
 
+class TokenNameInUse(Conflict):
+    message = "A token named '{name}' already exists."
+
+
 class SegmentInUse(InUse):
     message = "Segment '{segment_id}' cannot be deleted: {reason}."
 

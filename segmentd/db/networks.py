@@ -54,8 +54,8 @@ COLUMNS = (
 
 
 def visible_to(ctx: RequestContext):
-    """Admins see every network; others their project's and shared ones."""
-    if ctx.is_admin:
+    """Admin and service see every network; others their project's and shared ones."""
+    if ctx.reads_all_projects:
         return true()
     return or_(t.c.project_id == ctx.project_id, t.c.shared.is_(True))
 
@@ -77,7 +77,7 @@ async def insert_network(conn: AsyncConnection, row: dict[str, Any]) -> None:
 
 async def get_network(conn: AsyncConnection, ctx: RequestContext, network_id: str):
     """The network if the caller may see it (prebuilt statements: this is a hot path)."""
-    if ctx.is_admin:
+    if ctx.reads_all_projects:
         stmt, params = BY_ID_ANY, {"network_id": network_id}
     else:
         stmt, params = BY_ID_SCOPED, {"network_id": network_id, "project_id": ctx.project_id}
@@ -92,7 +92,7 @@ async def get_network_for_update(conn: AsyncConnection, ctx: RequestContext, net
     """The visible network row, locked against concurrent writers where the database can."""
     if conn.dialect.name == "sqlite":  # SQLite's BEGIN IMMEDIATE already holds the write lock
         return await get_network(conn, ctx, network_id)
-    if ctx.is_admin:
+    if ctx.reads_all_projects:
         stmt, params = LOCKED_BY_ID_ANY, {"network_id": network_id}
     else:
         stmt = LOCKED_BY_ID_SCOPED

@@ -206,7 +206,7 @@ async def get_segment(conn: AsyncConnection, segment_id: str):
 
 async def get_visible_segment(conn: AsyncConnection, ctx: RequestContext, segment_id: str):
     """The segment with its network's project_id, if the caller may see that network."""
-    if ctx.is_admin:
+    if ctx.reads_all_projects:
         stmt, params = OWNED_BY_ID, {"segment_id": segment_id}
     else:
         stmt = OWNED_BY_ID_SCOPED
@@ -215,7 +215,7 @@ async def get_visible_segment(conn: AsyncConnection, ctx: RequestContext, segmen
 
 
 async def list_segments(conn: AsyncConnection, ctx: RequestContext, q: ListQuery):
-    stmt = WITH_OWNER if ctx.is_admin else WITH_OWNER.where(
+    stmt = WITH_OWNER if ctx.reads_all_projects else WITH_OWNER.where(
         or_(n.c.project_id == ctx.project_id, n.c.shared.is_(True))
     )
     return await fetch_page(conn, stmt, ATTRIBUTES, t.c.id, q)

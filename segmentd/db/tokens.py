@@ -6,7 +6,10 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import bindparam, func, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
+
+from segmentd.errors import TokenNameInUse
 
 from segmentd.db.models import tokens as t
 
@@ -14,7 +17,13 @@ BY_HASH = select(t).where(t.c.token_hash == bindparam("token_hash"))
 
 
 async def insert_token(conn: AsyncConnection, row: dict[str, Any]) -> None:
-    await conn.execute(insert(t), row)
+    """Insert a token; TokenNameInUse if the name is taken (in a savepoint, so the caller's
+    transaction survives, e.g. two servers bootstrapping one database at once)."""
+    try:
+        async with conn.begin_nested():
+            await conn.execute(insert(t), row)
+    except IntegrityError:
+        raise TokenNameInUse(name=row["name"]) from None
 
 
 async def get_token_by_hash(conn: AsyncConnection, token_hash: str):

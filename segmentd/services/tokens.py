@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from segmentd.auth.tokens import hash_token, token_state
 from segmentd.db import tokens as rows
-from segmentd.errors import InvalidInput
+from segmentd.errors import InvalidInput, TokenNameInUse
 from segmentd.services.common import utcnow
 
 __all__ = [
@@ -54,8 +54,11 @@ async def create_token(
     secret: str | None = None,
 ) -> tuple[str, dict]:
     """Store a new token and return (secret, row); the secret is never stored or shown again."""
-    if not project_id or len(project_id) > 255:
-        raise InvalidInput(error_message="project must be 1 to 255 characters")
+    for what, value in (("project", project_id), ("name", name), ("host", host)):
+        if value is not None and not (0 < len(value) <= 255 and value.isprintable()):
+            raise InvalidInput(error_message=f"{what} must be 1 to 255 printable characters")
+    if not project_id:
+        raise InvalidInput(error_message="project must be 1 to 255 printable characters")
     secret = secret or TOKEN_PREFIX + secrets.token_urlsafe(32)
     now = utcnow()
     row = {
@@ -66,7 +69,8 @@ async def create_token(
         "roles": ",".join(roles),
         "host": host,
         "created_at": now,
-        "expires_at": now + expires_in if expires_in else None,
+        # Rounded up: a token lives at least as long as asked, never a fraction less.
+        "expires_at": now + expires_in + timedelta(seconds=1) if expires_in else None,
         "revoked_at": None,
     }
     await rows.insert_token(conn, row)
@@ -77,10 +81,13 @@ async def ensure_bootstrap_token(conn: AsyncConnection, secret: str | None) -> s
     """On a database without tokens, create the admin token; return its secret if created."""
     if await rows.count_tokens(conn):
         return None
-    secret, _row = await create_token(
-        conn, project_id="admin", roles=["admin", "member", "reader"], name=BOOTSTRAP_NAME,
-        secret=secret,
-    )
+    try:
+        secret, _row = await create_token(
+            conn, project_id="admin", roles=["admin", "member", "reader"], name=BOOTSTRAP_NAME,
+            secret=secret,
+        )
+    except TokenNameInUse:
+        return None  # another server process bootstrapped the same database just now
     return secret
 
 

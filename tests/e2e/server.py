@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -33,13 +34,16 @@ E2E_CONFIG = {
     "rate_limit_per_second": 0,
     "vni_ranges": {"vxlan": ["1:1000"], "geneve": ["1:16777215"]},
 }
+# The same, validating X-Auth-Token against segmentd's own tokens (the product's default).
+TOKEN_CONFIG = {**E2E_CONFIG, "auth_mode": "token"}
+BOOTSTRAP_LINE = re.compile(r"bootstrap admin token \(shown once, store it now\): (\S+)")
 
 
 def toml_value(value) -> str:
-    """Strings, ints, bools and lists of them: JSON spells them as TOML does."""
+    """Strings, numbers, bools and lists of them: JSON spells them as TOML does."""
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, (int, str)):
+    if isinstance(value, (int, float, str)):
         return json.dumps(value)
     if isinstance(value, list):
         return "[" + ", ".join(toml_value(v) for v in value) + "]"
@@ -100,9 +104,12 @@ class Server:
 
 def start_server(
     workdir: Path, db_url: str, *, name: str = "server", config: dict | None = None,
-    migrate: bool = True, workers: int = 1,
+    migrate: bool = True, workers: int = 1, env: dict[str, str] | None = None,
 ) -> Server:
-    """Start `segmentd serve` and wait (with a deadline) until GET / answers 200."""
+    """Start `segmentd serve` and wait (with a deadline) until GET / answers 200.
+
+    The server sees none of the caller's SEGMENTD_* variables, only those in `env`.
+    """
     cfg = write_config(workdir / f"{name}.toml", config or E2E_CONFIG)
     for attempt in range(3):  # a port taken between free_port() and bind: try another
         port = free_port()
@@ -114,8 +121,9 @@ def start_server(
         if not migrate:
             argv.append("--no-migrate")
         log = open(log_path, "ab")  # noqa: SIM115 (the child owns it)
-        env = {k: v for k, v in os.environ.items() if not k.startswith("SEGMENTD_")}
-        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env)
+        child_env = {k: v for k, v in os.environ.items() if not k.startswith("SEGMENTD_")}
+        child_env.update(env or {})
+        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=child_env)
         log.close()
         server = Server(f"http://127.0.0.1:{port}", port, proc, log_path, db_url)
         deadline = time.monotonic() + READY_TIMEOUT
@@ -132,6 +140,11 @@ def start_server(
             f"\n--- {log_path} ---\n{text}"
         )
     raise AssertionError("unreachable")
+
+
+def bootstrap_tokens(server: Server) -> list[str]:
+    """Every bootstrap admin token the server printed (token mode on an empty database)."""
+    return BOOTSTRAP_LINE.findall(server.log())
 
 
 def db_upgrade(workdir: Path, db_url: str) -> None:

@@ -1,0 +1,79 @@
+"""Shared by the security tests: token-mode apps, tokens issued in-process, the segmentd CLI."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from datetime import timedelta
+
+from sqlalchemy import select, update
+
+from segmentd.db.models import tokens as tokens_table
+from segmentd.services import tokens
+from segmentd.services.common import utcnow
+from tests.conftest import Api, build_api
+from tests.e2e.server import SEGMENTD
+
+# Validation results are not cached, so a revocation or an expiry shows at once.
+TOKEN_MODE = {"auth_mode": "token", "token_cache_seconds": 0}
+
+
+def token_api(db_url: str, **overrides) -> Api:
+    """The real app in token mode on `db_url` (enter `api.client` to start it)."""
+    return build_api(db_url, **{**TOKEN_MODE, **overrides})
+
+
+def auth(secret: str) -> dict[str, str]:
+    return {"X-Auth-Token": secret}
+
+
+def in_transaction(api: Api, work):
+    """Run `await work(conn)` in one transaction on the app's own engine."""
+    engine = api.client.app.state.runtime.engine
+
+    async def run():
+        async with engine.begin() as conn:
+            return await work(conn)
+
+    return api.client.portal.call(run)
+
+
+def issue_token(api: Api, project: str, roles, **kwargs) -> tuple[str, dict]:
+    """(secret, row) of a new token, as `segmentd token create` makes it."""
+    return in_transaction(
+        api, lambda conn: tokens.create_token(conn, project_id=project, roles=list(roles), **kwargs)
+    )
+
+
+def revoke_token(api: Api, id_or_name: str) -> None:
+    assert in_transaction(api, lambda conn: tokens.revoke_token(conn, id_or_name))
+
+
+def expire_token(api: Api, name: str) -> None:
+    """Move a token's expiry a minute into the past (no waiting for the clock)."""
+    past = utcnow() - timedelta(minutes=1)
+    in_transaction(api, lambda conn: conn.execute(
+        update(tokens_table).where(tokens_table.c.name == name).values(expires_at=past)
+    ))
+
+
+def token_rows(api: Api) -> list[dict]:
+    async def rows(conn):
+        return [dict(r) for r in (await conn.execute(select(tokens_table))).mappings()]
+
+    return in_transaction(api, rows)
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """This environment without anyone's SEGMENTD_* settings."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SEGMENTD_")}
+    env.update(extra)
+    return env
+
+
+def segmentd(*args: str, db_url: str) -> subprocess.CompletedProcess:
+    """`segmentd <args> --database-url <db_url>` with only the defaults (token mode)."""
+    return subprocess.run(
+        [SEGMENTD, *args, "--database-url", db_url],
+        capture_output=True, text=True, timeout=60, env=clean_env(), check=False,
+    )

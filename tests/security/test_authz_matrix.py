@@ -1,0 +1,389 @@
+"""Who may call which route in token mode: a matrix generated from the app's route table.
+
+Every (method, path) the application serves must have a row in EXPECTED, and every row must
+still name a served route, so a new route cannot go unchecked. Each row gives the status every
+principal gets when the path parameters name real objects of project p1: a network created
+for p1 and its segment. Refused writes must leave the database and the event bus untouched.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+import pytest
+
+from segmentd.app import create_app
+from segmentd.services.tokens import hash_token
+from tests.conftest import make_settings
+from tests.factories import error_of
+from tests.security.support import (
+    TOKEN_MODE,
+    auth,
+    expire_token,
+    issue_token,
+    revoke_token,
+    token_api,
+)
+
+OWNER, OTHER = "p1", "p2"
+
+# Principals holding a token that works ...
+VALID = ("admin", "member_of_p1", "reader_of_p1", "member_of_other_project", "service")
+# ... and requests that must be 401 wherever a token is needed.
+INVALID = (
+    "no_token",
+    "oversized_token",  # 10,000 characters: refused before any lookup
+    "not_a_token",
+    "stored_hash_as_token",  # the SHA-256 the tokens table holds is not a credential
+    "expired_admin_token",
+    "revoked_admin_token",
+)
+PRINCIPALS = VALID + INVALID
+
+# What FastAPI adds by itself; everything else the app serves is in EXPECTED.
+NOT_IN_MATRIX = {("GET", "/openapi.json"), ("HEAD", "/openapi.json")}
+
+
+def statuses(admin, member, reader, other, service, *, invalid=401) -> dict[str, int]:
+    row = dict(zip(VALID, (admin, member, reader, other, service), strict=True))
+    return {**row, **dict.fromkeys(INVALID, invalid)}
+
+
+ANY_VALID_TOKEN = statuses(200, 200, 200, 200, 200)
+NET = "/v2.0/networks/{network_id}"
+SEG = "/v2.0/segments/{segment_id}"
+
+EXPECTED: dict[tuple[str, str], dict[str, int]] = {
+    # The version document is public: clients discover versions before they authenticate
+    # (Neutron serves it outside keystonemiddleware), so even a bad token gets it.
+    ("GET", "/"): statuses(200, 200, 200, 200, 200, invalid=200),
+    # Everything under /v2.0 needs a valid token, as behind keystonemiddleware.
+    ("GET", "/v2.0"): ANY_VALID_TOKEN,
+    ("GET", "/v2.0/"): ANY_VALID_TOKEN,
+    ("GET", "/v2.0/extensions"): ANY_VALID_TOKEN,
+    ("GET", "/v2.0/extensions/{alias}"): ANY_VALID_TOKEN,
+    # Lists answer every valid token; what each one sees is in VISIBLE.
+    ("GET", "/v2.0/networks"): ANY_VALID_TOKEN,
+    # The body asks for a network of p1: its members may, another project's may not.
+    ("POST", "/v2.0/networks"): statuses(201, 201, 403, 403, 403),
+    # Another project's network is 404, like a missing one; the service role may read.
+    ("GET", NET): statuses(200, 200, 200, 404, 200),
+    ("PUT", NET): statuses(200, 200, 403, 404, 403),
+    ("DELETE", NET): statuses(204, 204, 403, 404, 403),
+    # Segments are admin-only: hidden (404, []) from anyone who cannot read them, 403 on
+    # create to those who can see the network (404 to those who cannot).
+    ("GET", "/v2.0/segments"): ANY_VALID_TOKEN,
+    ("POST", "/v2.0/segments"): statuses(201, 403, 403, 404, 403),
+    ("GET", SEG): statuses(200, 404, 404, 404, 404),
+    ("PUT", SEG): statuses(200, 404, 404, 404, 404),
+    ("DELETE", SEG): statuses(204, 404, 404, 404, 404),
+    # The audit trail is admin-only: others get an empty list.
+    ("GET", "/v2.0/audit-events"): ANY_VALID_TOKEN,
+}
+
+# Lists: (collection, which fixture object, principals that see it). None: any item at all.
+VISIBLE = {
+    ("GET", "/v2.0/networks"): (
+        "networks", "network", {"admin", "member_of_p1", "reader_of_p1", "service"}
+    ),
+    ("GET", "/v2.0/segments"): ("segments", "segment", {"admin"}),
+    ("GET", "/v2.0/audit-events"): ("audit_events", None, {"admin"}),
+}
+
+ERROR_TYPES = {401: {"NotAuthenticated"}, 403: {"PolicyNotAuthorized"},
+               404: {"NetworkNotFound", "SegmentNotFound"}}
+MUTATING = {"POST", "PUT", "DELETE"}
+
+
+def request_body(method: str, path: str, fx: dict) -> dict | None:
+    """What each write sends: valid for an admin, so only authorization can refuse it."""
+    if (method, path) == ("POST", "/v2.0/networks"):
+        return {"network": {"name": "made-by-matrix", "project_id": OWNER}}
+    if (method, path) == ("POST", "/v2.0/segments"):
+        return {"segment": {"network_id": fx["network"]["id"], "network_type": "geneve"}}
+    if (method, path) == ("PUT", NET):
+        return {"network": {"name": "renamed-by-matrix"}}
+    if (method, path) == ("PUT", SEG):
+        return {"segment": {"name": "renamed-by-matrix"}}
+    return None
+
+
+def fill_path(path: str, fx: dict) -> str:
+    values = {
+        "network_id": fx["network"]["id"],
+        "segment_id": fx["segment"]["id"],
+        "alias": "segment",
+    }
+
+    def value(m: re.Match) -> str:
+        assert m.group(1) in values, f"no value for path parameter {m.group(1)} of {path}"
+        return values[m.group(1)]
+
+    return re.sub(r"\{(\w+)\}", value, path)
+
+
+def served_routes(app) -> set[tuple[str, str]]:
+    """(method, path) of every route the app serves, nested routers included."""
+    try:  # FastAPI >= 0.16x keeps included routers nested in app.routes
+        from fastapi.routing import iter_route_contexts
+
+        routes = list(iter_route_contexts(app.routes))
+    except ImportError:  # older FastAPI: app.routes is already flat
+        routes = list(app.routes)
+    served = set()
+    for route in routes:
+        methods = getattr(route, "methods", None)
+        assert methods, f"route {getattr(route, 'path', route)!r} has no methods: a mount?"
+        served |= {(m, route.path) for m in methods}
+    return served
+
+
+def unlisted(served: set[tuple[str, str]]) -> list[tuple[str, str]]:
+    return sorted(served - set(EXPECTED) - NOT_IN_MATRIX)
+
+
+# -- principals and objects -------------------------------------------------------------------
+
+def issue_principals(api) -> dict[str, dict[str, str]]:
+    """The X-Auth-Token headers of every principal (none for no_token)."""
+    admin, _ = issue_token(api, "admin", ["admin"], name="admin")
+    member, _ = issue_token(api, OWNER, ["member"], name="member")
+    reader, _ = issue_token(api, OWNER, ["reader"], name="reader")
+    other, _ = issue_token(api, OTHER, ["member"], name="other")
+    service, _ = issue_token(api, "service", ["service"], name="service")
+    expired, _ = issue_token(api, "admin", ["admin"], name="expired",
+                             expires_in=timedelta(days=1))
+    expire_token(api, "expired")
+    revoked, _ = issue_token(api, "admin", ["admin"], name="revoked")
+    revoke_token(api, "revoked")
+    return {
+        "admin": auth(admin),
+        "member_of_p1": auth(member),
+        "reader_of_p1": auth(reader),
+        "member_of_other_project": auth(other),
+        "service": auth(service),
+        "no_token": {},
+        "oversized_token": auth("x" * 10_000),
+        "not_a_token": auth("not-a-token"),
+        "stored_hash_as_token": auth(hash_token(admin)),
+        "expired_admin_token": auth(expired),
+        "revoked_admin_token": auth(revoked),
+    }
+
+
+def make_objects(api, admin: dict) -> dict:
+    """A fresh network of p1 (made by the admin) and the tenant segment it got."""
+    resp = api.post("/v2.0/networks", json={"network": {"name": "p1-net", "project_id": OWNER}},
+                    headers=admin)
+    assert resp.status_code == 201, resp.text
+    network = resp.json()["network"]
+    segs = api.get("/v2.0/segments", params={"network_id": network["id"]}, headers=admin)
+    (segment,) = segs.json()["segments"]
+    return {"network": network, "segment": segment}
+
+
+def snapshot(api, admin: dict, fx: dict) -> tuple:
+    """The fixture objects as the admin sees them now (status and body)."""
+    net = api.get(f"/v2.0/networks/{fx['network']['id']}", headers=admin)
+    seg = api.get(f"/v2.0/segments/{fx['segment']['id']}", headers=admin)
+    return net.status_code, net.json(), seg.status_code, seg.json()
+
+
+# -- the matrix ---------------------------------------------------------------------------------
+
+def check_cell(api, creds, principal, method, path, fx) -> list[str]:
+    """Problems with one (route, principal) cell; empty when it behaves as EXPECTED."""
+    cell = f"{principal:24} {method:6} {path}"
+    if (method, path) not in EXPECTED:
+        return [f"{cell}: no row in EXPECTED (add one for this new route)"]
+    admin = creds["admin"]
+    url = fill_path(path, fx)
+    before, counts = snapshot(api, admin, fx), api.counts()
+    api.events.clear()
+
+    resp = api.request(method, url, json=request_body(method, path, fx),
+                       headers=creds[principal])
+
+    expected = EXPECTED[(method, path)][principal]
+    if resp.status_code != expected:
+        return [f"{cell}: expected {expected}, got {resp.status_code} {resp.text[:200]}"]
+    problems = []
+    if resp.status_code in ERROR_TYPES and error_of(resp)["type"] not in ERROR_TYPES[resp.status_code]:
+        problems.append(f"{cell}: error type {error_of(resp)['type']}")
+    if (method, path) in VISIBLE and resp.status_code == 200:
+        collection, which, seen_by = VISIBLE[(method, path)]
+        items = resp.json()[collection]
+        seen = bool(items) if which is None else fx[which]["id"] in {i["id"] for i in items}
+        if seen != (principal in seen_by):
+            problems.append(f"{cell}: {'sees' if seen else 'does not see'} the {which or 'events'}")
+    if method in MUTATING and resp.status_code >= 400:
+        if api.counts() != counts:
+            problems.append(f"{cell}: refused, yet row counts changed")
+        if api.events:
+            problems.append(f"{cell}: refused, yet published {[e.type for e in api.events]}")
+        if snapshot(api, admin, fx) != before:
+            problems.append(f"{cell}: refused, yet the network or segment changed")
+    if method in MUTATING and resp.status_code < 400 and not api.events:
+        problems.append(f"{cell}: accepted but published no event")
+    return problems
+
+
+@pytest.mark.parametrize("principal", PRINCIPALS)
+def test_route_matrix(db_url, principal):
+    """Every served route, as `principal`, against p1's network and segment."""
+    api = token_api(db_url)
+    with api.client:
+        creds = issue_principals(api)
+        problems, fx = [], make_objects(api, creds["admin"])
+        for method, path in sorted(served_routes(api.client.app)):
+            if (method, path) in NOT_IN_MATRIX:
+                continue
+            problems += check_cell(api, creds, principal, method, path, fx)
+            if method in MUTATING:  # the next cell meets the objects as first made
+                fx = make_objects(api, creds["admin"])
+    assert not problems, "\n" + "\n".join(problems)
+
+
+def test_expected_covers_exactly_the_served_routes():
+    """A route without a row, or a row without a route, fails here and in the matrix."""
+    app = create_app(make_settings("sqlite+aiosqlite:///unused-never-opened.db", **TOKEN_MODE))
+    served = served_routes(app)
+    assert unlisted(served) == [], "routes missing from EXPECTED"
+    assert sorted(set(EXPECTED) - served) == [], "EXPECTED names routes the app no longer serves"
+    assert NOT_IN_MATRIX <= served, "NOT_IN_MATRIX names routes the app no longer serves"
+    for route, row in EXPECTED.items():
+        assert set(row) == set(PRINCIPALS), route
+    assert set(VISIBLE) <= set(EXPECTED)
+
+
+def test_version_document_needs_no_token_even_in_token_mode(db_url):
+    """GET / is what clients probe first; it names only the API version, nothing else."""
+    api = token_api(db_url)
+    with api.client:
+        resp = api.get("/")
+    assert resp.status_code == 200
+    (version,) = resp.json()["versions"]
+    assert version["id"] == "v2.0" and version["status"] == "CURRENT"
+
+
+# -- attribute-level rules, with real tokens ---------------------------------------------------
+
+PROVIDER = ("provider:network_type", "provider:physical_network", "provider:segmentation_id")
+
+
+def test_provider_attributes_are_admin_only_to_read_write_and_filter(db_url):
+    api = token_api(db_url)
+    with api.client:
+        creds = issue_principals(api)
+        admin, member = creds["admin"], creds["member_of_p1"]
+        fx = make_objects(api, admin)
+        net_url = f"/v2.0/networks/{fx['network']['id']}"
+
+        shown = api.get(net_url, headers=member).json()["network"]
+        assert not set(shown) & {*PROVIDER, "segments"}, shown
+        listed = api.get("/v2.0/networks", headers=member).json()["networks"]
+        assert listed and all(not set(n) & {*PROVIDER, "segments"} for n in listed)
+        assert set(PROVIDER) <= set(api.get(net_url, headers=admin).json()["network"])
+
+        counts, before = api.counts(), snapshot(api, admin, fx)
+        api.events.clear()
+        create = api.post("/v2.0/networks", headers=member, json={"network": {
+            "name": "vlan", "provider:network_type": "vlan",
+            "provider:physical_network": "physnet1"}})
+        assert create.status_code == 403, create.text
+        with_segments = api.post("/v2.0/networks", headers=member, json={"network": {
+            "name": "multi", "segments": [{"provider:network_type": "geneve"}]}})
+        assert with_segments.status_code == 403, with_segments.text
+        move = api.put(net_url, headers=member,
+                       json={"network": {"provider:segmentation_id": 7}})
+        assert move.status_code == 403, move.text
+        assert api.counts() == counts and api.events == [] and snapshot(api, admin, fx) == before
+
+        for attr in PROVIDER:
+            probe = api.get("/v2.0/networks", params={attr: "geneve"}, headers=member)
+            assert probe.status_code == 400, (attr, probe.text)
+            assert error_of(probe)["message"] == f"['{attr}'] is invalid attribute for filtering"
+
+
+def test_non_admins_may_not_share_or_create_for_another_project(db_url):
+    api = token_api(db_url)
+    with api.client:
+        creds = issue_principals(api)
+        member, admin = creds["member_of_p1"], creds["admin"]
+        fx = make_objects(api, admin)
+        counts = api.counts()
+        shared = api.post("/v2.0/networks", headers=member,
+                          json={"network": {"name": "s", "shared": True}})
+        assert shared.status_code == 403, shared.text
+        foreign = api.post("/v2.0/networks", headers=member,
+                           json={"network": {"name": "f", "project_id": OTHER}})
+        assert foreign.status_code == 403, foreign.text
+        share = api.put(f"/v2.0/networks/{fx['network']['id']}", headers=member,
+                        json={"network": {"shared": True}})
+        assert share.status_code == 403, share.text
+        assert api.counts() == counts
+        # Once the admin shares it, the other project reads it but still may not change it.
+        assert api.put(f"/v2.0/networks/{fx['network']['id']}", headers=admin,
+                       json={"network": {"shared": True}}).status_code == 200
+        other = creds["member_of_other_project"]
+        assert api.get(f"/v2.0/networks/{fx['network']['id']}", headers=other).status_code == 200
+        rename = api.put(f"/v2.0/networks/{fx['network']['id']}", headers=other,
+                         json={"network": {"name": "mine"}})
+        assert rename.status_code == 403, rename.text
+        assert api.get(f"/v2.0/segments/{fx['segment']['id']}", headers=other).status_code == 404
+
+
+def test_development_headers_are_ignored_in_token_mode(db_url):
+    """X-Project-Id / X-Roles / X-Host are trusted only in development mode."""
+    api = token_api(db_url)
+    with api.client:
+        creds = issue_principals(api)
+        fx = make_objects(api, creds["admin"])
+        claims = {"X-Project-Id": OTHER, "X-Roles": "admin,member,reader", "X-Host": "h1"}
+        member = {**creds["member_of_p1"], **claims}
+        assert api.get(f"/v2.0/segments/{fx['segment']['id']}", headers=member).status_code == 404
+        shown = api.get(f"/v2.0/networks/{fx['network']['id']}", headers=member)
+        assert shown.status_code == 200 and "provider:network_type" not in shown.json()["network"]
+        made = api.post("/v2.0/networks", json={"network": {"name": "n"}}, headers=member)
+        assert made.status_code == 201 and made.json()["network"]["project_id"] == OWNER
+        assert api.get("/v2.0/audit-events", headers=member).json() == {"audit_events": []}
+        for headers in (claims, {**claims, "X-Auth-Token": ""}):
+            assert api.get("/v2.0/networks", headers=headers).status_code == 401
+
+
+def test_a_hidden_network_as_marker_reveals_nothing_of_its_place_in_the_order(db_url):
+    """Paging after another project's network id is paging without a marker."""
+    api = token_api(db_url)
+    with api.client:
+        creds = issue_principals(api)
+        hidden = make_objects(api, creds["admin"])["network"]
+        other = creds["member_of_other_project"]
+        for name in ("a", "m", "z"):
+            assert api.post("/v2.0/networks", json={"network": {"name": name}},
+                            headers=other).status_code == 201
+        for sort_dir in ("asc", "desc"):
+            params = {"sort_key": "name", "sort_dir": sort_dir, "limit": "2"}
+            plain = api.get("/v2.0/networks", params=params, headers=other).json()["networks"]
+            after = api.get("/v2.0/networks", params={**params, "marker": hidden["id"]},
+                            headers=other).json()["networks"]
+            assert [n["name"] for n in after] == [n["name"] for n in plain]
+
+
+def test_service_role_reads_networks_of_every_project(db_url):
+    """rule:service_api grants get_network on any project's network, and SQL scoping agrees."""
+    api = token_api(db_url)
+    with api.client:
+        creds = issue_principals(api)
+        fx = make_objects(api, creds["admin"])
+        service = creds["service"]
+        listed = api.get("/v2.0/networks", headers=service).json()["networks"]
+        assert fx["network"]["id"] in {n["id"] for n in listed}
+        resp = api.get(f"/v2.0/networks/{fx['network']['id']}", headers=service)
+        assert resp.status_code == 200, resp.text
+        assert "provider:network_type" not in resp.json()["network"]
+        for method in ("PUT", "DELETE"):
+            got = api.request(method, f"/v2.0/networks/{fx['network']['id']}",
+                              json={"network": {"name": "x"}} if method == "PUT" else None,
+                              headers=service)
+            assert got.status_code == 403, got.text
