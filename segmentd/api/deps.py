@@ -27,6 +27,10 @@ LIST_CONTROL_PARAMS = {"fields", "sort_key", "sort_dir", "limit", "marker", "pag
 def _development_context(request: Request, policy) -> RequestContext:
     """Development mode: trust X-Project-Id / X-Roles; without them, admin of project `dev`."""
     headers = request.headers
+    for name in ("x-project-id", "x-roles", "x-user-id", "x-host"):
+        value = headers.get(name)
+        if value is not None and not (len(value) <= 255 and value.isprintable()):
+            raise HTTPBadRequest(msg=f"Header {name} must be at most 255 printable characters")
     project = headers.get("x-project-id")
     roles_header = headers.get("x-roles")
     if roles_header is not None:
@@ -230,13 +234,27 @@ def collection_links(request: Request, collection: str, items, has_more: bool, q
     return links or None
 
 
+def _inline_refs(node: Any, defs: dict) -> Any:
+    """Replace pydantic's local "#/$defs/X" references with X itself (they would dangle
+    once the schema is embedded in an OpenAPI operation)."""
+    if isinstance(node, dict):
+        ref = node.get("$ref", "")
+        if ref.startswith("#/$defs/"):
+            return _inline_refs(defs[ref.removeprefix("#/$defs/")], defs)
+        return {k: _inline_refs(v, defs) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_inline_refs(v, defs) for v in node]
+    return node
+
+
 def body_schema(key: str, model: type[BaseModel]) -> dict:
     """The OpenAPI request body of `{key: model}`; routes parse it themselves (Neutron's 400s)."""
+    inner = model.model_json_schema(by_alias=True)
     schema = {
         "type": "object",
         "required": [key],
         "additionalProperties": False,
-        "properties": {key: model.model_json_schema(by_alias=True)},
+        "properties": {key: _inline_refs(inner, inner.pop("$defs", {}))},
     }
     return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
 

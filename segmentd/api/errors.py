@@ -14,6 +14,15 @@ from segmentd.errors import SegmentdError
 
 LOG = logging.getLogger(__name__)
 
+# Headers for a JSON API that no browser should render, frame, cache or sniff.
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}
+
 HTTP_TYPES = {
     400: "HTTPBadRequest",
     401: "HTTPUnauthorized",
@@ -63,6 +72,7 @@ async def _unexpected(request: Request, exc: Exception):
     return error_response(
         500, "HTTPInternalServerError",
         f"The server could not complete the request (request id {request_id}).", request_id,
+        headers=SECURITY_HEADERS,  # ResponseHeadersMiddleware does not wrap this response
     )
 
 

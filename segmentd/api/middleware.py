@@ -7,7 +7,7 @@ import uuid
 
 from starlette.requests import Request
 
-from segmentd.api.errors import error_response
+from segmentd.api.errors import SECURITY_HEADERS, error_response
 from segmentd.api.runtime import audit_target
 from segmentd.errors import RequestEntityTooLarge
 from segmentd.services import audit
@@ -15,14 +15,7 @@ from segmentd.services import audit
 LOG = logging.getLogger(__name__)
 MUTATING = {"POST", "PUT", "PATCH", "DELETE"}
 
-# Headers for a JSON API that no browser should render, frame, cache or sniff.
-SECURITY_HEADERS = [
-    (b"x-content-type-options", b"nosniff"),
-    (b"x-frame-options", b"DENY"),
-    (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'"),
-    (b"referrer-policy", b"no-referrer"),
-    (b"cache-control", b"no-store"),
-]
+RAW_SECURITY_HEADERS = [(k.lower().encode(), v.encode()) for k, v in SECURITY_HEADERS.items()]
 
 
 class ResponseHeadersMiddleware:
@@ -36,7 +29,7 @@ class ResponseHeadersMiddleware:
             return await self.app(scope, receive, send)
         request_id = f"req-{uuid.uuid4()}"
         scope.setdefault("state", {})["request_id"] = request_id
-        extra = [(b"x-openstack-request-id", request_id.encode()), *SECURITY_HEADERS]
+        extra = [(b"x-openstack-request-id", request_id.encode()), *RAW_SECURITY_HEADERS]
 
         async def send_with_headers(message):
             if message["type"] == "http.response.start":
@@ -47,7 +40,11 @@ class ResponseHeadersMiddleware:
 
 
 class BodyLimitMiddleware:
-    """Refuse bodies over the limit with 413, by Content-Length or while they stream in."""
+    """Refuse bodies over the limit with 413, by Content-Length or while they stream in.
+
+    A 413 decided by Content-Length comes before anyone is identified, so it is logged and
+    not stored in the audit trail (storing it would be an unauthenticated write path).
+    """
 
     def __init__(self, app, limit: int) -> None:
         self.app = app
@@ -59,6 +56,8 @@ class BodyLimitMiddleware:
         for name, value in scope.get("headers", ()):
             if name == b"content-length":
                 if not value.isdigit() or int(value) > self.limit:
+                    LOG.info("refused a %s-byte body on %s %s", value[:20].decode(errors="replace"),
+                             scope["method"], scope["path"])
                     err = RequestEntityTooLarge(limit=self.limit)
                     response = error_response(err.status, err.type, str(err))
                     return await response(scope, receive, send)

@@ -127,14 +127,16 @@ class NetworkCreate(Strict):
 
 
 class NetworkUpdate(Strict):
-    name: Name | None = None
-    description: Description | None = None
-    admin_state_up: bool | None = None
-    shared: bool | None = None
-    mtu: CliMtu | None = None
-    network_type: NetworkType | None = Field(None, alias="provider:network_type")
-    physical_network: Physnet | None = Field(None, alias="provider:physical_network")
-    segmentation_id: CliSegmentationId | None = Field(None, alias="provider:segmentation_id")
+    """Only what may change; an explicit null is refused rather than silently ignored."""
+
+    name: Name = None
+    description: Description | None = None  # null resets it to ""
+    admin_state_up: bool = None
+    shared: bool = None
+    mtu: CliMtu = None
+    network_type: NetworkType = Field(None, alias="provider:network_type")
+    physical_network: Physnet = Field(None, alias="provider:physical_network")
+    segmentation_id: CliSegmentationId = Field(None, alias="provider:segmentation_id")
 
 
 NETWORK_READ_ONLY = {

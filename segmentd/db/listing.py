@@ -22,6 +22,7 @@ from segmentd.query import ListQuery, is_resource_id
 
 TRUE_WORDS = {"true": True, "1": True, "false": False, "0": False}
 FILTER_VALUE_MAX_LEN = 255
+INT_MIN, INT_MAX = -(2**31), 2**31 - 1
 NULL_SORT_SENTINEL = {"int": -(2**31), "str": ""}
 
 
@@ -59,11 +60,14 @@ def convert_filter_value(name: str, attr: Attribute, raw: str):
         return value
     if attr.kind == "int":
         try:
-            return int(raw)
+            value = int(raw)
         except ValueError:
             raise HTTPBadRequest(
                 msg=f"Invalid filter value for {name}: '{raw}' is not an integer"
             ) from None
+        if not INT_MIN <= value <= INT_MAX:  # what every database's INTEGER column holds
+            raise HTTPBadRequest(msg=f"Invalid filter value for {name}: out of range")
+        return value
     return raw
 
 

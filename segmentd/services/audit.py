@@ -14,6 +14,13 @@ from segmentd.services.common import utcnow
 from segmentd.services.views import timestamp
 
 
+def _safe(value: str | None, limit: int) -> str | None:
+    """Audit text is printable and bounded, so no input can make its row unstorable."""
+    if value is None:
+        return None
+    return value[:limit] if value.isprintable() else "<invalid>"
+
+
 def outcome_of(status: int) -> str:
     if status < 400:
         return "success"
@@ -37,12 +44,12 @@ async def record(
         "time": utcnow(),
         "request_id": request_id,
         "token_id": ctx.token_id if ctx else None,
-        "user_id": ctx.user_id if ctx else None,
-        "project_id": ctx.project_id if ctx else None,
-        "roles": ",".join(sorted(ctx.roles)) if ctx else "",
-        "action": action[:64],
-        "resource_type": resource_type[:32],
-        "resource_id": resource_id[:64] if resource_id else None,
+        "user_id": _safe(ctx.user_id, 255) if ctx else None,
+        "project_id": _safe(ctx.project_id, 255) if ctx else None,
+        "roles": _safe(",".join(sorted(ctx.roles)), 255) if ctx else "",
+        "action": _safe(action, 64),
+        "resource_type": _safe(resource_type, 32),
+        "resource_id": _safe(resource_id, 64),
         "outcome": outcome_of(status),
         "status": status,
     })

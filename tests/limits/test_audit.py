@@ -1,0 +1,339 @@
+"""The audit trail: every mutating request, allowed or refused, and who made it.
+
+Rows are read back through GET /v2.0/audit-events (admin only) and `segmentd audit list`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import uuid
+
+import pytest
+
+from segmentd.services import tokens
+from tests.conftest import build_api
+from tests.e2e.server import SEGMENTD
+from tests.factories import error_of, make_network
+
+MEMBER = {"X-Project-Id": "p1", "X-Roles": "member"}
+READER = {"X-Project-Id": "p1", "X-Roles": "reader"}
+MISSING = "00000000-0000-0000-0000-000000000000"
+
+
+def events(api, query: str = "", headers=None) -> list[dict]:
+    """Audit rows as the development-mode admin (or `headers`) lists them."""
+    resp = api.get(f"/v2.0/audit-events{query}", headers=headers)
+    assert resp.status_code == 200, resp.text
+    return resp.json()["audit_events"]
+
+
+def rid(resp) -> str:
+    return resp.headers["x-openstack-request-id"]
+
+
+def summary(row: dict) -> tuple:
+    return (row["action"], row["resource_type"], row["resource_id"], row["outcome"],
+            row["status"], row["request_id"])
+
+
+# -- What is recorded -------------------------------------------------------------------------
+
+
+def test_network_create_update_delete_are_recorded_with_their_request_ids(api):
+    created = api.post("/v2.0/networks", json={"network": {"name": "a"}})
+    net_id = created.json()["network"]["id"]
+    updated = api.put(f"/v2.0/networks/{net_id}", json={"network": {"name": "b"}})
+    deleted = api.delete(f"/v2.0/networks/{net_id}")
+    rows = events(api)
+    assert [summary(r) for r in rows] == [
+        ("create_network", "network", net_id, "success", 201, rid(created)),
+        ("update_network", "network", net_id, "success", 200, rid(updated)),
+        ("delete_network", "network", net_id, "success", 204, rid(deleted)),
+    ]
+    for row in rows:
+        assert row["project_id"] == "dev"
+        assert row["token_id"] is None  # development mode has no tokens
+        assert row["roles"] == ["admin", "member", "reader"]
+        assert row["time"].endswith("Z")
+
+
+def test_segment_create_update_delete_are_recorded(api):
+    net = make_network(api, **{"provider:network_type": "vxlan"})
+    created = api.post("/v2.0/segments", json={"segment": {
+        "network_id": net["id"], "network_type": "geneve"}})
+    seg_id = created.json()["segment"]["id"]
+    updated = api.put(f"/v2.0/segments/{seg_id}", json={"segment": {"name": "s"}})
+    deleted = api.delete(f"/v2.0/segments/{seg_id}")
+    assert [summary(r) for r in events(api, "?resource_type=segment")] == [
+        ("create_segment", "segment", seg_id, "success", 201, rid(created)),
+        ("update_segment", "segment", seg_id, "success", 200, rid(updated)),
+        ("delete_segment", "segment", seg_id, "success", 204, rid(deleted)),
+    ]
+
+
+def test_denied_request_is_recorded_with_the_callers_project_and_status(api):
+    net = make_network(api, headers=MEMBER)
+    resp = api.post("/v2.0/segments", headers=MEMBER, json={"segment": {
+        "network_id": net["id"], "network_type": "vxlan"}})
+    assert resp.status_code == 403
+    (row,) = events(api, "?outcome=denied")
+    assert summary(row) == ("create_segment", "segment", None, "denied", 403, rid(resp))
+    assert row["project_id"] == "p1"
+    assert row["roles"] == ["member", "reader"]
+
+
+@pytest.mark.parametrize("method, path, body, status", [
+    ("POST", "/v2.0/networks", {"network": {"bogus": 1}}, 400),
+    ("POST", "/v2.0/networks", "not json", 400),
+    ("PUT", f"/v2.0/networks/{MISSING}", {"network": {"name": "x"}}, 404),
+    ("DELETE", f"/v2.0/segments/{MISSING}", None, 404),
+    ("DELETE", "/v2.0/networks/not-an-id", None, 404),
+])
+def test_rejected_request_is_recorded_with_its_status(api, method, path, body, status):
+    kwargs = {"content": body} if isinstance(body, str) else {"json": body}
+    resp = api.client.request(method, path, **kwargs)
+    assert resp.status_code == status
+    (row,) = events(api)
+    assert row["outcome"] == "rejected" and row["status"] == status
+    assert row["request_id"] == rid(resp)
+    assert row["action"] == {"POST": "create", "PUT": "update", "DELETE": "delete"}[method] + (
+        "_network" if "networks" in path else "_segment")
+    assert api.counts() == {"segments": 0, "networks": 0}
+
+
+def test_conflict_and_failed_precondition_are_rejected_rows(api):
+    net = make_network(api, **{"provider:network_type": "vlan",
+                               "provider:physical_network": "physnet1",
+                               "provider:segmentation_id": 200})
+    clash = api.post("/v2.0/networks", json={"network": {
+        "provider:network_type": "vlan", "provider:physical_network": "physnet1",
+        "provider:segmentation_id": 200}})
+    stale = api.put(f"/v2.0/networks/{net['id']}", json={"network": {"name": "x"}},
+                    headers={"If-Match": "revision_number=99"})
+    assert (clash.status_code, stale.status_code) == (409, 412)
+    rows = events(api, "?outcome=rejected")
+    assert [(r["action"], r["status"], r["request_id"]) for r in rows] == [
+        ("create_network", 409, rid(clash)), ("update_network", 412, rid(stale)),
+    ]
+
+
+def test_reads_are_not_recorded(api):
+    net = make_network(api)
+    for path in ("/", "/v2.0/networks", f"/v2.0/networks/{net['id']}",
+                 f"/v2.0/networks/{MISSING}", "/v2.0/segments", "/v2.0/audit-events",
+                 "/v2.0/extensions"):
+        api.get(path)
+        api.get(path, headers=MEMBER)
+    assert [r["action"] for r in events(api)] == ["create_network"]
+
+
+def test_rate_limited_write_is_logged_not_stored(db_url, caplog):
+    """A flood of 429s must not grow the audit table: they are logged with the request id."""
+    api = build_api(db_url, rate_limit_per_second=1, rate_limit_burst=1)
+    with api.client:
+        api.post("/v2.0/networks", json={"network": {"name": "a"}}, headers=MEMBER)
+        with caplog.at_level("INFO", logger="segmentd.api.middleware"):
+            refused = api.post("/v2.0/networks", json={"network": {"name": "b"}}, headers=MEMBER)
+        assert refused.status_code == 429
+        assert [r["status"] for r in events(api)] == [201]
+    assert rid(refused) in caplog.text
+
+
+def test_streamed_body_over_the_limit_is_recorded_as_rejected_413(db_url):
+    api = build_api(db_url, max_request_body_bytes=1024)
+    with api.client:
+        resp = api.client.post("/v2.0/networks", content=(b" " * 512 for _ in range(3)))
+        assert resp.status_code == 413
+        rows = events(api)
+    assert [summary(r) for r in rows] == [
+        ("create_network", "network", None, "rejected", 413, rid(resp))]
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_body_refused_by_content_length_is_logged_not_stored(db_url, caplog):
+    """Refused before anyone is identified: storing it would be an unauthenticated write path."""
+    api = build_api(db_url, max_request_body_bytes=1024)
+    with api.client, caplog.at_level("INFO", logger="segmentd.api.middleware"):
+        resp = api.client.post("/v2.0/networks", content=b" " * 2048)
+        assert resp.status_code == 413
+        assert events(api) == []
+    assert any("refused a 2048-byte body" in r.getMessage() for r in caplog.records)
+
+
+def test_refused_request_with_a_nul_in_the_path_id_is_still_recorded(api, db_url):
+    resp = api.put("/v2.0/networks/a%00b", json={"network": {"name": "x"}})
+    assert resp.status_code == 404
+    rows = events(api)
+    assert [(r["action"], r["status"], r["request_id"]) for r in rows] == [
+        ("update_network", 404, rid(resp))]
+
+
+# -- GET /v2.0/audit-events -------------------------------------------------------------------
+
+
+@pytest.fixture
+def trail(api):
+    """Five rows: two networks created, one renamed, one refused (400), one denied (403)."""
+    a = make_network(api, name="a")
+    b = make_network(api, name="b", headers=MEMBER)
+    api.put(f"/v2.0/networks/{a['id']}", json={"network": {"name": "a2"}})
+    assert api.post("/v2.0/networks", json={"network": {"bogus": True}}).status_code == 400
+    denied = api.post("/v2.0/segments", headers=MEMBER,
+                      json={"segment": {"network_id": b["id"], "network_type": "vxlan"}})
+    assert denied.status_code == 403
+    return api, a
+
+
+def test_default_order_is_oldest_first_and_sorting_reverses_it(trail):
+    api, _ = trail
+    rows = events(api)
+    ids = [r["id"] for r in rows]
+    assert ids == sorted(ids) and len(ids) == 5
+    assert [r["id"] for r in events(api, "?sort_key=id&sort_dir=desc")] == ids[::-1]
+    assert [r["action"] for r in rows] == [
+        "create_network", "create_network", "update_network", "create_network", "create_segment"]
+
+
+@pytest.mark.parametrize("query, expected", [
+    ("?project_id=p1", 2),
+    ("?action=create_network", 3),
+    ("?outcome=success", 3),
+    ("?outcome=rejected", 1),
+    ("?outcome=denied", 1),
+    ("?resource_type=segment", 1),
+    ("?status=201", 2),
+    ("?status=403&status=400", 2),
+    ("?action=create_network&outcome=success&project_id=dev", 1),
+    ("?outcome=error", 0),
+])
+def test_filters(trail, query, expected):
+    api, _ = trail
+    assert len(events(api, query)) == expected
+
+
+def test_filter_by_resource_id_and_fields(trail):
+    api, a = trail
+    rows = events(api, f"?resource_id={a['id']}&fields=action&fields=status")
+    assert rows == [{"action": "create_network", "status": 201},
+                    {"action": "update_network", "status": 200}]
+
+
+def test_unknown_filter_is_400(trail):
+    api, _ = trail
+    resp = api.get("/v2.0/audit-events?roles=admin")
+    assert resp.status_code == 400
+    assert error_of(resp)["type"] == "HTTPBadRequest"
+
+
+def test_pages_of_two_walk_every_row_once(trail):
+    api, _ = trail
+    url, seen, pages = "/v2.0/audit-events?limit=2", [], 0
+    while url:
+        body = api.get(url).json()
+        seen += [r["id"] for r in body["audit_events"]]
+        nxt = [link["href"] for link in body.get("audit_events_links", []) if link["rel"] == "next"]
+        url = nxt[0].replace("http://testserver", "") if nxt else None
+        pages += 1
+    assert pages == 3
+    assert seen == [r["id"] for r in events(api)]
+
+
+@pytest.mark.parametrize("caller", [MEMBER, READER, {"X-Project-Id": "dev", "X-Roles": "member"}])
+def test_non_admins_see_an_empty_trail(trail, caller):
+    api, _ = trail
+    assert events(api, headers=caller) == []
+
+
+# -- segmentd audit list ----------------------------------------------------------------------
+
+
+def audit_cli(tmp_path, db_url: str, *args: str) -> list[dict]:
+    config = tmp_path / "audit.toml"
+    config.write_text('log_level = "warning"\n')
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SEGMENTD_")}
+    out = subprocess.run(
+        [SEGMENTD, "audit", "list", "--config", str(config), "--database-url", db_url,
+         "--json", *args],
+        capture_output=True, text=True, timeout=60, env=env,
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    return json.loads(out.stdout)
+
+
+def test_cli_lists_the_trail_newest_first_with_filters(trail, db_url, tmp_path):
+    api, _ = trail
+    assert audit_cli(tmp_path, db_url) == events(api, "?sort_key=id&sort_dir=desc")
+    filtered = audit_cli(tmp_path, db_url, "--project", "p1", "--outcome", "success",
+                         "--action", "create_network", "--limit", "1")
+    assert [(r["project_id"], r["action"], r["status"]) for r in filtered] == [
+        ("p1", "create_network", 201)]
+
+
+# -- Token mode -------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def token_api(db_url):
+    api = build_api(db_url, auth_mode="token", token_cache_seconds=0)
+    with api.client:
+        yield api
+
+
+def create_token(api, project: str, roles: list[str]) -> tuple[str, dict]:
+    engine = api.client.app.state.runtime.engine
+
+    async def create():
+        async with engine.begin() as conn:
+            return await tokens.create_token(conn, project_id=project, roles=roles)
+
+    return api.client.portal.call(create)
+
+
+def test_token_mode_rows_carry_the_token_id_never_the_secret(token_api, db_url, tmp_path):
+    admin_secret, _ = create_token(token_api, "ops", ["admin"])
+    secret, row = create_token(token_api, "p1", ["member", "reader"])
+    admin = {"X-Auth-Token": admin_secret}
+    created = token_api.post("/v2.0/networks", json={"network": {"name": "n"}},
+                             headers={"X-Auth-Token": secret})
+    assert created.status_code == 201
+    listed = token_api.get("/v2.0/audit-events", headers=admin)
+    (event,) = listed.json()["audit_events"]
+    assert event["token_id"] == row["id"]
+    assert event["project_id"] == "p1" and event["request_id"] == rid(created)
+    assert event["outcome"] == "success"
+    for text in (listed.text, json.dumps(audit_cli(tmp_path, db_url))):
+        assert secret not in text and row["token_hash"] not in text
+        assert admin_secret not in text
+
+
+@pytest.mark.parametrize("token", [None, "sgd_not-a-real-token", "x" * 9000])
+def test_token_mode_bad_token_on_a_write_is_recorded_as_denied_401(token_api, token):
+    admin_secret, _ = create_token(token_api, "ops", ["admin"])
+    headers = {"X-Auth-Token": token} if token else {}
+    resp = token_api.post("/v2.0/networks", json={"network": {"name": "n"}}, headers=headers)
+    assert resp.status_code == 401
+    assert error_of(resp)["type"] == "NotAuthenticated"
+    rows = token_api.get("/v2.0/audit-events",
+                         headers={"X-Auth-Token": admin_secret}).json()["audit_events"]
+    assert [summary(r) for r in rows] == [
+        ("create_network", "network", None, "denied", 401, rid(resp))]
+    assert rows[0]["token_id"] is None and rows[0]["project_id"] is None
+    assert token_api.counts() == {"segments": 0, "networks": 0}
+
+
+def test_token_mode_members_see_an_empty_trail(token_api):
+    secret, _ = create_token(token_api, "p1", ["member", "reader"])
+    token_api.post("/v2.0/networks", json={"network": {"name": "n"}},
+                   headers={"X-Auth-Token": secret})
+    resp = token_api.get("/v2.0/audit-events", headers={"X-Auth-Token": secret})
+    assert resp.json() == {"audit_events": []}
+
+
+def test_token_mode_bad_token_on_a_read_is_401_and_not_recorded(token_api):
+    admin_secret, _ = create_token(token_api, "ops", ["admin"])
+    assert token_api.get("/v2.0/networks",
+                         headers={"X-Auth-Token": str(uuid.uuid4())}).status_code == 401
+    assert token_api.get("/v2.0/audit-events",
+                         headers={"X-Auth-Token": admin_secret}).json() == {"audit_events": []}
