@@ -49,6 +49,8 @@ ACTION_RULES = [
     ("update_segment", ADMIN, "Rename a segment"),
     ("delete_segment", ADMIN, "Delete a segment"),
     ("get_audit_event", ADMIN, "Read the audit trail"),
+    # Host reports arrive with the hosts work; the rule is here so operators see it now.
+    ("create_host_report", "rule:service_api", "Report a host's physical networks (agents)"),
 ]
 
 # Keystone's default implied roles: admin implies member, member implies reader.
