@@ -9,7 +9,8 @@ from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-SQLITE_BUSY_TIMEOUT_MS = 10_000  # writers queue on SQLite's single write lock
+# Writers queue on SQLite's single write lock for up to 10 s (PRAGMAs take no parameters).
+SQLITE_BUSY_TIMEOUT_PRAGMA = "PRAGMA busy_timeout=10000"
 
 
 def make_engine(url: str, pool_size: int = 8, statement_timeout_ms: int = 0) -> AsyncEngine:
@@ -42,7 +43,7 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA journal_mode=WAL")
         cur.execute("PRAGMA synchronous=NORMAL")
-        cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS:d}")
+        cur.execute(SQLITE_BUSY_TIMEOUT_PRAGMA)
         cur.close()
 
     @event.listens_for(engine.sync_engine, "begin")
