@@ -52,9 +52,6 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def dialect_name(engine: AsyncEngine | AsyncConnection) -> str:
-    return engine.dialect.name
-
 
 @asynccontextmanager
 async def write_connection(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:

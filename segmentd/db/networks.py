@@ -75,12 +75,16 @@ async def insert_network(conn: AsyncConnection, row: dict[str, Any]) -> None:
     await conn.execute(INSERT, row)
 
 
+def scoped_lookup(ctx: RequestContext, any_stmt, scoped_stmt, **params):
+    """Pick the prebuilt statement for the caller: every project, or its own plus shared."""
+    if ctx.reads_all_projects:
+        return any_stmt, params
+    return scoped_stmt, {**params, "project_id": ctx.project_id}
+
+
 async def get_network(conn: AsyncConnection, ctx: RequestContext, network_id: str):
     """The network if the caller may see it (prebuilt statements: this is a hot path)."""
-    if ctx.reads_all_projects:
-        stmt, params = BY_ID_ANY, {"network_id": network_id}
-    else:
-        stmt, params = BY_ID_SCOPED, {"network_id": network_id, "project_id": ctx.project_id}
+    stmt, params = scoped_lookup(ctx, BY_ID_ANY, BY_ID_SCOPED, network_id=network_id)
     return (await conn.execute(stmt, params)).mappings().first()
 
 
@@ -92,11 +96,9 @@ async def get_network_for_update(conn: AsyncConnection, ctx: RequestContext, net
     """The visible network row, locked against concurrent writers where the database can."""
     if conn.dialect.name == "sqlite":  # SQLite's BEGIN IMMEDIATE already holds the write lock
         return await get_network(conn, ctx, network_id)
-    if ctx.reads_all_projects:
-        stmt, params = LOCKED_BY_ID_ANY, {"network_id": network_id}
-    else:
-        stmt = LOCKED_BY_ID_SCOPED
-        params = {"network_id": network_id, "project_id": ctx.project_id}
+    stmt, params = scoped_lookup(
+        ctx, LOCKED_BY_ID_ANY, LOCKED_BY_ID_SCOPED, network_id=network_id
+    )
     return (await conn.execute(stmt, params)).mappings().first()
 
 

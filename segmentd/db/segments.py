@@ -12,7 +12,6 @@ from typing import Any
 
 from sqlalchemy import (
     Integer,
-    Select,
     and_,
     bindparam,
     delete,
@@ -32,6 +31,7 @@ from segmentd.db.common import update_revised
 from segmentd.db.listing import Attribute, fetch_page
 from segmentd.context import RequestContext
 from segmentd.db.models import networks as n
+from segmentd.db.networks import scoped_lookup, visible_to
 from segmentd.db.models import segments as t
 from segmentd.query import ListQuery
 
@@ -185,9 +185,6 @@ async def allocation_taken(conn: AsyncConnection, network_type, alloc_physnet, a
     return bool((await conn.execute(ALLOCATION_TAKEN, params)).scalar())
 
 
-def base_select() -> Select:
-    return select(*COLUMNS)
-
 
 # Reads carry the owning network's project (for policy targets) and, for callers who are
 # not admin, see only segments of networks they can see.
@@ -206,19 +203,12 @@ async def get_segment(conn: AsyncConnection, segment_id: str):
 
 async def get_visible_segment(conn: AsyncConnection, ctx: RequestContext, segment_id: str):
     """The segment with its network's project_id, if the caller may see that network."""
-    if ctx.reads_all_projects:
-        stmt, params = OWNED_BY_ID, {"segment_id": segment_id}
-    else:
-        stmt = OWNED_BY_ID_SCOPED
-        params = {"segment_id": segment_id, "project_id": ctx.project_id}
+    stmt, params = scoped_lookup(ctx, OWNED_BY_ID, OWNED_BY_ID_SCOPED, segment_id=segment_id)
     return (await conn.execute(stmt, params)).mappings().first()
 
 
 async def list_segments(conn: AsyncConnection, ctx: RequestContext, q: ListQuery):
-    stmt = WITH_OWNER if ctx.reads_all_projects else WITH_OWNER.where(
-        or_(n.c.project_id == ctx.project_id, n.c.shared.is_(True))
-    )
-    return await fetch_page(conn, stmt, ATTRIBUTES, t.c.id, q)
+    return await fetch_page(conn, WITH_OWNER.where(visible_to(ctx)), ATTRIBUTES, t.c.id, q)
 
 
 OF_NETWORKS = (
@@ -281,8 +271,5 @@ async def delete_network_segments(conn: AsyncConnection, network_id: str):
     await conn.execute(DELETE_OF_NETWORK, params)
     return rows
 
-
-def count_all() -> Select:
-    return select(func.count()).select_from(t)
 
 
