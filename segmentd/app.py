@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import logging
 from contextlib import asynccontextmanager
@@ -17,13 +18,27 @@ from segmentd.api.middleware import (
     ResponseHeadersMiddleware,
 )
 from segmentd.api.ratelimit import RateLimiter
-from segmentd.api.routes import audit_events, meta, networks, segments
+from segmentd.api.routes import (
+    agents,
+    audit_events,
+    event_subscriptions,
+    hosts,
+    meta,
+    networks,
+    segments,
+)
 from segmentd.api.runtime import Runtime
 from segmentd.auth.policy import Policy
 from segmentd.auth.tokens import DatabaseTokenValidator
 from segmentd.config import Settings
 from segmentd.db.engine import make_engine
+from segmentd.events.addresses import AddressPolicy
+from segmentd.events.amqp import AmqpPublisher
 from segmentd.events.bus import EventBus
+from segmentd.events.dispatcher import DispatchSettings, Dispatcher
+from segmentd.events.targets import AmqpTarget, LocalTarget, webhook_targets
+from segmentd.events.webhooks import WebhookSender
+from segmentd.services.hosts import HostClock, sweep_expired
 from segmentd.services.types import TypeRules
 
 LOG = logging.getLogger(__name__)
@@ -51,6 +66,33 @@ def check_auth_mode(settings: Settings, warn: bool = True) -> None:
         )
 
 
+def dispatch_settings(settings: Settings) -> DispatchSettings:
+    return DispatchSettings(
+        interval=settings.event_dispatch_interval_seconds,
+        retry_base=settings.event_retry_base_seconds,
+        retry_max=settings.event_retry_max_seconds,
+        lease=settings.event_lease_seconds,
+        retention=settings.event_retention_seconds,
+    )
+
+
+async def run_every(interval: float, work, stop: asyncio.Event) -> None:
+    """Background work on a timer until `stop` is set; a failing round is logged, not fatal.
+
+    Stopping waits for the round in progress rather than cancelling it mid-query.
+    """
+    while True:
+        try:
+            await asyncio.wait_for(stop.wait(), interval)
+            return
+        except TimeoutError:
+            pass
+        try:
+            await work()
+        except Exception:
+            LOG.exception("background task failed; it runs again in %.0f s", interval)
+
+
 def create_app(settings: Settings, bus: EventBus | None = None) -> FastAPI:
     """Build the ASGI app; the engine is created and disposed by its lifespan."""
     check_auth_mode(settings)
@@ -69,14 +111,36 @@ def create_app(settings: Settings, bus: EventBus | None = None) -> FastAPI:
             None if settings.auth_mode == "development"
             else DatabaseTokenValidator(engine, settings.token_cache_seconds)
         )
+        address_policy = AddressPolicy.from_settings(settings)
+        sender = WebhookSender(address_policy, settings.webhook_timeout_seconds)
+        publisher = (
+            AmqpPublisher(settings.amqp_url, settings.amqp_exchange, settings.amqp_secret)
+            if settings.amqp_url else None
+        )
+        targets = [LocalTarget(bus), *([AmqpTarget(publisher)] if publisher else [])]
+        dispatcher = Dispatcher(engine, targets, webhook_targets(sender), dispatch_settings(settings))
+        clock = HostClock(settings.agent_down_time_seconds, settings.host_grace_seconds)
         app.state.runtime = Runtime(
-            settings=settings, engine=engine, bus=bus, rules=rules, policy=policy,
-            validator=validator,
+            settings=settings, engine=engine, dispatcher=dispatcher, rules=rules, clock=clock,
+            address_policy=address_policy, policy=policy, validator=validator,
             limiter=RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst),
+        )
+        dispatcher.start()
+        stop = asyncio.Event()
+        sweeper = asyncio.create_task(
+            run_every(settings.host_sweep_interval_seconds,
+                      lambda: sweep_expired(engine, clock, dispatcher.wake), stop),
+            name="segmentd-host-sweeper",
         )
         try:
             yield
         finally:
+            stop.set()
+            await sweeper
+            await dispatcher.stop()
+            await sender.close()
+            if publisher is not None:
+                await publisher.close()
             await engine.dispose()
 
     app = FastAPI(
@@ -99,7 +163,7 @@ def create_app(settings: Settings, bus: EventBus | None = None) -> FastAPI:
             expose_headers=["X-Openstack-Request-Id"],
         )
     app.add_middleware(ResponseHeadersMiddleware)
-    for module in (meta, networks, segments, audit_events):
+    for module in (meta, networks, segments, hosts, agents, event_subscriptions, audit_events):
         app.include_router(module.router)
     return app
 

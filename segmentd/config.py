@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -139,10 +140,47 @@ class Settings(BaseSettings):
     limit_concurrency: int | None = Field(default=None, ge=1)  # beyond it uvicorn answers 503
     cors_allowed_origins: CsvList = Field(default_factory=list)  # no CORS unless configured
 
+    # Hosts (see README "Hosts and segment-host mappings").
+    agent_down_time_seconds: int = Field(default=75, ge=5, le=86_400)  # Neutron's agent_down_time
+    host_grace_seconds: int = Field(default=300, ge=10, le=30 * 86_400)  # then a host reaches nothing
+    host_sweep_interval_seconds: float = Field(default=10.0, gt=0, le=3600)
+
+    # Events (see README "Events").
+    event_dispatch_interval_seconds: float = Field(default=1.0, gt=0, le=60)
+    event_retry_base_seconds: float = Field(default=1.0, gt=0, le=3600)
+    event_retry_max_seconds: float = Field(default=300.0, gt=0, le=86_400)
+    event_retention_seconds: int = Field(default=7 * 86_400, ge=60)  # delivered events kept
+    # A claimed delivery is retried by any process once this passes without an outcome
+    # (the claimer died); longer than any one delivery can take.
+    event_lease_seconds: float = Field(default=60.0, gt=0, le=3600)
+    webhook_allowed_networks: CsvList = Field(default_factory=list)  # CIDRs; empty = any public
+    webhook_allow_loopback: bool = False
+    webhook_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
+    amqp_url: str | None = None  # e.g. amqp://guest:guest@127.0.0.1:5672/ ; unset = no bus
+    amqp_exchange: str = Field(default="segmentd.events", min_length=1, max_length=255)
+    amqp_secret: str | None = None  # signs bus messages; required with amqp_url
+
     _split = field_validator(
         "vlan_ranges", "flat_networks", "tenant_network_types", "cors_allowed_origins",
-        mode="before",
+        "webhook_allowed_networks", mode="before",
     )(_split_csv)
+
+    @field_validator("webhook_allowed_networks")
+    @classmethod
+    def _cidrs(cls, cidrs: list[str]) -> list[str]:
+        for cidr in cidrs:
+            try:
+                ipaddress.ip_network(cidr, strict=False)
+            except ValueError:
+                raise ValueError(f"webhook_allowed_networks: {cidr!r} is not a CIDR") from None
+        return cidrs
+
+    @field_validator("amqp_secret")
+    @classmethod
+    def _strong_amqp_secret(cls, secret: str | None) -> str | None:
+        if secret is not None and len(secret) < 32:
+            raise ValueError("amqp_secret must be at least 32 characters")
+        return secret
 
     @field_validator("database_url")
     @classmethod
@@ -199,6 +237,10 @@ class Settings(BaseSettings):
             self.vni_ranges.parsed(t)
         if "vlan" in self.tenant_network_types and not self.vlan_ranges:
             raise ValueError("tenant_network_types has vlan but vlan_ranges is empty")
+        if self.amqp_url and not self.amqp_secret:
+            raise ValueError("amqp_url is set but amqp_secret is not: bus messages must be signed")
+        if self.host_grace_seconds < self.agent_down_time_seconds:
+            raise ValueError("host_grace_seconds must be at least agent_down_time_seconds")
         return self
 
     def parsed_vlan_ranges(self) -> dict[str, list[IdRange]]:

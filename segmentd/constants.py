@@ -26,6 +26,9 @@ DESCRIPTION_MAX_LEN = 255
 PHYSNET_MAX_LEN = 64
 NETWORK_TYPE_MAX_LEN = 32
 PROJECT_ID_MAX_LEN = 255
+HOST_MAX_LEN = 255  # Neutron's host column
+URL_MAX_LEN = 2048  # webhook URLs
+SECRET_MAX_LEN = 255  # webhook secrets
 
 # The allocation key of a segment without a physical network (tunnels): SQL unique keys
 # treat NULLs as distinct, so the key column stores this instead of NULL.
@@ -48,3 +51,19 @@ EVENT_NETWORK_DELETED = "network.deleted"
 EVENT_SEGMENT_CREATED = "segment.created"
 EVENT_SEGMENT_UPDATED = "segment.updated"
 EVENT_SEGMENT_DELETED = "segment.deleted"
+EVENT_AGENT_CREATED = "agent.created"
+EVENT_AGENT_UPDATED = "agent.updated"
+EVENT_AGENT_DELETED = "agent.deleted"
+EVENT_HOST_SEGMENTS_CHANGED = "host.segments_changed"
+EVENT_TYPES = (
+    EVENT_NETWORK_CREATED, EVENT_NETWORK_UPDATED, EVENT_NETWORK_DELETED,
+    EVENT_SEGMENT_CREATED, EVENT_SEGMENT_UPDATED, EVENT_SEGMENT_DELETED,
+    EVENT_AGENT_CREATED, EVENT_AGENT_UPDATED, EVENT_AGENT_DELETED,
+    EVENT_HOST_SEGMENTS_CHANGED,
+)
+
+# Host reports: what one report may carry (a report is rejected whole beyond these).
+REPORT_MAX_MAPPINGS = 256  # physnets per mapping kind
+REPORT_MAX_DEVICES = 64  # devices per physnet in device_mappings
+KNOWN_TUNNEL_TYPES = ("vxlan", "geneve", "gre")  # gre is accepted and reaches nothing
+WEBHOOK_TARGET_PREFIX = "webhook:"  # a subscription's delivery target is this + its id

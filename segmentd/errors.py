@@ -150,3 +150,25 @@ class OverLimit(SegmentdError):
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
         self.headers = {"Retry-After": str(kwargs["retry_after"])}
+
+
+class AgentNotFound(NotFound):
+    message = "Agent {id} could not be found."
+
+
+class HostNotFound(NotFound):
+    message = "Host {host} could not be found."
+
+
+class HostReportNotAllowed(NotAuthorized):
+    """A token bound to one host reporting for another."""
+
+    message = "This credential may report for host {bound} only, not {host}."
+
+
+class EventSubscriptionNotFound(NotFound):
+    message = "Event subscription {id} could not be found."
+
+
+class EventTypeNotFound(NotFound):
+    message = "Event type {type} could not be found."

@@ -27,3 +27,12 @@ class ListQuery:
 class Page:
     items: list[dict]
     has_more: bool  # rows exist beyond this page in the direction of travel
+
+
+# Host names as agents report them: DNS labels, dots, underscores (some deployments).
+_HOST = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,253}[A-Za-z0-9])?$")
+
+
+def is_host_name(value: str) -> bool:
+    """Whether `value` could name a host: others need no lookup."""
+    return _HOST.match(value) is not None

@@ -7,9 +7,10 @@ import os
 import shutil
 import socket
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import asyncpg
+import orjson
 import pytest
 from sqlalchemy import text
 from starlette.testclient import TestClient
@@ -17,6 +18,7 @@ from starlette.testclient import TestClient
 from segmentd.app import create_app
 from segmentd.config import Settings, load_settings
 from segmentd.db import migrate
+from segmentd.db import outbox as outbox_rows
 from segmentd.db.engine import make_engine
 from segmentd.events.bus import Event, EventBus
 
@@ -28,7 +30,11 @@ MARIADB_HOST = os.environ.get("SEGMENTD_TEST_MARIADB_HOST", "127.0.0.1")
 MARIADB_PORT = int(os.environ.get("SEGMENTD_TEST_MARIADB_PORT", "3306"))
 MARIADB_USER = os.environ.get("SEGMENTD_TEST_MARIADB_USER", "root")
 TABLES = ("segments", "networks")  # what "a rejected request changed nothing" compares
-ALL_TABLES = ("audit_events", "tokens", *TABLES)  # emptied between tests, children first
+# Emptied between tests, children first (dispatch_lock keeps its one row).
+ALL_TABLES = (
+    "event_deliveries", "outbox_events", "event_subscriptions", "host_reach", "agents", "hosts",
+    "audit_events", "tokens", *TABLES,
+)
 
 BASE_CONFIG = {
     "auth_mode": "development",
@@ -147,10 +153,31 @@ def make_settings(db_url: str, **overrides) -> Settings:
 
 @dataclass
 class Api:
-    """A TestClient on the real app, the events it published, and row counts."""
+    """A TestClient on the real app, the events it committed, and row counts."""
 
     client: TestClient
-    events: list[Event] = field(default_factory=list)
+    _events_after: int = 0
+
+    def _run(self, work):
+        """Run `work(conn)` on the app's own engine, in the app's event loop."""
+        engine = self.client.app.state.runtime.engine
+
+        async def run():
+            async with engine.connect() as conn:
+                return await work(conn)
+
+        return self.client.portal.call(run)
+
+    @property
+    def events(self) -> list[Event]:
+        """Events in the outbox since the last clear_events(), oldest first."""
+        found = self._run(lambda conn: outbox_rows.events_after(conn, self._events_after))
+        return [Event.from_document(orjson.loads(body)) for _, body in found]
+
+    def clear_events(self) -> None:
+        found = self._run(lambda conn: outbox_rows.events_after(conn, self._events_after))
+        if found:
+            self._events_after = found[-1][0]
 
     def request(self, method: str, path: str, *, json=None, headers=None, **kw):
         return self.client.request(method, path, json=json, headers=headers, **kw)
@@ -169,30 +196,19 @@ class Api:
 
     def counts(self) -> dict[str, int]:
         """Rows per table, read through the app's own engine."""
-        engine = self.client.app.state.runtime.engine
 
-        async def count():
-            async with engine.connect() as conn:
-                return {
-                    t: (await conn.execute(text(f"SELECT count(*) FROM {t}"))).scalar()  # noqa: S608
-                    for t in TABLES
-                }
+        async def count(conn):
+            return {
+                t: (await conn.execute(text(f"SELECT count(*) FROM {t}"))).scalar()  # noqa: S608
+                for t in TABLES
+            }
 
-        return self.client.portal.call(count)
+        return self._run(count)
 
 
-def build_api(db_url: str, **overrides):
-    bus = EventBus()
-    api = None
-
-    async def capture(ev: Event) -> None:
-        api.events.append(ev)
-
-    bus.subscribe(capture)
+def build_api(db_url: str, bus: EventBus | None = None, **overrides):
     app = create_app(make_settings(db_url, **overrides), bus=bus)
-    client = TestClient(app, raise_server_exceptions=False)
-    api = Api(client)
-    return api
+    return Api(TestClient(app, raise_server_exceptions=False))
 
 
 @pytest.fixture

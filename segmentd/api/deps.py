@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from typing import Annotated, Any
+from urllib.parse import quote
 
 import orjson
 from fastapi import Depends, Request
@@ -213,8 +214,13 @@ def select_fields(item: dict[str, Any], fields: list[str] | None) -> dict[str, A
     return {k: item[k] for k in fields if k in item}
 
 
-def collection_links(request: Request, collection: str, items, has_more: bool, q: ListQuery):
-    """Neutron's `<collection>_links`: next while more rows exist, previous once past page one."""
+def collection_links(
+    request: Request, collection: str, items, has_more: bool, q: ListQuery, key: str = "id"
+):
+    """Neutron's `<collection>_links`: next while more rows exist, previous once past page one.
+
+    The marker is each item's `key` (hosts are named, not numbered).
+    """
     if not items:
         return None
     base = str(request.url.remove_query_params(["marker", "page_reverse"]))
@@ -226,10 +232,10 @@ def collection_links(request: Request, collection: str, items, has_more: bool, q
         ahead, behind = behind, ahead
     links = []
     if ahead:
-        links.append({"rel": "next", "href": f"{base}{sep}marker={items[-1]['id']}"})
+        links.append({"rel": "next", "href": f"{base}{sep}marker={quote(str(items[-1][key]), safe='')}"})
     if behind:
         links.append(
-            {"rel": "previous", "href": f"{base}{sep}marker={items[0]['id']}&page_reverse=True"}
+            {"rel": "previous", "href": f"{base}{sep}marker={quote(str(items[0][key]), safe='')}&page_reverse=True"}
         )
     return links or None
 

@@ -24,16 +24,25 @@ Getter = Callable[..., Awaitable[dict]]
 
 
 async def list_response(
-    request: Request, ctx: RequestContext, collection: str, fields: Iterable[str], lister: Lister
+    request: Request,
+    ctx: RequestContext,
+    collection: str,
+    fields: Iterable[str],
+    lister: Lister,
+    *args,
+    key: str = "id",
 ) -> Response:
-    """GET /v2.0/<collection>: one page, `fields` applied, `<collection>_links` when paged."""
+    """GET /v2.0/<collection>: one page, `fields` applied, `<collection>_links` when paged.
+
+    `args` go to the lister after the query (a parent id); `key` is what markers name.
+    """
     rt = runtime(request)
     q = list_query(request, rt.settings.pagination_max_limit)
     wanted = requested_fields(request, fields)
     async with rt.read() as conn:
-        page = await lister(ctx, conn, q)
+        page = await lister(ctx, conn, q, *args)
     body = {collection: [select_fields(item, wanted) for item in page.items]}
-    links = collection_links(request, collection, page.items, page.has_more, q)
+    links = collection_links(request, collection, page.items, page.has_more, q, key)
     if links:
         body[f"{collection}_links"] = links
     return json_response(body)

@@ -13,8 +13,10 @@ from segmentd.auth.tokens import TokenValidator
 from segmentd.config import Settings
 from segmentd.context import RequestContext
 from segmentd.db.engine import read_connection
-from segmentd.events.bus import EventBus
+from segmentd.events.addresses import AddressPolicy
+from segmentd.events.dispatcher import Dispatcher
 from segmentd.services import audit
+from segmentd.services.hosts import HostClock
 from segmentd.services.types import TypeRules
 from segmentd.services.uow import UnitOfWork, unit_of_work
 
@@ -25,8 +27,10 @@ SUCCESS_STATUS = {"POST": 201, "PUT": 200, "DELETE": 204}
 class Runtime:
     settings: Settings
     engine: AsyncEngine
-    bus: EventBus
+    dispatcher: Dispatcher
     rules: TypeRules
+    clock: HostClock
+    address_policy: AddressPolicy
     policy: Policy
     validator: TokenValidator | None
     limiter: RateLimiter
@@ -35,6 +39,8 @@ class Runtime:
         """One transaction holding the change, its events and its audit row."""
 
         async def audit_success(uow: UnitOfWork) -> None:
+            if uow.quiet:  # a heartbeat: nothing changed that an audit row would describe
+                return
             action, resource_type, resource_id = audit_target(request)
             if resource_id is None and uow.events:
                 resource_id = uow.events[0].resource_id
@@ -45,7 +51,9 @@ class Runtime:
             )
             request.state.audited = True
 
-        return unit_of_work(self.engine, self.bus, before_commit=audit_success)
+        return unit_of_work(
+            self.engine, before_commit=audit_success, after_commit=self.dispatcher.wake
+        )
 
     def read(self):
         return read_connection(self.engine)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import (
     AfterValidator,
@@ -13,6 +13,7 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
+    field_validator,
 )
 
 from segmentd import constants as c
@@ -143,3 +144,102 @@ NETWORK_READ_ONLY = {
     "id", "status", "project_id", "tenant_id", "created_at", "updated_at",
     "revision_number", "subnets", "segments",
 }
+
+
+# -- host reports and agents
+
+def _no_separators(value: str) -> str:
+    """Physnet names are joined with ':' and ',' in mapping strings; neither may appear."""
+    if ":" in value or "," in value or value != value.strip():
+        raise ValueError("must not contain ':' or ',' or surrounding spaces")
+    return value
+
+
+HostName = Annotated[
+    str,
+    StringConstraints(
+        min_length=1, max_length=c.HOST_MAX_LEN,
+        pattern=r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,253}[A-Za-z0-9])?$",
+    ),
+]
+ReportedPhysnet = Annotated[Physnet, AfterValidator(_no_separators)]
+DeviceName = Annotated[
+    str, StringConstraints(min_length=1, max_length=c.NAME_MAX_LEN), AfterValidator(_no_control)
+]
+RequiredName = Annotated[Name, StringConstraints(min_length=1)]
+Mappings = Annotated[dict[ReportedPhysnet, DeviceName], Field(max_length=c.REPORT_MAX_MAPPINGS)]
+
+
+class Configurations(Strict):
+    bridge_mappings: Mappings = Field(default_factory=dict)
+    interface_mappings: Mappings = Field(default_factory=dict)
+    device_mappings: Annotated[
+        dict[ReportedPhysnet, Annotated[list[DeviceName], Field(max_length=c.REPORT_MAX_DEVICES)]],
+        Field(max_length=c.REPORT_MAX_MAPPINGS),
+    ] = Field(default_factory=dict)
+    tunnel_types: Annotated[
+        list[Literal[c.KNOWN_TUNNEL_TYPES]], Field(max_length=len(c.KNOWN_TUNNEL_TYPES))
+    ] = Field(default_factory=list)
+
+    @field_validator("tunnel_types")
+    @classmethod
+    def _unique(cls, types: list[str]) -> list[str]:
+        if len(set(types)) != len(types):
+            raise ValueError("tunnel_types has duplicates")
+        return types
+
+
+class HostReport(Strict):
+    host: HostName
+    agent_type: RequiredName
+    binary: RequiredName
+    configurations: Configurations
+
+
+class AgentUpdate(Strict):
+    admin_state_up: bool = None
+    description: Description | None = None  # null resets it to ""
+
+
+AGENT_READ_ONLY = {
+    "id", "host", "agent_type", "binary", "alive", "configurations", "heartbeat_timestamp",
+    "started_at", "created_at", "availability_zone", "topic",
+}
+
+
+# -- webhook subscriptions
+
+def _unique_types(types: list[str]) -> list[str]:
+    if len(set(types)) != len(types):
+        raise ValueError("event_types has duplicates")
+    return types
+
+
+Secret = Annotated[
+    str, StringConstraints(min_length=16, max_length=c.SECRET_MAX_LEN), AfterValidator(_no_control)
+]
+Url = Annotated[str, StringConstraints(min_length=1, max_length=c.URL_MAX_LEN)]
+EventTypes = Annotated[
+    list[Literal[c.EVENT_TYPES]],
+    Field(min_length=1, max_length=len(c.EVENT_TYPES)),
+    AfterValidator(_unique_types),
+]
+
+
+class SubscriptionCreate(Strict):
+    name: Name = ""
+    url: Url
+    secret: Secret
+    event_types: EventTypes
+    enabled: bool = True
+
+
+class SubscriptionUpdate(Strict):
+    name: Name | None = None
+    url: Url = None
+    secret: Secret = None
+    event_types: EventTypes = None
+    enabled: bool = None
+
+
+SUBSCRIPTION_READ_ONLY = {"id", "created_at", "updated_at", "revision_number"}

@@ -49,8 +49,18 @@ ACTION_RULES = [
     ("update_segment", ADMIN, "Rename a segment"),
     ("delete_segment", ADMIN, "Delete a segment"),
     ("get_audit_event", ADMIN, "Read the audit trail"),
-    # Host reports arrive with the hosts work; the rule is here so operators see it now.
-    ("create_host_report", "rule:service_api", "Report a host's physical networks (agents)"),
+    ("create_host_report", "rule:service_api",
+     "Report a host's physical networks and tunnel types (a token bound to a host may "
+     "report for that host only, whatever this rule says)"),
+    ("get_agent", ADMIN, "Show or list agents"),
+    ("update_agent", ADMIN, "Change an agent's admin_state_up or description"),
+    ("delete_agent", ADMIN, "Delete an agent (its host stops reaching what only it reported)"),
+    ("get_host", ADMIN, "List hosts and which segments each host reaches, and the reverse"),
+    ("create_event_subscription", ADMIN, "Subscribe a webhook to events"),
+    ("get_event_subscription", ADMIN, "Show or list webhook subscriptions and deliveries"),
+    ("update_event_subscription", ADMIN, "Change a webhook subscription"),
+    ("delete_event_subscription", ADMIN, "Delete a webhook subscription"),
+    ("get_event_schema", "@", "Read the JSON Schema of event types (any valid credential)"),
 ]
 
 # Keystone's default implied roles: admin implies member, member implies reader.

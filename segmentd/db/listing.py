@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import (
@@ -113,11 +114,18 @@ async def fetch_page(
     attrs: dict[str, Attribute],
     id_col: ColumnElement,
     q: ListQuery,
+    marker_ok: Callable[[str], bool] | None = None,
 ):
-    """Rows of one page, and whether more exist; a marker is looked up within the same scope."""
+    """Rows of one page, and whether more exist; a marker is looked up within the same scope.
+
+    `marker_ok` says which markers can name a row (default: ids segmentd hands out).
+    """
     stmt = apply_filters(stmt, attrs, q)
     plan = sort_plan(attrs, q, id_col)
-    if q.marker is not None and _marker_usable(q.marker, attrs["id"]):
+    usable = marker_ok(q.marker) if marker_ok and q.marker is not None else (
+        q.marker is not None and _marker_usable(q.marker, attrs["id"])
+    )
+    if usable:
         marker_id = int(q.marker) if attrs["id"].kind == "int" else q.marker
         marker_stmt = stmt.with_only_columns(*[e for e, _ in plan]).where(id_col == marker_id)
         marker_row = (await conn.execute(marker_stmt)).first()

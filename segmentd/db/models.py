@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     DateTime,
     ForeignKey,
@@ -12,6 +13,7 @@ from sqlalchemy import (
     Integer,
     MetaData,
     String,
+    Text,
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -118,7 +120,136 @@ class AuditEvent(Base):
     outcome: Mapped[str] = mapped_column(String(16))  # success | denied | rejected | error
     status: Mapped[int] = mapped_column(Integer)
 
+# An ever-growing sequence: BIGINT where the database has it, SQLite's rowid alias otherwise.
+Sequence = BigInteger().with_variant(Integer, "sqlite")
+
+
+class Host(Base):
+    """A host some agent reported; its row is the lock that serialises changes to its reach."""
+
+    __tablename__ = "hosts"
+
+    name: Mapped[str] = mapped_column(String(c.HOST_MAX_LEN), primary_key=True)
+    reported_at: Mapped[datetime] = mapped_column(DateTime, index=True)  # newest heartbeat
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class Agent(Base):
+    """One agent on a host and what it last reported (Neutron's agents table)."""
+
+    __tablename__ = "agents"
+    __table_args__ = (UniqueConstraint("host", "agent_type"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    host: Mapped[str] = mapped_column(
+        String(c.HOST_MAX_LEN), ForeignKey("hosts.name", ondelete="CASCADE")
+    )
+    agent_type: Mapped[str] = mapped_column(String(c.NAME_MAX_LEN))
+    binary: Mapped[str] = mapped_column(String(c.NAME_MAX_LEN))
+    description: Mapped[str] = mapped_column(String(c.DESCRIPTION_MAX_LEN), default="")
+    admin_state_up: Mapped[bool] = mapped_column(Boolean, default=True)
+    configurations: Mapped[str] = mapped_column(Text)  # the report's JSON, canonical form
+    heartbeat_at: Mapped[datetime] = mapped_column(DateTime, index=True)
+    # Set by the sweeper once the heartbeat is older than the grace period; a report clears it.
+    expired: Mapped[bool] = mapped_column(Boolean, default=False)
+    started_at: Mapped[datetime] = mapped_column(DateTime)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class HostReach(Base):
+    """What a host reaches, keyed like a segment's allocation: (network_type, physnet).
+
+    A physnet P is two rows, (flat, P) and (vlan, P); a tunnel type T is (T, ""). A segment
+    is reached by a host exactly when (segment.network_type, segment.alloc_physnet) is one
+    of the host's rows, so segment-host pairs are a join on keys both tables index.
+    """
+
+    __tablename__ = "host_reach"
+
+    host: Mapped[str] = mapped_column(
+        String(c.HOST_MAX_LEN), ForeignKey("hosts.name", ondelete="CASCADE"), primary_key=True
+    )
+    network_type: Mapped[str] = mapped_column(String(c.NETWORK_TYPE_MAX_LEN), primary_key=True)
+    physnet: Mapped[str] = mapped_column(String(c.PHYSNET_MAX_LEN), primary_key=True)
+
+
+Index("ix_host_reach_network_type_physnet_host", HostReach.network_type, HostReach.physnet,
+      HostReach.host)
+
+
+class OutboxEvent(Base):
+    """A committed change, written in the transaction that made it; delivered after commit."""
+
+    __tablename__ = "outbox_events"
+
+    seq: Mapped[int] = mapped_column(Sequence, primary_key=True, autoincrement=True)
+    id: Mapped[str] = mapped_column(String(36), unique=True)
+    type: Mapped[str] = mapped_column(String(64))
+    resource_type: Mapped[str] = mapped_column(String(32))
+    resource_id: Mapped[str] = mapped_column(String(c.HOST_MAX_LEN))
+    project_id: Mapped[str | None] = mapped_column(String(c.PROJECT_ID_MAX_LEN))
+    # Events with one ordering key reach each target in seq order: a segment's events share
+    # its network's key, so no segment event overtakes the network's creation or deletion.
+    ordering_key: Mapped[str] = mapped_column(String(300))
+    time: Mapped[datetime] = mapped_column(DateTime, index=True)
+    body: Mapped[str] = mapped_column(Text)  # the JSON document delivered, schema-checked
+    fanned_out: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
+
+
+class EventDelivery(Base):
+    """One event for one target (a webhook, the bus, in-process subscribers)."""
+
+    __tablename__ = "event_deliveries"
+
+    id: Mapped[int] = mapped_column(Sequence, primary_key=True, autoincrement=True)
+    event_seq: Mapped[int] = mapped_column(
+        Sequence, ForeignKey("outbox_events.seq", ondelete="CASCADE"), index=True
+    )
+    target: Mapped[str] = mapped_column(String(64))
+    ordering_key: Mapped[str] = mapped_column(String(300))  # copied from the event
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(DateTime)
+    last_error: Mapped[str | None] = mapped_column(String(255))
+    delivered_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+Index("ix_event_deliveries_pending", EventDelivery.delivered_at, EventDelivery.next_attempt_at)
+Index("ix_event_deliveries_order", EventDelivery.target, EventDelivery.ordering_key,
+      EventDelivery.event_seq)
+
+
+class EventSubscription(Base):
+    """A webhook: where to POST events of which types, and the secret that signs them."""
+
+    __tablename__ = "event_subscriptions"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    name: Mapped[str] = mapped_column(String(c.NAME_MAX_LEN), default="")
+    url: Mapped[str] = mapped_column(String(c.URL_MAX_LEN))
+    secret: Mapped[str] = mapped_column(String(c.SECRET_MAX_LEN))  # write-only in the API
+    event_types: Mapped[str] = mapped_column(Text)  # JSON list
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    updated_at: Mapped[datetime] = mapped_column(DateTime)
+    revision_number: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class DispatchLock(Base):
+    """One row; whoever holds its row lock fans out and claims deliveries (keeps order)."""
+
+    __tablename__ = "dispatch_lock"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+
+
 networks = Network.__table__
 segments = Segment.__table__
 tokens = Token.__table__
 audit_events = AuditEvent.__table__
+hosts = Host.__table__
+agents = Agent.__table__
+host_reach = HostReach.__table__
+outbox_events = OutboxEvent.__table__
+event_deliveries = EventDelivery.__table__
+event_subscriptions = EventSubscription.__table__
+dispatch_lock = DispatchLock.__table__

@@ -207,8 +207,12 @@ async def get_visible_segment(conn: AsyncConnection, ctx: RequestContext, segmen
     return (await conn.execute(stmt, params)).mappings().first()
 
 
-async def list_segments(conn: AsyncConnection, ctx: RequestContext, q: ListQuery):
-    return await fetch_page(conn, WITH_OWNER.where(visible_to(ctx)), ATTRIBUTES, t.c.id, q)
+async def list_segments(conn: AsyncConnection, ctx: RequestContext, q: ListQuery, where=None):
+    """A page of visible segments; `where` narrows it further (the host filter)."""
+    stmt = WITH_OWNER.where(visible_to(ctx))
+    if where is not None:
+        stmt = stmt.where(where)
+    return await fetch_page(conn, stmt, ATTRIBUTES, t.c.id, q)
 
 
 OF_NETWORKS = (

@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import random
 import uuid
+from dataclasses import replace
 from typing import Any
 
+from sqlalchemy import or_
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from segmentd import constants as c
 from segmentd.auth.policy import check, enforce
 from segmentd.context import RequestContext
+from segmentd.db import hosts as host_rows
 from segmentd.db import networks as network_rows
 from segmentd.db import segments as rows
 from segmentd.errors import (
     FlatNetworkInUse,
+    HTTPBadRequest,
     NetworkNotFound,
     NoNetworkAvailable,
     RevisionNumberConstraintFailed,
@@ -22,8 +26,9 @@ from segmentd.errors import (
     TunnelIdInUse,
     VlanIdInUse,
 )
-from segmentd.query import ListQuery, Page
+from segmentd.query import ListQuery, Page, is_host_name
 from segmentd.services.common import check_revision, utcnow
+from segmentd.services.hosts import HostClock
 from segmentd.services.types import AllocationPlan, SegmentSpec, TypeRules
 from segmentd.services.uow import UnitOfWork
 from segmentd.services.views import segment_view
@@ -140,11 +145,28 @@ async def get_segment(ctx: RequestContext, conn: AsyncConnection, segment_id: st
     return segment_view(await _readable_segment(ctx, conn, segment_id))
 
 
-async def list_segments(ctx: RequestContext, conn: AsyncConnection, q: ListQuery) -> Page:
-    """Segments the caller may read; Neutron answers a caller who may read none with []."""
+MAX_HOST_FILTER_VALUES = 64
+
+
+async def list_segments(
+    ctx: RequestContext, conn: AsyncConnection, q: ListQuery, clock: HostClock
+) -> Page:
+    """Segments the caller may read; Neutron answers a caller who may read none with [].
+
+    `host=H` (repeatable: any of them) keeps the segments live host H reaches.
+    """
     if not check(ctx, "get_segment", {"project_id": ctx.project_id}):
         return Page([], False)
-    found, has_more = await rows.list_segments(conn, ctx, q)
+    where = None
+    if "host" in q.filters:
+        enforce(ctx, "get_host")
+        names = q.filters["host"]
+        if len(names) > MAX_HOST_FILTER_VALUES or not all(is_host_name(n) for n in names):
+            raise HTTPBadRequest(msg="Invalid filter value for host")
+        cutoff = clock.cutoff(utcnow())
+        where = or_(*[host_rows.reached_by(n, cutoff) for n in names])
+        q = replace(q, filters={k: v for k, v in q.filters.items() if k != "host"})
+    found, has_more = await rows.list_segments(conn, ctx, q, where)
     return Page([segment_view(r) for r in found if check(ctx, "get_segment", _target(r))], has_more)
 
 

@@ -1,4 +1,4 @@
-"""A unit of work: one connection in one transaction, and the events it will publish."""
+"""A unit of work: one connection in one transaction, and the events it commits with."""
 
 from __future__ import annotations
 
@@ -11,25 +11,33 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from segmentd.context import RequestContext
 from segmentd.db.engine import write_connection
-from segmentd.events.bus import Event, EventBus
+from segmentd.events import outbox
+from segmentd.events.bus import Event
+from segmentd.services.common import utcnow
 
 
 @dataclass(slots=True)
 class UnitOfWork:
     conn: AsyncConnection
     events: list[Event] = field(default_factory=list)
+    quiet: bool = False  # the work changed nothing worth an audit row (a plain heartbeat)
 
     def record(
-        self, ctx: RequestContext, type_: str, resource: dict[str, Any], project_id: str | None
+        self,
+        ctx: RequestContext | None,
+        type_: str,
+        resource: dict[str, Any],
+        project_id: str | None,
+        resource_id: str | None = None,
     ) -> None:
-        """Queue an event; it is published only if the transaction commits."""
+        """Queue an event; its outbox row is written just before the transaction commits."""
         self.events.append(
             Event(
                 type=type_,
-                resource_id=resource["id"],
+                resource_id=resource_id or resource["id"],
                 resource=resource,
                 project_id=project_id,
-                request_id=ctx.request_id,
+                request_id=ctx.request_id if ctx else "",
             )
         )
 
@@ -39,15 +47,20 @@ BeforeCommit = Callable[[UnitOfWork], Awaitable[None]]
 
 @asynccontextmanager
 async def unit_of_work(
-    engine: AsyncEngine, bus: EventBus, before_commit: BeforeCommit | None = None
+    engine: AsyncEngine,
+    before_commit: BeforeCommit | None = None,
+    after_commit: Callable[[], None] | None = None,
 ) -> AsyncIterator[UnitOfWork]:
-    """Commit on success and then publish; roll back and drop the events on error.
+    """Commit the work with its outbox rows; roll back both on error.
 
-    `before_commit` writes in the same transaction once the work succeeded (the audit row).
+    `before_commit` writes in the same transaction once the work succeeded (the audit row);
+    `after_commit` runs only if the commit succeeded (it wakes the dispatcher).
     """
     async with write_connection(engine) as conn:
         uow = UnitOfWork(conn)
         yield uow
+        await outbox.write(conn, uow.events, utcnow())
         if before_commit is not None:
             await before_commit(uow)
-    await bus.publish(uow.events)
+    if uow.events and after_commit is not None:
+        after_commit()

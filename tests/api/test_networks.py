@@ -220,7 +220,7 @@ class TestDeleteNetwork:
                                    "provider:segmentation_id": 222})
         make_segment(api, net["id"], network_type="vlan", physical_network="physnet2",
                      segmentation_id=222)
-        api.events.clear()
+        api.clear_events()
         assert api.delete(f"/v2.0/networks/{net['id']}").status_code == 204
         assert api.counts() == {"networks": 0, "segments": 0}
         assert sorted(e.type for e in api.events) == [

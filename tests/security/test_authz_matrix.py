@@ -200,7 +200,7 @@ def check_cell(api, creds, principal, method, path, fx) -> list[str]:
     admin = creds["admin"]
     url = fill_path(path, fx)
     before, counts = snapshot(api, admin, fx), api.counts()
-    api.events.clear()
+    api.clear_events()
 
     resp = api.request(method, url, json=request_body(method, path, fx),
                        headers=creds[principal])
@@ -287,7 +287,7 @@ def test_provider_attributes_are_admin_only_to_read_write_and_filter(db_url):
         assert set(PROVIDER) <= set(api.get(net_url, headers=admin).json()["network"])
 
         counts, before = api.counts(), snapshot(api, admin, fx)
-        api.events.clear()
+        api.clear_events()
         create = api.post("/v2.0/networks", headers=member, json={"network": {
             "name": "vlan", "provider:network_type": "vlan",
             "provider:physical_network": "physnet1"}})

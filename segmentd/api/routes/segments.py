@@ -28,7 +28,10 @@ FIELDS = (
 
 @router.get("/v2.0/segments")
 async def list_segments(request: Request, ctx: ContextDep):
-    return await list_response(request, ctx, "segments", FIELDS, segments.list_segments)
+    rt = runtime(request)
+    return await list_response(
+        request, ctx, "segments", FIELDS, segments.list_segments, rt.clock
+    )
 
 
 @router.post("/v2.0/segments", status_code=201, openapi_extra=body_schema("segment", SegmentCreate))

@@ -1,0 +1,261 @@
+"""Hosts, their agents and what they reach; segment-host pairs are a join, never rows.
+
+A reach key is (network_type, physnet): (flat, P) and (vlan, P) for a physnet P, (T, "")
+for a tunnel type T. It equals a segment's allocation key prefix (network_type,
+alloc_physnet), which the segments' unique index already covers, so both directions of
+the mapping are one indexed join whatever the number of hosts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    and_,
+    bindparam,
+    delete,
+    exists,
+    func,
+    insert,
+    select,
+    tuple_,
+    update,
+)
+from sqlalchemy.dialects import mysql, postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from segmentd.db.listing import Attribute, fetch_page
+from segmentd.db.models import agents as a
+from segmentd.db.models import host_reach as r
+from segmentd.db.models import hosts as h
+from segmentd.db.models import segments as s
+from segmentd.query import ListQuery
+
+ReachKey = tuple[str, str]
+
+
+# -- the host row: created on first report, locked by every change to the host's reach
+
+TOUCH = update(h).where(h.c.name == bindparam("host")).values(reported_at=bindparam("now"))
+LOCK = select(h.c.name).where(h.c.name == bindparam("host")).with_for_update()
+
+
+def _insert_host(dialect: str):
+    values = {"name": bindparam("host"), "reported_at": bindparam("now"),
+              "created_at": bindparam("now")}
+    if dialect == "postgresql":
+        return postgresql.insert(h).values(values).on_conflict_do_nothing()
+    if dialect == "sqlite":
+        return sqlite.insert(h).values(values).on_conflict_do_nothing()
+    return mysql.insert(h).values(values).prefix_with("IGNORE")
+
+
+async def lock_host(conn: AsyncConnection, host: str, now: datetime) -> None:
+    """Record a heartbeat for the host, creating it if new, and hold its row lock.
+
+    Every change to a host's agents or reach takes this lock first, so two processes
+    handling reports for one host apply them one after the other. The UPDATE takes the
+    lock; only a new host needs the insert (and a second UPDATE if a concurrent report
+    inserted it first).
+    """
+    params = {"host": host, "now": now}
+    if (await conn.execute(TOUCH, params)).rowcount == 1:
+        return
+    if (await conn.execute(_insert_host(conn.dialect.name), params)).rowcount != 1:
+        await conn.execute(TOUCH, params)
+
+
+async def lock_existing_host(conn: AsyncConnection, host: str) -> None:
+    """Hold the host's row lock without recording a heartbeat (deletes, expiry)."""
+    if conn.dialect.name != "sqlite":  # SQLite's write transaction is already exclusive
+        await conn.execute(LOCK, {"host": host})
+
+
+DELETE_HOST = delete(h).where(h.c.name == bindparam("host"))
+
+
+async def delete_host(conn: AsyncConnection, host: str) -> None:
+    await conn.execute(DELETE_HOST, {"host": host})
+
+
+# -- agents
+
+AGENT_COLUMNS = (
+    a.c.id, a.c.host, a.c.agent_type, a.c.binary, a.c.description, a.c.admin_state_up,
+    a.c.configurations, a.c.heartbeat_at, a.c.expired, a.c.started_at, a.c.created_at,
+)
+AGENTS_OF_HOST = select(*AGENT_COLUMNS).where(a.c.host == bindparam("host"))
+AGENT_BY_ID = select(*AGENT_COLUMNS).where(a.c.id == bindparam("agent_id"))
+INSERT_AGENT = insert(a)
+DELETE_AGENT = delete(a).where(a.c.id == bindparam("agent_id"))
+AGENT_ATTRIBUTES: dict[str, Attribute] = {
+    "id": Attribute(a.c.id),
+    "host": Attribute(a.c.host),
+    "agent_type": Attribute(a.c.agent_type),
+    "binary": Attribute(a.c.binary),
+    "admin_state_up": Attribute(a.c.admin_state_up),
+    "description": Attribute(a.c.description, sort=False),
+}
+
+
+async def agents_of_host(conn: AsyncConnection, host: str):
+    return (await conn.execute(AGENTS_OF_HOST, {"host": host})).mappings().all()
+
+
+async def get_agent(conn: AsyncConnection, agent_id: str):
+    return (await conn.execute(AGENT_BY_ID, {"agent_id": agent_id})).mappings().first()
+
+
+async def insert_agent(conn: AsyncConnection, row: dict[str, Any]) -> None:
+    await conn.execute(INSERT_AGENT, row)
+
+
+async def update_agent(conn: AsyncConnection, agent_id: str, values: dict[str, Any]) -> None:
+    await conn.execute(update(a).where(a.c.id == agent_id).values(values))
+
+
+async def delete_agent(conn: AsyncConnection, agent_id: str) -> bool:
+    return (await conn.execute(DELETE_AGENT, {"agent_id": agent_id})).rowcount == 1
+
+
+async def list_agents(conn: AsyncConnection, q: ListQuery):
+    return await fetch_page(conn, select(*AGENT_COLUMNS), AGENT_ATTRIBUTES, a.c.id, q)
+
+
+STALE_AGENTS = (
+    select(a.c.host)
+    .where(a.c.expired.is_(False), a.c.heartbeat_at < bindparam("cutoff"))
+    .group_by(a.c.host)
+    .order_by(a.c.host)
+    .limit(bindparam("limit"))
+)
+EXPIRE = (
+    update(a)
+    .where(a.c.host == bindparam("host"), a.c.expired.is_(False),
+           a.c.heartbeat_at < bindparam("cutoff"))
+    .values(expired=True)
+)
+
+
+async def hosts_with_stale_agents(conn: AsyncConnection, cutoff: datetime, limit: int) -> list[str]:
+    """Hosts with an agent silent since before `cutoff` that is not yet marked expired."""
+    result = await conn.execute(STALE_AGENTS, {"cutoff": cutoff, "limit": limit})
+    return [row[0] for row in result]
+
+
+async def expire_agents(conn: AsyncConnection, host: str, cutoff: datetime) -> int:
+    """Mark the host's silent agents expired; 0 if another process already did."""
+    return (await conn.execute(EXPIRE, {"host": host, "cutoff": cutoff})).rowcount
+
+
+# -- reach
+
+REACH_OF_HOST = select(r.c.network_type, r.c.physnet).where(r.c.host == bindparam("host"))
+INSERT_REACH = insert(r)
+
+
+async def reach_of_host(conn: AsyncConnection, host: str) -> set[ReachKey]:
+    return {tuple(row) for row in await conn.execute(REACH_OF_HOST, {"host": host})}
+
+
+async def change_reach(
+    conn: AsyncConnection, host: str, added: Iterable[ReachKey], removed: Iterable[ReachKey]
+) -> None:
+    added, removed = sorted(added), sorted(removed)
+    if added:
+        await conn.execute(
+            INSERT_REACH, [{"host": host, "network_type": t, "physnet": p} for t, p in added]
+        )
+    if removed:
+        await conn.execute(
+            delete(r).where(
+                r.c.host == host, tuple_(r.c.network_type, r.c.physnet).in_(removed)
+            )
+        )
+
+
+async def segments_with_keys(conn: AsyncConnection, keys: Iterable[ReachKey]) -> list[str]:
+    """Ids of the segments a set of reach keys covers (an index range per key)."""
+    keys = sorted(keys)
+    if not keys:
+        return []
+    stmt = (
+        select(s.c.id)
+        .where(tuple_(s.c.network_type, s.c.alloc_physnet).in_(keys))
+        .order_by(s.c.id)
+    )
+    return [row[0] for row in await conn.execute(stmt)]
+
+
+# -- mapping queries (a host counts only while its newest heartbeat is within the grace)
+
+HOSTS_OF_KEY = (
+    select(r.c.host.label("host"), h.c.reported_at)
+    .join(h, h.c.name == r.c.host)
+    .where(r.c.network_type == bindparam("network_type"), r.c.physnet == bindparam("physnet"),
+           h.c.reported_at >= bindparam("cutoff"))
+)
+HOST_NAME_ATTRIBUTES: dict[str, Attribute] = {
+    "id": Attribute(r.c.host),
+    "host": Attribute(r.c.host),
+}
+
+
+async def hosts_reaching(
+    conn: AsyncConnection, key: ReachKey, cutoff: datetime, q: ListQuery, marker_ok
+):
+    """A page of the live hosts that reach one segment's key, by host name."""
+    stmt = HOSTS_OF_KEY.params(network_type=key[0], physnet=key[1], cutoff=cutoff)
+    return await fetch_page(conn, stmt, HOST_NAME_ATTRIBUTES, r.c.host, q, marker_ok)
+
+
+def reached_by(host: str, cutoff: datetime):
+    """WHERE clause on the segments table: the segments a host reaches, if it is live."""
+    return exists().where(
+        r.c.host == host,
+        r.c.network_type == s.c.network_type,
+        r.c.physnet == s.c.alloc_physnet,
+        exists().where(h.c.name == host, h.c.reported_at >= cutoff),
+    )
+
+
+SEGMENT_COUNT = (
+    select(func.count())
+    .select_from(s)
+    .join(r, and_(r.c.network_type == s.c.network_type, r.c.physnet == s.c.alloc_physnet))
+    .where(r.c.host == h.c.name)
+    .scalar_subquery()
+)
+HOSTS = select(h.c.name.label("host"), h.c.reported_at, SEGMENT_COUNT.label("segment_count"))
+HOST_ATTRIBUTES: dict[str, Attribute] = {
+    "id": Attribute(h.c.name),
+    "host": Attribute(h.c.name),
+}
+
+
+async def list_hosts(conn: AsyncConnection, q: ListQuery, marker_ok):
+    """A page of hosts with how many segments each reaches (0 once it has expired)."""
+    return await fetch_page(conn, HOSTS, HOST_ATTRIBUTES, h.c.name, q, marker_ok)
+
+
+REACH_OF_HOSTS = select(r.c.host, r.c.network_type, r.c.physnet).where(
+    r.c.host.in_(bindparam("hosts", expanding=True))
+)
+
+
+async def reach_of_hosts(conn: AsyncConnection, hosts: list[str]) -> dict[str, set[ReachKey]]:
+    out: dict[str, set[ReachKey]] = {host: set() for host in hosts}
+    if hosts:
+        for host, network_type, physnet in await conn.execute(REACH_OF_HOSTS, {"hosts": hosts}):
+            out[host].add((network_type, physnet))
+    return out
+
+
+
+HOST_EXISTS = select(h.c.name).where(h.c.name == bindparam("host"))
+
+
+async def host_exists(conn: AsyncConnection, host: str) -> bool:
+    return (await conn.execute(HOST_EXISTS, {"host": host})).first() is not None

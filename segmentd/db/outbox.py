@@ -1,0 +1,179 @@
+"""Outbox rows and their deliveries: written with a change, fanned out, claimed, settled.
+
+Order per target and ordering key holds across processes because fan-out and claiming
+happen under one lock (the `dispatch_lock` row, taken with SKIP LOCKED so a second
+dispatcher moves on instead of waiting) and a claimed delivery is leased: while it is
+leased or backing off, later deliveries with its key stay where they are.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import bindparam, delete, exists, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from segmentd.db.listing import Attribute, fetch_page
+from segmentd.db.models import dispatch_lock as lock
+from segmentd.db.models import event_deliveries as d
+from segmentd.db.models import outbox_events as e
+from segmentd.query import ListQuery
+
+INSERT_EVENTS = insert(e)
+INSERT_DELIVERIES = insert(d)
+LOCK = select(lock.c.id).where(lock.c.id == 1).with_for_update(skip_locked=True)
+
+
+async def insert_events(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
+    await conn.execute(INSERT_EVENTS, rows)
+
+
+async def take_dispatch_lock(conn: AsyncConnection) -> bool:
+    """True if this transaction now holds the dispatch lock, False if another one does.
+
+    SQLite has no row locks: its write transaction (BEGIN IMMEDIATE) already excludes
+    every other writer, so holding the transaction is holding the lock.
+    """
+    if conn.dialect.name == "sqlite":
+        return True
+    return (await conn.execute(LOCK)).first() is not None
+
+
+UNFANNED = (
+    select(e.c.seq, e.c.type, e.c.ordering_key)
+    .where(e.c.fanned_out.is_(False))
+    .order_by(e.c.seq)
+    .limit(bindparam("limit"))
+)
+MARK_FANNED = update(e).where(e.c.seq.in_(bindparam("seqs", expanding=True))).values(fanned_out=True)
+
+
+async def unfanned_events(conn: AsyncConnection, limit: int):
+    return (await conn.execute(UNFANNED, {"limit": limit})).mappings().all()
+
+
+async def add_deliveries(conn: AsyncConnection, rows: list[dict[str, Any]], seqs: list[int]):
+    """Queue deliveries for events and mark those events fanned out, in the caller's transaction."""
+    if rows:
+        await conn.execute(INSERT_DELIVERIES, rows)
+    if seqs:
+        await conn.execute(MARK_FANNED, {"seqs": seqs})
+
+
+_earlier = d.alias("earlier")
+DUE = (
+    select(d.c.id, d.c.event_seq, d.c.target, d.c.ordering_key, d.c.attempts,
+           e.c.id.label("event_id"), e.c.type, e.c.body)
+    .join(e, e.c.seq == d.c.event_seq)
+    .where(
+        d.c.delivered_at.is_(None),
+        d.c.next_attempt_at <= bindparam("now"),
+        ~exists().where(
+            _earlier.c.target == d.c.target,
+            _earlier.c.ordering_key == d.c.ordering_key,
+            _earlier.c.event_seq < d.c.event_seq,
+            _earlier.c.delivered_at.is_(None),
+            _earlier.c.next_attempt_at > bindparam("now"),
+        ),
+    )
+    .order_by(d.c.event_seq, d.c.id)
+    .limit(bindparam("limit"))
+)
+LEASE = (
+    update(d)
+    .where(d.c.id.in_(bindparam("ids", expanding=True)))
+    .values(next_attempt_at=bindparam("until"))
+)
+
+
+async def claim_due(conn: AsyncConnection, now: datetime, until: datetime, limit: int):
+    """Due deliveries whose earlier ones are not waiting, leased to the caller until `until`.
+
+    Call under the dispatch lock. A due delivery sorts after every due earlier one with its
+    key, so a batch never holds a later event without the earlier ones.
+    """
+    rows = (await conn.execute(DUE, {"now": now, "limit": limit})).mappings().all()
+    if rows:
+        await conn.execute(LEASE, {"ids": [r["id"] for r in rows], "until": until})
+    return rows
+
+
+MARK_DELIVERED = (
+    update(d)
+    .where(d.c.id.in_(bindparam("ids", expanding=True)))
+    .values(delivered_at=bindparam("at"), attempts=d.c.attempts + 1, last_error=None)
+)
+MARK_FAILED = (
+    update(d)
+    .where(d.c.id == bindparam("delivery_id"))
+    .values(attempts=d.c.attempts + 1, next_attempt_at=bindparam("retry_at"),
+            last_error=bindparam("error"))
+)
+RESCHEDULE = (
+    update(d)
+    .where(d.c.id.in_(bindparam("ids", expanding=True)))
+    .values(next_attempt_at=bindparam("at"))
+)
+
+
+async def mark_delivered(conn: AsyncConnection, ids: list[int], at: datetime) -> None:
+    if ids:
+        await conn.execute(MARK_DELIVERED, {"ids": ids, "at": at})
+
+
+async def mark_failed(conn: AsyncConnection, delivery_id: int, retry_at: datetime, error: str):
+    await conn.execute(
+        MARK_FAILED, {"delivery_id": delivery_id, "retry_at": retry_at, "error": error[:255]}
+    )
+
+
+async def reschedule(conn: AsyncConnection, ids: list[int], at: datetime) -> None:
+    """Give leased deliveries back (after an earlier one with their key failed)."""
+    if ids:
+        await conn.execute(RESCHEDULE, {"ids": ids, "at": at})
+
+
+PENDING_OF_EVENT = exists().where(d.c.event_seq == e.c.seq, d.c.delivered_at.is_(None))
+PRUNE = delete(e).where(
+    e.c.fanned_out.is_(True), e.c.time < bindparam("before"), ~PENDING_OF_EVENT
+)
+
+
+async def prune(conn: AsyncConnection, before: datetime) -> int:
+    """Delete fully delivered events older than `before` (their deliveries go with them)."""
+    return (await conn.execute(PRUNE, {"before": before})).rowcount
+
+
+DELETE_TARGET = delete(d).where(d.c.target == bindparam("target"), d.c.delivered_at.is_(None))
+
+
+async def drop_pending(conn: AsyncConnection, target: str) -> int:
+    """Forget undelivered deliveries of a target that no longer exists (a deleted webhook)."""
+    return (await conn.execute(DELETE_TARGET, {"target": target})).rowcount
+
+
+DELIVERY_ATTRIBUTES: dict[str, Attribute] = {
+    "id": Attribute(d.c.id),
+    "event_id": Attribute(e.c.id, sort=False),
+    "event_type": Attribute(e.c.type),
+    "attempts": Attribute(d.c.attempts, filter=False),
+}
+DELIVERIES = select(
+    d.c.id, e.c.id.label("event_id"), e.c.type.label("event_type"), d.c.target,
+    d.c.attempts, d.c.next_attempt_at, d.c.last_error, d.c.delivered_at,
+).join(e, e.c.seq == d.c.event_seq)
+
+
+async def list_deliveries(conn: AsyncConnection, target: str, q: ListQuery):
+    stmt = DELIVERIES.where(d.c.target == target)
+    return await fetch_page(conn, stmt, DELIVERY_ATTRIBUTES, d.c.id, q)
+
+
+EVENTS_AFTER = select(e.c.seq, e.c.body).where(e.c.seq > bindparam("after")).order_by(e.c.seq)
+
+
+async def events_after(conn: AsyncConnection, after: int = 0):
+    """Every event row after a sequence number, oldest first (tests and operators)."""
+    return (await conn.execute(EVENTS_AFTER, {"after": after})).all()
+

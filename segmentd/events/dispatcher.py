@@ -1,0 +1,214 @@
+"""Delivers committed events from the outbox to every target, at least once, in order.
+
+Each cycle, under the dispatch lock: new events are fanned out into one delivery per
+target that wants them, and due deliveries are claimed with a lease. The lock is then
+released and the deliveries run; events with one ordering key go to a target one after
+another, and the first failure stops that key until its backoff ends. A process that dies
+mid-delivery leaves leased rows that are due again once the lease ends, so nothing
+committed is lost; an event may arrive twice, never out of order for its key.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from segmentd.db import outbox as rows
+from segmentd.db.engine import write_connection
+
+LOG = logging.getLogger(__name__)
+FAN_OUT_BATCH = 500
+CLAIM_BATCH = 200
+CONCURRENT_KEYS = 16  # ordering keys delivered at the same time
+PRUNE_EVERY_SECONDS = 300.0
+
+
+class Target(Protocol):
+    """Somewhere events go: `deliver` returns once the event is taken, raises otherwise."""
+
+    name: str
+
+    def wants(self, event_type: str) -> bool: ...
+
+    async def deliver(self, event_id: str, event_type: str, body: bytes) -> None: ...
+
+
+class TargetHeld(Exception):
+    """The target exists but takes nothing now (a disabled webhook): try again much later."""
+
+
+# Targets that come and go with the database (webhook subscriptions), read each cycle.
+TargetSource = Callable[..., Awaitable[Sequence[Target]]]
+
+
+@dataclass
+class DispatchSettings:
+    interval: float = 1.0
+    retry_base: float = 1.0
+    retry_max: float = 300.0
+    lease: float = 60.0
+    retention: float = 7 * 86_400.0
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        targets: Sequence[Target],
+        dynamic_targets: TargetSource | None = None,
+        settings: DispatchSettings | None = None,
+    ) -> None:
+        self._engine = engine
+        self._static = list(targets)
+        self._dynamic = dynamic_targets
+        self._settings = settings or DispatchSettings()
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task | None = None
+        self._stopping = False
+        self._last_prune = 0.0
+
+    def wake(self) -> None:
+        """Called after a commit that wrote events, so delivery does not wait for the timer."""
+        self._wake.set()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="segmentd-dispatcher")
+
+    async def stop(self, grace: float = 5.0) -> None:
+        """Let the current cycle finish (it never holds a transaction across waits), then end.
+
+        Cancelling in the middle of a database call could leave a pooled connection in an
+        unknown state; the cancel is only the fallback after `grace` seconds.
+        """
+        if self._task is None:
+            return
+        self._stopping = True
+        self._wake.set()
+        try:
+            await asyncio.wait_for(asyncio.shield(self._task), grace)
+        except TimeoutError:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        self._task = None
+
+    async def _run(self) -> None:
+        while not self._stopping:
+            try:
+                busy = await self.run_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                LOG.exception("event dispatch cycle failed; retrying")
+                busy = False
+            if busy or self._stopping:
+                continue
+            try:
+                await asyncio.wait_for(self._wake.wait(), self._settings.interval)
+            except TimeoutError:
+                pass
+            self._wake.clear()
+
+    async def run_once(self) -> bool:
+        """One cycle; True if it found work (so the caller runs another at once)."""
+        now = _now()
+        async with write_connection(self._engine) as conn:
+            if not await rows.take_dispatch_lock(conn):
+                return False
+            targets = await self._targets(conn)
+            fanned = await self._fan_out(conn, targets, now)
+            claimed = await rows.claim_due(
+                conn, now, now + timedelta(seconds=self._settings.lease), CLAIM_BATCH
+            )
+        if claimed:
+            await self._deliver(claimed, {t.name: t for t in targets})
+        await self._maybe_prune()
+        return bool(fanned or claimed)
+
+    async def _targets(self, conn) -> list[Target]:
+        found = list(self._static)
+        if self._dynamic is not None:
+            found.extend(await self._dynamic(conn))
+        return found
+
+    async def _fan_out(self, conn, targets: Sequence[Target], now: datetime) -> int:
+        events = await rows.unfanned_events(conn, FAN_OUT_BATCH)
+        deliveries = [
+            {
+                "event_seq": ev["seq"], "target": t.name, "ordering_key": ev["ordering_key"],
+                "attempts": 0, "next_attempt_at": now, "last_error": None, "delivered_at": None,
+            }
+            for ev in events
+            for t in targets
+            if t.wants(ev["type"])
+        ]
+        await rows.add_deliveries(conn, deliveries, [ev["seq"] for ev in events])
+        return len(events)
+
+    async def _deliver(self, claimed, targets: dict[str, Target]) -> None:
+        chains: dict[tuple[str, str], list] = defaultdict(list)
+        for row in claimed:  # already in event order
+            chains[(row["target"], row["ordering_key"])].append(row)
+        delivered: list[int] = []
+        failed: list[tuple[int, datetime, str]] = []
+        released: list[int] = []
+        limit = asyncio.Semaphore(CONCURRENT_KEYS)
+
+        async def run_chain(chain) -> None:
+            async with limit:
+                for i, row in enumerate(chain):
+                    error, delay = await self._attempt(targets.get(row["target"]), row)
+                    if error is None:
+                        delivered.append(row["id"])
+                        continue
+                    failed.append((row["id"], _now() + timedelta(seconds=delay), error))
+                    released.extend(r["id"] for r in chain[i + 1:])
+                    return
+
+        await asyncio.gather(*(run_chain(chain) for chain in chains.values()))
+        async with write_connection(self._engine) as conn:
+            now = _now()
+            await rows.mark_delivered(conn, delivered, now)
+            for delivery_id, retry_at, error in failed:
+                await rows.mark_failed(conn, delivery_id, retry_at, error)
+            await rows.reschedule(conn, released, now)
+
+    async def _attempt(self, target: Target | None, row) -> tuple[str | None, float]:
+        """Deliver one; (None, 0) on success, else (the error to record, seconds to wait)."""
+        if target is None:
+            return "target is not configured in this process", self._settings.retry_max
+        try:
+            await target.deliver(row["event_id"], row["type"], row["body"].encode())
+        except TargetHeld as exc:
+            return str(exc)[:255] or "held", self._settings.retry_max
+        except Exception as exc:  # every failure is retried; the message is what admins see
+            LOG.warning("delivery of event %s to %s failed: %s", row["event_id"], row["target"], exc)
+            return (str(exc) or type(exc).__name__)[:255], self._backoff(row["attempts"])
+        return None, 0.0
+
+    def _backoff(self, attempts: int) -> float:
+        """Exponential with full jitter in its upper half, capped."""
+        ceiling = min(self._settings.retry_max, self._settings.retry_base * 2 ** min(attempts, 30))
+        return ceiling / 2 + random.random() * ceiling / 2  # noqa: S311 (not security)
+
+    async def _maybe_prune(self) -> None:
+        loop_now = asyncio.get_running_loop().time()
+        if loop_now - self._last_prune < PRUNE_EVERY_SECONDS:
+            return
+        self._last_prune = loop_now
+        before = _now() - timedelta(seconds=self._settings.retention)
+        async with write_connection(self._engine) as conn:
+            pruned = await rows.prune(conn, before)
+        if pruned:
+            LOG.info("pruned %d delivered events older than %s", pruned, before.isoformat())

@@ -1,0 +1,251 @@
+"""Host reports, agents, and what each host reaches.
+
+A host reaches the union of what its live agents report: the physnets of their bridge,
+interface and device mappings, and their tunnel types. Only that union is stored (as
+reach keys, see db/hosts.py); which segments a host reaches is derived from it in SQL.
+So a report writes only the keys that changed, a new segment writes nothing per host,
+and every change of a host's reach is one `host.segments_changed` event naming the
+segments gained and lost.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+import orjson
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from segmentd import constants as c
+from segmentd.auth.policy import enforce
+from segmentd.context import RequestContext
+from segmentd.db import hosts as rows
+from segmentd.db.hosts import ReachKey
+from segmentd.errors import AgentNotFound, HostReportNotAllowed
+from segmentd.query import ListQuery, Page
+from segmentd.services.common import utcnow
+from segmentd.db.engine import read_connection
+from segmentd.services.uow import UnitOfWork, unit_of_work
+from segmentd.services.views import timestamp
+
+MAPPING_KINDS = ("bridge_mappings", "interface_mappings", "device_mappings")
+
+
+def reach_of(configurations: Mapping[str, Any]) -> set[ReachKey]:
+    """The reach keys one agent's configurations give its host (gre reaches nothing)."""
+    physnets = set().union(*(configurations.get(kind) or {} for kind in MAPPING_KINDS))
+    keys = {(t, p) for p in physnets for t in c.PHYSICAL_TYPES}
+    keys |= {(t, c.NO_PHYSNET_KEY) for t in configurations.get("tunnel_types") or ()
+             if t in c.TUNNEL_TYPES}
+    return keys
+
+
+def describe_reach(keys: Iterable[ReachKey]) -> tuple[list[str], list[str]]:
+    """(physnets, tunnel types) of a set of reach keys, sorted."""
+    keys = list(keys)
+    physnets = sorted({p for _, p in keys if p != c.NO_PHYSNET_KEY})
+    tunnels = sorted({t for t, p in keys if p == c.NO_PHYSNET_KEY})
+    return physnets, tunnels
+
+
+def canonical(configurations: Mapping[str, Any]) -> str:
+    """One text per meaning, so an identical report compares equal to the stored one."""
+    full = {kind: configurations.get(kind) or {} for kind in MAPPING_KINDS}
+    full["tunnel_types"] = sorted(configurations.get("tunnel_types") or ())
+    return orjson.dumps(full, option=orjson.OPT_SORT_KEYS).decode()
+
+
+class HostClock:
+    """The two time limits on a heartbeat: `alive` (display) and the reach grace period."""
+
+    def __init__(self, down_time_seconds: float, grace_seconds: float) -> None:
+        self.down_time = timedelta(seconds=down_time_seconds)
+        self.grace = timedelta(seconds=grace_seconds)
+
+    def alive(self, heartbeat: datetime, now: datetime) -> bool:
+        return heartbeat >= now - self.down_time
+
+    def cutoff(self, now: datetime) -> datetime:
+        """Heartbeats older than this reach nothing."""
+        return now - self.grace
+
+
+def agent_view(row: Mapping[str, Any], clock: HostClock, now: datetime) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "host": row["host"],
+        "agent_type": row["agent_type"],
+        "binary": row["binary"],
+        "alive": clock.alive(row["heartbeat_at"], now) and not row["expired"],
+        "admin_state_up": row["admin_state_up"],
+        "description": row["description"],
+        "configurations": orjson.loads(row["configurations"]),
+        "heartbeat_timestamp": timestamp(row["heartbeat_at"]),
+        "started_at": timestamp(row["started_at"]),
+        "created_at": timestamp(row["created_at"]),
+        "availability_zone": None,
+        "topic": None,
+    }
+
+
+def _live(agent: Mapping[str, Any], cutoff: datetime) -> bool:
+    return not agent["expired"] and agent["heartbeat_at"] >= cutoff
+
+
+async def settle_reach(
+    ctx: RequestContext | None,
+    uow: UnitOfWork,
+    host: str,
+    live_agents: Iterable[Mapping[str, Any]],
+    reason: str,
+) -> bool:
+    """Make the host's stored reach the union over `live_agents`; one event if it changed.
+
+    The caller holds the host's lock. Returns whether anything changed.
+    """
+    wanted: set[ReachKey] = set()
+    for agent in live_agents:
+        wanted |= reach_of(orjson.loads(agent["configurations"]))
+    current = await rows.reach_of_host(uow.conn, host)
+    added, removed = wanted - current, current - wanted
+    if not added and not removed:
+        return False
+    await rows.change_reach(uow.conn, host, added, removed)
+    # A segment matches exactly one key, so gained and lost are the segments of those keys.
+    gained = await rows.segments_with_keys(uow.conn, added)
+    lost = await rows.segments_with_keys(uow.conn, removed)
+    physnets, tunnels = describe_reach(wanted)
+    change = {"host": host, "reason": reason, "physnets": physnets, "tunnel_types": tunnels,
+              "gained": gained, "lost": lost}
+    uow.record(ctx, c.EVENT_HOST_SEGMENTS_CHANGED, change, None, resource_id=host)
+    return True
+
+
+async def apply_report(
+    ctx: RequestContext, uow: UnitOfWork, clock: HostClock, report: dict[str, Any]
+) -> dict[str, Any]:
+    """Record an agent's report (its heartbeat too) and settle its host's reach.
+
+    A report identical to the agent's last one, from a live agent, only moves the
+    heartbeat: no reach, event or audit row is written (`uow.quiet`).
+    """
+    host = report["host"]
+    enforce(ctx, "create_host_report", {"host": host})
+    if ctx.host is not None and ctx.host != host:
+        raise HostReportNotAllowed(bound=ctx.host, host=host)
+    now = utcnow()
+    cutoff = clock.cutoff(now)
+    conf = canonical(report["configurations"])
+    await rows.lock_host(uow.conn, host, now)
+    agents = list(await rows.agents_of_host(uow.conn, host))
+    mine = next((a for a in agents if a["agent_type"] == report["agent_type"]), None)
+
+    if mine is not None and _live(mine, cutoff) and mine["configurations"] == conf \
+            and mine["binary"] == report["binary"]:
+        await rows.update_agent(uow.conn, mine["id"], {"heartbeat_at": now})
+        uow.quiet = True
+        return agent_view({**mine, "heartbeat_at": now}, clock, now)
+
+    if mine is None:
+        agent = {
+            "id": str(uuid.uuid4()), "host": host, "agent_type": report["agent_type"],
+            "binary": report["binary"], "description": "", "admin_state_up": True,
+            "configurations": conf, "heartbeat_at": now, "expired": False,
+            "started_at": now, "created_at": now,
+        }
+        await rows.insert_agent(uow.conn, agent)
+        event = c.EVENT_AGENT_CREATED
+    else:
+        revived = not _live(mine, cutoff)
+        values = {"binary": report["binary"], "configurations": conf, "heartbeat_at": now,
+                  "expired": False, **({"started_at": now} if revived else {})}
+        await rows.update_agent(uow.conn, mine["id"], values)
+        agent = {**mine, **values}
+        event = c.EVENT_AGENT_UPDATED
+    view = agent_view(agent, clock, now)
+    uow.record(ctx, event, view, None)
+    others = [a for a in agents if a["id"] != agent["id"] and _live(a, cutoff)]
+    await settle_reach(ctx, uow, host, [agent, *others], "report")
+    return view
+
+
+async def get_agent(ctx: RequestContext, conn: AsyncConnection, clock: HostClock, agent_id: str):
+    enforce(ctx, "get_agent")
+    row = await rows.get_agent(conn, agent_id)
+    if row is None:
+        raise AgentNotFound(id=agent_id)
+    return agent_view(row, clock, utcnow())
+
+
+async def list_agents(ctx: RequestContext, conn: AsyncConnection, q: ListQuery, clock: HostClock):
+    enforce(ctx, "get_agent")
+    found, has_more = await rows.list_agents(conn, q)
+    now = utcnow()
+    return Page([agent_view(r, clock, now) for r in found], has_more)
+
+
+async def update_agent(
+    ctx: RequestContext, uow: UnitOfWork, clock: HostClock, agent_id: str, data: dict[str, Any]
+):
+    """admin_state_up and description; neither changes what the host reaches."""
+    enforce(ctx, "update_agent")
+    row = await rows.get_agent(uow.conn, agent_id)
+    if row is None:
+        raise AgentNotFound(id=agent_id)
+    values = {k: data[k] for k in ("admin_state_up", "description") if k in data}
+    if values.get("description", "") is None:
+        values["description"] = ""
+    await rows.update_agent(uow.conn, agent_id, values)
+    view = agent_view({**row, **values}, clock, utcnow())
+    uow.record(ctx, c.EVENT_AGENT_UPDATED, view, None)
+    return view
+
+
+async def delete_agent(ctx: RequestContext, uow: UnitOfWork, clock: HostClock, agent_id: str):
+    """Delete an agent; its host keeps only what its other live agents still report."""
+    enforce(ctx, "delete_agent")
+    row = await rows.get_agent(uow.conn, agent_id)
+    if row is None:
+        raise AgentNotFound(id=agent_id)
+    now = utcnow()
+    await rows.lock_existing_host(uow.conn, row["host"])
+    await rows.delete_agent(uow.conn, agent_id)
+    remaining = [a for a in await rows.agents_of_host(uow.conn, row["host"])]
+    cutoff = clock.cutoff(now)
+    await settle_reach(ctx, uow, row["host"], [a for a in remaining if _live(a, cutoff)],
+                       "agent_deleted")
+    if not remaining:
+        await rows.delete_host(uow.conn, row["host"])
+    uow.record(ctx, c.EVENT_AGENT_DELETED, agent_view(row, clock, now), None)
+
+
+async def expire_host(uow: UnitOfWork, clock: HostClock, host: str) -> bool:
+    """Mark the host's silent agents expired and drop what they alone gave it.
+
+    Safe to run in several processes at once: the host lock orders them and the second
+    finds nothing left to expire.
+    """
+    now = utcnow()
+    cutoff = clock.cutoff(now)
+    await rows.lock_existing_host(uow.conn, host)
+    if await rows.expire_agents(uow.conn, host, cutoff) == 0:
+        return False
+    agents = await rows.agents_of_host(uow.conn, host)
+    await settle_reach(None, uow, host, [a for a in agents if _live(a, cutoff)], "expired")
+    return True
+
+
+SWEEP_BATCH = 500  # hosts expired per round; the next round takes the rest
+
+
+async def sweep_expired(engine: AsyncEngine, clock: HostClock, after_commit) -> int:
+    """Expire the hosts whose agents went silent; one transaction per host."""
+    async with read_connection(engine) as conn:
+        stale = await rows.hosts_with_stale_agents(conn, clock.cutoff(utcnow()), SWEEP_BATCH)
+    expired = 0
+    for host in stale:
+        async with unit_of_work(engine, after_commit=after_commit) as uow:
+            expired += await expire_host(uow, clock, host)
+    return expired
