@@ -38,22 +38,20 @@ class Runtime:
     def write(self, ctx: RequestContext, request: Request):
         """One transaction holding the change, its events and its audit row."""
 
-        async def audit_success(uow: UnitOfWork) -> None:
+        def audit_success(uow: UnitOfWork) -> dict | None:
             if uow.quiet:  # a heartbeat: nothing changed that an audit row would describe
-                return
+                return None
             action, resource_type, resource_id = audit_target(request)
             if resource_id is None and uow.events:
                 resource_id = uow.events[0].resource_id
-            await audit.record(
-                uow.conn, ctx, request_id=ctx.request_id, action=action,
+            request.state.audited = True
+            return audit.audit_row(
+                ctx, request_id=ctx.request_id, action=action,
                 resource_type=resource_type, resource_id=resource_id,
                 status=SUCCESS_STATUS.get(request.method, 200),
             )
-            request.state.audited = True
 
-        return unit_of_work(
-            self.engine, before_commit=audit_success, after_commit=self.dispatcher.wake
-        )
+        return unit_of_work(self.engine, audit=audit_success, after_commit=self.dispatcher.wake)
 
     def read(self):
         return read_connection(self.engine)

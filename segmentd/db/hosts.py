@@ -38,33 +38,32 @@ ReachKey = tuple[str, str]
 
 # -- the host row: created on first report, locked by every change to the host's reach
 
-TOUCH = update(h).where(h.c.name == bindparam("host")).values(reported_at=bindparam("now"))
 LOCK = select(h.c.name).where(h.c.name == bindparam("host")).with_for_update()
 
 
-def _insert_host(dialect: str):
+def _upsert_host(dialect: str):
+    """Insert the host or move its heartbeat: one statement, which also takes the row lock."""
     values = {"name": bindparam("host"), "reported_at": bindparam("now"),
               "created_at": bindparam("now")}
-    if dialect == "postgresql":
-        return postgresql.insert(h).values(values).on_conflict_do_nothing()
-    if dialect == "sqlite":
-        return sqlite.insert(h).values(values).on_conflict_do_nothing()
-    return mysql.insert(h).values(values).prefix_with("IGNORE")
+    if dialect == "mysql":
+        stmt = mysql.insert(h).values(values)
+        return stmt.on_duplicate_key_update(reported_at=stmt.inserted.reported_at)
+    stmt = (postgresql if dialect == "postgresql" else sqlite).insert(h).values(values)
+    return stmt.on_conflict_do_update(
+        index_elements=[h.c.name], set_={"reported_at": stmt.excluded.reported_at}
+    )
+
+
+UPSERT_HOST = {d: _upsert_host(d) for d in ("postgresql", "sqlite", "mysql")}
 
 
 async def lock_host(conn: AsyncConnection, host: str, now: datetime) -> None:
     """Record a heartbeat for the host, creating it if new, and hold its row lock.
 
     Every change to a host's agents or reach takes this lock first, so two processes
-    handling reports for one host apply them one after the other. The UPDATE takes the
-    lock; only a new host needs the insert (and a second UPDATE if a concurrent report
-    inserted it first).
+    handling reports for one host apply them one after the other.
     """
-    params = {"host": host, "now": now}
-    if (await conn.execute(TOUCH, params)).rowcount == 1:
-        return
-    if (await conn.execute(_insert_host(conn.dialect.name), params)).rowcount != 1:
-        await conn.execute(TOUCH, params)
+    await conn.execute(UPSERT_HOST[conn.dialect.name], {"host": host, "now": now})
 
 
 async def lock_existing_host(conn: AsyncConnection, host: str) -> None:

@@ -8,7 +8,7 @@ leased or backing off, later deliveries with its key stay where they are.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import bindparam, delete, exists, insert, select, update
@@ -23,6 +23,17 @@ from segmentd.query import ListQuery
 INSERT_EVENTS = insert(e)
 INSERT_DELIVERIES = insert(d)
 LOCK = select(lock.c.id).where(lock.c.id == 1).with_for_update(skip_locked=True)
+
+
+def _not_before(conn: AsyncConnection, at: datetime) -> datetime:
+    """`at` as a DATETIME column keeps it, rounded up rather than down.
+
+    MariaDB's plain DATETIME drops the fraction of a second, so a 0.4 s backoff or lease
+    would be stored as already over.
+    """
+    if conn.dialect.name == "mysql" and at.microsecond:
+        return at.replace(microsecond=0) + timedelta(seconds=1)
+    return at
 
 
 async def insert_events(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
@@ -95,6 +106,7 @@ async def claim_due(conn: AsyncConnection, now: datetime, until: datetime, limit
     """
     rows = (await conn.execute(DUE, {"now": now, "limit": limit})).mappings().all()
     if rows:
+        until = _not_before(conn, until)
         await conn.execute(LEASE, {"ids": [r["id"] for r in rows], "until": until})
     return rows
 
@@ -123,6 +135,7 @@ async def mark_delivered(conn: AsyncConnection, ids: list[int], at: datetime) ->
 
 
 async def mark_failed(conn: AsyncConnection, delivery_id: int, retry_at: datetime, error: str):
+    retry_at = _not_before(conn, retry_at)
     await conn.execute(
         MARK_FAILED, {"delivery_id": delivery_id, "retry_at": retry_at, "error": error[:255]}
     )

@@ -56,6 +56,7 @@ class DispatchSettings:
     retry_max: float = 300.0
     lease: float = 60.0
     retention: float = 7 * 86_400.0
+    coalesce: float = 0.02  # after a wake, seconds to wait for more commits
 
 
 def _now() -> datetime:
@@ -77,7 +78,7 @@ class Dispatcher:
         self._wake = asyncio.Event()
         self._task: asyncio.Task | None = None
         self._stopping = False
-        self._last_prune = 0.0
+        self._last_prune: float | None = None  # the first cycle prunes
 
     def wake(self) -> None:
         """Called after a commit that wrote events, so delivery does not wait for the timer."""
@@ -118,10 +119,14 @@ class Dispatcher:
                 await asyncio.wait_for(self._wake.wait(), self._settings.interval)
             except TimeoutError:
                 pass
+            else:
+                # Woken by a commit: let the rest of a burst commit too, so one cycle
+                # (a handful of statements) serves many writes instead of one each.
+                await asyncio.sleep(self._settings.coalesce)
             self._wake.clear()
 
     async def run_once(self) -> bool:
-        """One cycle; True if it found work (so the caller runs another at once)."""
+        """One cycle; True if a batch was full (so the caller runs another at once)."""
         now = _now()
         async with write_connection(self._engine) as conn:
             if not await rows.take_dispatch_lock(conn):
@@ -132,9 +137,13 @@ class Dispatcher:
                 conn, now, now + timedelta(seconds=self._settings.lease), CLAIM_BATCH
             )
         if claimed:
-            await self._deliver(claimed, {t.name: t for t in targets})
+            # Start no attempt past half the lease, so every attempt ends (and is recorded)
+            # before another process may claim the same rows.
+            stop_at = asyncio.get_running_loop().time() + self._settings.lease / 2
+            await self._deliver(claimed, {t.name: t for t in targets}, stop_at)
         await self._maybe_prune()
-        return bool(fanned or claimed)
+        # Only a full batch means more is waiting; anything else waits for a wake or the timer.
+        return fanned == FAN_OUT_BATCH or len(claimed) == CLAIM_BATCH
 
     async def _targets(self, conn) -> list[Target]:
         found = list(self._static)
@@ -156,7 +165,7 @@ class Dispatcher:
         await rows.add_deliveries(conn, deliveries, [ev["seq"] for ev in events])
         return len(events)
 
-    async def _deliver(self, claimed, targets: dict[str, Target]) -> None:
+    async def _deliver(self, claimed, targets: dict[str, Target], stop_at: float) -> None:
         chains: dict[tuple[str, str], list] = defaultdict(list)
         for row in claimed:  # already in event order
             chains[(row["target"], row["ordering_key"])].append(row)
@@ -168,6 +177,9 @@ class Dispatcher:
         async def run_chain(chain) -> None:
             async with limit:
                 for i, row in enumerate(chain):
+                    if asyncio.get_running_loop().time() >= stop_at:
+                        released.extend(r["id"] for r in chain[i:])  # due again at once
+                        return
                     error, delay = await self._attempt(targets.get(row["target"]), row)
                     if error is None:
                         delivered.append(row["id"])
@@ -204,7 +216,7 @@ class Dispatcher:
 
     async def _maybe_prune(self) -> None:
         loop_now = asyncio.get_running_loop().time()
-        if loop_now - self._last_prune < PRUNE_EVERY_SECONDS:
+        if self._last_prune is not None and loop_now - self._last_prune < PRUNE_EVERY_SECONDS:
             return
         self._last_prune = loop_now
         before = _now() - timedelta(seconds=self._settings.retention)

@@ -8,7 +8,7 @@ from typing import Any
 import orjson
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from segmentd.db import outbox as rows
+from segmentd.db.journal import write_journal
 from segmentd.events import catalog
 from segmentd.events.bus import Event
 
@@ -44,7 +44,13 @@ def outbox_row(event: Event, now: datetime) -> dict[str, Any]:
     }
 
 
-async def write(conn: AsyncConnection, events: list[Event], now: datetime) -> None:
-    """Validate every event first, then write them all: a bad one writes none."""
-    if events:
-        await rows.insert_events(conn, [outbox_row(ev, now) for ev in events])
+async def write(
+    conn: AsyncConnection, events: list[Event], now: datetime, audit: dict[str, Any] | None = None
+) -> None:
+    """Validate every event first, then write them all (with the change's audit row, if any).
+
+    A bad event raises before anything is written, and the caller's transaction rolls back.
+    """
+    rows = [outbox_row(ev, now) for ev in events]
+    if rows or audit is not None:
+        await write_journal(conn, rows, audit)

@@ -29,8 +29,7 @@ def outcome_of(status: int) -> str:
     return "rejected" if status < 500 else "error"
 
 
-async def record(
-    conn: AsyncConnection,
+def audit_row(
     ctx: RequestContext | None,
     *,
     request_id: str,
@@ -38,9 +37,9 @@ async def record(
     resource_type: str,
     resource_id: str | None,
     status: int,
-) -> None:
-    """Append one audit row; the token's id is kept, never the token."""
-    await rows.insert_audit_event(conn, {
+) -> dict[str, Any]:
+    """One audit row; the token's id is kept, never the token."""
+    return {
         "time": utcnow(),
         "request_id": request_id,
         "token_id": ctx.token_id if ctx else None,
@@ -52,7 +51,12 @@ async def record(
         "resource_id": _safe(resource_id, 64),
         "outcome": outcome_of(status),
         "status": status,
-    })
+    }
+
+
+async def record(conn: AsyncConnection, ctx: RequestContext | None, **fields: Any) -> None:
+    """Append one audit row in a transaction of its own (refused requests)."""
+    await rows.insert_audit_event(conn, audit_row(ctx, **fields))
 
 
 def audit_view(row) -> dict[str, Any]:

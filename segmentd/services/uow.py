@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -42,25 +42,23 @@ class UnitOfWork:
         )
 
 
-BeforeCommit = Callable[[UnitOfWork], Awaitable[None]]
+# Called once the work succeeded: the audit row to commit with it, or None for none.
+AuditRow = Callable[[UnitOfWork], dict[str, Any] | None]
 
 
 @asynccontextmanager
 async def unit_of_work(
     engine: AsyncEngine,
-    before_commit: BeforeCommit | None = None,
+    audit: AuditRow | None = None,
     after_commit: Callable[[], None] | None = None,
 ) -> AsyncIterator[UnitOfWork]:
-    """Commit the work with its outbox rows; roll back both on error.
+    """Commit the work with its outbox rows and audit row; roll all of it back on error.
 
-    `before_commit` writes in the same transaction once the work succeeded (the audit row);
     `after_commit` runs only if the commit succeeded (it wakes the dispatcher).
     """
     async with write_connection(engine) as conn:
         uow = UnitOfWork(conn)
         yield uow
-        await outbox.write(conn, uow.events, utcnow())
-        if before_commit is not None:
-            await before_commit(uow)
+        await outbox.write(conn, uow.events, utcnow(), audit(uow) if audit else None)
     if uow.events and after_commit is not None:
         after_commit()
