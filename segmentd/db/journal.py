@@ -1,29 +1,52 @@
 """What a committed change leaves behind: its outbox events and its audit row.
 
 Both are appends in the change's own transaction. On PostgreSQL they go in one
-statement (the audit insert rides along as a data-modifying CTE), which saves a round
+statement — the audit insert rides along as a data-modifying CTE — which saves a round
 trip on every write; elsewhere they are two inserts.
 """
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import TextClause, insert, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from segmentd.db.models import audit_events, outbox_events
 
 INSERT_EVENTS = insert(outbox_events)
 INSERT_AUDIT = insert(audit_events)
+AUDIT_COLUMNS = tuple(c.name for c in audit_events.c if c.name != "id")
+EVENT_COLUMNS = tuple(c.name for c in outbox_events.c if c.name != "seq")
+
+
+@lru_cache(maxsize=64)
+def _combined(n_events: int) -> TextClause:
+    """The one-statement form for n events, as SQL text so SQLAlchemy caches its compilation.
+
+    (A multi-row VALUES built with the expression API is recompiled on every execution.)
+    Rows of one VALUES list take their sequence numbers in order, so event order holds.
+    """
+    audit_values = ", ".join(f":a_{c}" for c in AUDIT_COLUMNS)
+    rows = ", ".join(
+        "(" + ", ".join(f":e{i}_{c}" for c in EVENT_COLUMNS) + ")" for i in range(n_events)
+    )
+    return text(
+        f"WITH audit_row AS (INSERT INTO audit_events ({', '.join(AUDIT_COLUMNS)}) "  # noqa: S608
+        f"VALUES ({audit_values})) "
+        f"INSERT INTO outbox_events ({', '.join(EVENT_COLUMNS)}) VALUES {rows}"
+    )
 
 
 async def write_journal(
     conn: AsyncConnection, events: list[dict[str, Any]], audit: dict[str, Any] | None
 ) -> None:
     if events and audit is not None and conn.dialect.name == "postgresql":
-        audit_cte = insert(audit_events).values(audit).cte("audit_row")
-        await conn.execute(insert(outbox_events).values(events).add_cte(audit_cte))
+        params = {f"a_{c}": audit[c] for c in AUDIT_COLUMNS}
+        for i, event in enumerate(events):
+            params.update({f"e{i}_{c}": event[c] for c in EVENT_COLUMNS})
+        await conn.execute(_combined(len(events)), params)
         return
     if events:
         await conn.execute(INSERT_EVENTS, events)
