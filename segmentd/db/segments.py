@@ -17,6 +17,7 @@ from sqlalchemy import (
     delete,
     exists,
     func,
+    insert,
     null,
     or_,
     select,
@@ -31,7 +32,7 @@ from segmentd.db.common import update_revised
 from segmentd.db.listing import Attribute, fetch_page
 from segmentd.context import RequestContext
 from segmentd.db.models import networks as n
-from segmentd.db.networks import scoped_lookup, visible_to
+from segmentd.db.networks import insert_network, scoped_lookup, visible_to
 from segmentd.db.models import segments as t
 from segmentd.query import ListQuery
 
@@ -104,11 +105,17 @@ ROW_PARAMS = (
 )
 
 
-def _insert_statement(dialect: str, allocate: bool, carries_id: bool):
+NETWORK_PARAMS = tuple(f"n_{col.name}" for col in n.c)
+
+
+def _insert_statement(dialect: str, allocate: bool, carries_id: bool, with_network: bool):
     """INSERT ... SELECT that takes the ID and the next segment_index in one statement.
 
     Any unique conflict (ID or index) inserts nothing, so the caller can retry without a
     failed transaction; PostgreSQL waits for a conflicting in-flight insert to settle first.
+    `with_network` (PostgreSQL) also inserts the segment's new network, as a CTE: one round
+    trip for the common create. The CTE runs whether or not the segment row is inserted,
+    and the foreign key is checked at the end of the statement, when the network exists.
     """
     alloc = _free_id_candidate() if allocate else bindparam("alloc_id", type_=Integer)
     cand = select(alloc.label("v")).subquery("cand")
@@ -123,6 +130,9 @@ def _insert_statement(dialect: str, allocate: bool, carries_id: bool):
     src = select(*values).select_from(cand).where(cand.c.v.is_not(None))
     if dialect == "postgresql":
         stmt = postgresql.insert(t).from_select(names, src).on_conflict_do_nothing()
+        if with_network:
+            new_network = insert(n).values({c.name: bindparam(f"n_{c.name}") for c in n.c})
+            stmt = stmt.add_cte(new_network.cte("new_network"))
     elif dialect == "sqlite":
         stmt = sqlite.insert(t).from_select(names, src).on_conflict_do_nothing()
     else:
@@ -131,8 +141,8 @@ def _insert_statement(dialect: str, allocate: bool, carries_id: bool):
 
 
 @lru_cache(maxsize=None)
-def insert_statement(dialect: str, allocate: bool, carries_id: bool):
-    return _insert_statement(dialect, allocate, carries_id)
+def insert_statement(dialect: str, allocate: bool, carries_id: bool, with_network: bool = False):
+    return _insert_statement(dialect, allocate, carries_id, with_network)
 
 
 async def insert_segment(
@@ -144,11 +154,14 @@ async def insert_segment(
     lo: int | None = None,
     hi: int | None = None,
     probes: tuple[int, ...] = (),
+    new_network: dict[str, Any] | None = None,
 ) -> dict[str, Any] | None:
     """Insert a segment; None when a unique key (ID or index) was taken by someone else.
 
     `row` holds the ROW_PARAMS columns. Give `alloc_id` for a fixed ID, or `lo`, `hi` and
     ALLOCATION_PROBES random IDs in that range for the server to find a free one.
+    `new_network` is the row of the segment's network, not inserted yet: it is inserted
+    first (in the same statement on PostgreSQL), whether or not the segment is.
     """
     dialect = conn.dialect.name
     allocate = alloc_id is None
@@ -157,7 +170,12 @@ async def insert_segment(
         params.update(lo=lo, hi=hi, **dict(zip(PROBE_PARAMS, probes, strict=True)))
     else:
         params["alloc_id"] = alloc_id
-    stmt = insert_statement(dialect, allocate, carries_id)
+    with_network = new_network is not None and dialect == "postgresql"
+    if with_network:
+        params.update({f"n_{k}": v for k, v in new_network.items()})
+    elif new_network is not None:
+        await insert_network(conn, new_network)
+    stmt = insert_statement(dialect, allocate, carries_id, with_network)
     if dialect == "mysql":
         if (await conn.execute(stmt, params)).rowcount != 1:
             return None

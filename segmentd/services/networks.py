@@ -95,13 +95,18 @@ async def create_network(
     tenant_specs = [SegmentSpec(rules.tenant_types[0])] if not specs else specs
     requested_mtu = data.get("mtu")
     row["mtu"] = requested_mtu or rules.max_network_mtu(tenant_specs)
-    await rows.insert_network(uow.conn, row)
 
+    # The network row goes in with the first segment insert (one statement on PostgreSQL).
+    pending = [row]
     if plans:
-        base = lambda: new_segment_base(row["id"], None, "")  # noqa: E731
-        segments = [await insert_planned_segment(uow.conn, p, base()) for p in plans]
+        segments = [
+            await insert_planned_segment(
+                uow.conn, p, new_segment_base(row["id"], None, ""), pending
+            )
+            for p in plans
+        ]
     else:
-        segments = [await _allocate_tenant_segment(uow.conn, rules, row["id"])]
+        segments = [await _allocate_tenant_segment(uow.conn, rules, row["id"], pending)]
     maximum = rules.max_network_mtu([_spec_of(s) for s in segments])
     rules.check_mtu(requested_mtu or maximum, maximum)
     if (requested_mtu or maximum) != row["mtu"]:
@@ -118,12 +123,15 @@ def _spec_of(segment) -> SegmentSpec:
     return SegmentSpec(segment["network_type"], segment["physical_network"], segment["segmentation_id"])
 
 
-async def _allocate_tenant_segment(conn: AsyncConnection, rules: TypeRules, network_id: str):
+async def _allocate_tenant_segment(
+    conn: AsyncConnection, rules: TypeRules, network_id: str, pending_network: list
+):
     """The first tenant network type with a free ID wins, as in Neutron."""
     for network_type in rules.tenant_types:
         plan = rules.plan(SegmentSpec(network_type))
         try:
-            return await insert_planned_segment(conn, plan, new_segment_base(network_id, None, ""))
+            base = new_segment_base(network_id, None, "")
+            return await insert_planned_segment(conn, plan, base, pending_network)
         except NoNetworkAvailable:
             continue
     raise NoNetworkAvailable()

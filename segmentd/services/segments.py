@@ -43,21 +43,28 @@ def _in_use(plan: AllocationPlan, physnet: str):
 
 
 async def insert_planned_segment(
-    conn: AsyncConnection, plan: AllocationPlan, base: dict[str, Any]
+    conn: AsyncConnection,
+    plan: AllocationPlan,
+    base: dict[str, Any],
+    pending_network: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """Insert a segment, allocating its ID as planned; bounded retries on concurrent conflicts.
 
     `base` holds id, network_id, name, description and timestamps. A vlan segment that did
-    not name a physnet records the one its ID came from.
+    not name a physnet records the one its ID came from. `pending_network` holds the row of
+    a network being created: the first insert statement takes it along and empties it.
     """
+
+    async def insert(row, **kwargs):
+        network = pending_network.pop() if pending_network else None
+        return await rows.insert_segment(conn, row, new_network=network, **kwargs)
+
     for _attempt in range(c.ALLOCATION_ATTEMPTS):
         if plan.fixed_id is not None:
             physnet = plan.pools[0][0]
             row = dict(base, network_type=plan.network_type, alloc_physnet=physnet,
                        physical_network=physnet or None)
-            got = await rows.insert_segment(
-                conn, row, carries_id=plan.carries_id, alloc_id=plan.fixed_id
-            )
+            got = await insert(row, carries_id=plan.carries_id, alloc_id=plan.fixed_id)
             if got is not None:
                 return got
             if await rows.allocation_taken(conn, plan.network_type, physnet, plan.fixed_id):
@@ -71,8 +78,8 @@ async def insert_planned_segment(
                 probes = tuple(
                     random.randint(rng.minimum, rng.maximum) for _ in range(c.ALLOCATION_PROBES)
                 )
-                got = await rows.insert_segment(
-                    conn, row, carries_id=True, lo=rng.minimum, hi=rng.maximum, probes=probes
+                got = await insert(
+                    row, carries_id=True, lo=rng.minimum, hi=rng.maximum, probes=probes
                 )
                 if got is not None:
                     return got
