@@ -11,7 +11,7 @@ _ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}
 
 def is_resource_id(value: str) -> bool:
     """Whether `value` could be an id (a lower-case canonical UUID): others need no lookup."""
-    return _ID.match(value) is not None
+    return _ID.fullmatch(value) is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,4 +35,4 @@ _HOST = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,253}[A-Za-z0-9])?$")
 
 def is_host_name(value: str) -> bool:
     """Whether `value` could name a host: others need no lookup."""
-    return _HOST.match(value) is not None
+    return _HOST.fullmatch(value) is not None

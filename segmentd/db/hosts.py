@@ -130,9 +130,10 @@ STALE_AGENTS = (
     .order_by(a.c.host)
     .limit(bindparam("limit"))
 )
+# An UPDATE of agents reserves the bind name "host" for its SET clause: hence "of_host".
 EXPIRE = (
     update(a)
-    .where(a.c.host == bindparam("host"), a.c.expired.is_(False),
+    .where(a.c.host == bindparam("of_host"), a.c.expired.is_(False),
            a.c.heartbeat_at < bindparam("cutoff"))
     .values(expired=True)
 )
@@ -146,7 +147,7 @@ async def hosts_with_stale_agents(conn: AsyncConnection, cutoff: datetime, limit
 
 async def expire_agents(conn: AsyncConnection, host: str, cutoff: datetime) -> int:
     """Mark the host's silent agents expired; 0 if another process already did."""
-    return (await conn.execute(EXPIRE, {"host": host, "cutoff": cutoff})).rowcount
+    return (await conn.execute(EXPIRE, {"of_host": host, "cutoff": cutoff})).rowcount
 
 
 # -- reach

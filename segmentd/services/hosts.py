@@ -19,7 +19,7 @@ import orjson
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from segmentd import constants as c
-from segmentd.auth.policy import enforce
+from segmentd.auth.policy import check, enforce
 from segmentd.context import RequestContext
 from segmentd.db import hosts as rows
 from segmentd.db.hosts import ReachKey
@@ -53,6 +53,7 @@ def describe_reach(keys: Iterable[ReachKey]) -> tuple[list[str], list[str]]:
 def canonical(configurations: Mapping[str, Any]) -> str:
     """One text per meaning, so an identical report compares equal to the stored one."""
     full = {kind: configurations.get(kind) or {} for kind in MAPPING_KINDS}
+    full["device_mappings"] = {p: sorted(d) for p, d in full["device_mappings"].items()}
     full["tunnel_types"] = sorted(configurations.get("tunnel_types") or ())
     return orjson.dumps(full, option=orjson.OPT_SORT_KEYS).decode()
 
@@ -172,45 +173,68 @@ async def apply_report(
 
 
 async def get_agent(ctx: RequestContext, conn: AsyncConnection, clock: HostClock, agent_id: str):
-    enforce(ctx, "get_agent")
-    row = await rows.get_agent(conn, agent_id)
+    """The agent; to a caller who may not read agents it is missing (Neutron's 404)."""
+    row = await rows.get_agent(conn, agent_id) if check(ctx, "get_agent") else None
     if row is None:
         raise AgentNotFound(id=agent_id)
     return agent_view(row, clock, utcnow())
 
 
 async def list_agents(ctx: RequestContext, conn: AsyncConnection, q: ListQuery, clock: HostClock):
-    enforce(ctx, "get_agent")
+    """Neutron answers a caller who may read no agent with an empty list, not a 403."""
+    if not check(ctx, "get_agent"):
+        return Page([], False)
     found, has_more = await rows.list_agents(conn, q)
     now = utcnow()
     return Page([agent_view(r, clock, now) for r in found], has_more)
+
+
+def _changeable(ctx: RequestContext, action: str, row, agent_id: str):
+    """The agent `action` may change: Neutron's 404 to a caller who may not even read
+    agents (or when it is missing), 403 to one who may read but not change them."""
+    if row is None or not (check(ctx, action) or check(ctx, "get_agent")):
+        raise AgentNotFound(id=agent_id)
+    enforce(ctx, action)
+    return row
 
 
 async def update_agent(
     ctx: RequestContext, uow: UnitOfWork, clock: HostClock, agent_id: str, data: dict[str, Any]
 ):
     """admin_state_up and description; neither changes what the host reaches."""
-    enforce(ctx, "update_agent")
-    row = await rows.get_agent(uow.conn, agent_id)
-    if row is None:
-        raise AgentNotFound(id=agent_id)
+    row = _changeable(ctx, "update_agent", await rows.get_agent(uow.conn, agent_id), agent_id)
     values = {k: data[k] for k in ("admin_state_up", "description") if k in data}
     if values.get("description", "") is None:
         values["description"] = ""
+    if not values:  # `{"agent": {}}`: nothing to write (an empty UPDATE is a syntax error)
+        return agent_view(row, clock, utcnow())
     await rows.update_agent(uow.conn, agent_id, values)
     view = agent_view({**row, **values}, clock, utcnow())
     uow.record(ctx, c.EVENT_AGENT_UPDATED, view, None)
     return view
 
 
-async def delete_agent(ctx: RequestContext, uow: UnitOfWork, clock: HostClock, agent_id: str):
-    """Delete an agent; its host keeps only what its other live agents still report."""
+async def host_of_agent(ctx: RequestContext, conn: AsyncConnection, agent_id: str) -> str:
+    """The host of an agent the caller may delete, read before the deleting transaction."""
+    return _changeable(ctx, "delete_agent", await rows.get_agent(conn, agent_id), agent_id)["host"]
+
+
+async def delete_agent(
+    ctx: RequestContext, uow: UnitOfWork, clock: HostClock, agent_id: str, host: str
+):
+    """Delete an agent (on `host`, see host_of_agent); the host keeps only what its other
+    live agents still report.
+
+    The host lock is this transaction's first statement: on MariaDB (REPEATABLE READ) an
+    earlier plain read would fix the snapshot before the lock, and the agents and reach
+    read under it would miss a report committed in between.
+    """
     enforce(ctx, "delete_agent")
-    row = await rows.get_agent(uow.conn, agent_id)
-    if row is None:
-        raise AgentNotFound(id=agent_id)
     now = utcnow()
-    await rows.lock_existing_host(uow.conn, row["host"])
+    await rows.lock_existing_host(uow.conn, host)
+    row = await rows.get_agent(uow.conn, agent_id)
+    if row is None:  # deleted by someone else since we looked
+        raise AgentNotFound(id=agent_id)
     await rows.delete_agent(uow.conn, agent_id)
     remaining = [a for a in await rows.agents_of_host(uow.conn, row["host"])]
     cutoff = clock.cutoff(now)

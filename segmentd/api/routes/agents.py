@@ -50,6 +50,8 @@ async def update_agent(agent_id: str, request: Request, ctx: ContextDep):
 async def delete_agent(agent_id: str, request: Request, ctx: ContextDep):
     rt = runtime(request)
     known_id(agent_id, AgentNotFound, "id")
+    async with rt.read() as conn:  # found first, then locked and changed (see delete_agent)
+        host = await hosts.host_of_agent(ctx, conn, agent_id)
     async with rt.write(ctx, request) as uow:
-        await hosts.delete_agent(ctx, uow, rt.clock, agent_id)
+        await hosts.delete_agent(ctx, uow, rt.clock, agent_id, host)
     return Response(status_code=204)

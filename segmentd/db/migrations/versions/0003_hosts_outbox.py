@@ -7,6 +7,7 @@ Create Date: 2026-11-22
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects import mysql
 
 revision = "0003"
 down_revision = "0002"
@@ -16,10 +17,22 @@ depends_on = None
 SEQUENCE = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 
+def name(length: int):
+    """Byte-for-byte comparison on MariaDB too (its default collation folds case)."""
+    return sa.String(length).with_variant(mysql.VARCHAR(length, collation="utf8mb4_bin"), "mysql")
+
+
 def upgrade() -> None:
+    if op.get_bind().dialect.name == "mysql":
+        # Segments join host reach on these columns: same (binary) collation on both sides.
+        for column, length, nullable in (("network_type", 32, False),
+                                         ("physical_network", 64, True),
+                                         ("alloc_physnet", 64, False)):
+            op.alter_column("segments", column, type_=name(length),
+                            existing_type=sa.String(length), existing_nullable=nullable)
     op.create_table(
         "hosts",
-        sa.Column("name", sa.String(255), nullable=False),
+        sa.Column("name", name(255), nullable=False),
         sa.Column("reported_at", sa.DateTime(), nullable=False),
         sa.Column("created_at", sa.DateTime(), nullable=False),
         sa.PrimaryKeyConstraint("name", name="pk_hosts"),
@@ -28,8 +41,8 @@ def upgrade() -> None:
     op.create_table(
         "agents",
         sa.Column("id", sa.String(36), nullable=False),
-        sa.Column("host", sa.String(255), nullable=False),
-        sa.Column("agent_type", sa.String(255), nullable=False),
+        sa.Column("host", name(255), nullable=False),
+        sa.Column("agent_type", name(255), nullable=False),
         sa.Column("binary", sa.String(255), nullable=False),
         sa.Column("description", sa.String(255), nullable=False),
         sa.Column("admin_state_up", sa.Boolean(), nullable=False),
@@ -46,9 +59,9 @@ def upgrade() -> None:
     op.create_index("ix_agents_heartbeat_at", "agents", ["heartbeat_at"])
     op.create_table(
         "host_reach",
-        sa.Column("host", sa.String(255), nullable=False),
-        sa.Column("network_type", sa.String(32), nullable=False),
-        sa.Column("physnet", sa.String(64), nullable=False),
+        sa.Column("host", name(255), nullable=False),
+        sa.Column("network_type", name(32), nullable=False),
+        sa.Column("physnet", name(64), nullable=False),
         sa.ForeignKeyConstraint(["host"], ["hosts.name"], name="fk_host_reach_host_hosts",
                                 ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("host", "network_type", "physnet", name="pk_host_reach"),
