@@ -101,15 +101,18 @@ async def settle_reach(
     host: str,
     live_agents: Iterable[Mapping[str, Any]],
     reason: str,
+    current: set[ReachKey] | None = None,
 ) -> bool:
     """Make the host's stored reach the union over `live_agents`; one event if it changed.
 
-    The caller holds the host's lock. Returns whether anything changed.
+    The caller holds the host's lock and may pass the stored reach if it knows it (a host
+    with no agent has none). Returns whether anything changed.
     """
     wanted: set[ReachKey] = set()
     for agent in live_agents:
         wanted |= reach_of(orjson.loads(agent["configurations"]))
-    current = await rows.reach_of_host(uow.conn, host)
+    if current is None:
+        current = await rows.reach_of_host(uow.conn, host)
     added, removed = wanted - current, current - wanted
     if not added and not removed:
         return False
@@ -168,7 +171,9 @@ async def apply_report(
     view = agent_view(agent, clock, now)
     uow.record(ctx, event, view, None)
     others = [a for a in agents if a["id"] != agent["id"] and _live(a, cutoff)]
-    await settle_reach(ctx, uow, host, [agent, *others], "report")
+    # Reach is only ever written from agents, so a host without agents reaches nothing.
+    known = set() if not agents else None
+    await settle_reach(ctx, uow, host, [agent, *others], "report", known)
     return view
 
 
