@@ -33,7 +33,7 @@ from pathlib import Path
 import asyncpg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import wrkrun  # noqa: E402
+import wrkrun
 
 ROOT = Path(__file__).resolve().parent.parent
 SEGMENTD = str(Path(sys.executable).parent / "segmentd")
@@ -71,7 +71,7 @@ def run(cmd, **kw):
 async def counts(db_url):
     conn = await asyncpg.connect(db_url)
     try:
-        return {t: await conn.fetchval(f"SELECT count(*) FROM {t}") for t in TABLES}  # noqa: S608
+        return {t: await conn.fetchval(f"SELECT count(*) FROM {t}") for t in TABLES}
     finally:
         await conn.close()
 
@@ -167,7 +167,7 @@ def main(argv=None):
         admin = run([SEGMENTD, "token", "create", *common, "--project", "admin", "--roles", "admin"])
         agent = run([SEGMENTD, "token", "create", *common, "--project", "service",
                      "--roles", "service"])
-        log = open(work / "server.log", "wb")  # noqa: SIM115
+        log = open(work / "server.log", "wb")
         server = subprocess.Popen(
             [SEGMENTD, "serve", *common, "--port", str(args.port), "--workers", str(args.workers),
              "--no-migrate"], stdout=log, stderr=subprocess.STDOUT,

@@ -8,10 +8,9 @@ import logging
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-
-from segmentd.api.errors import install_error_handlers
 from fastapi.middleware.cors import CORSMiddleware
 
+from segmentd.api.errors import install_error_handlers
 from segmentd.api.middleware import (
     AuditFailuresMiddleware,
     BodyLimitMiddleware,
@@ -35,7 +34,7 @@ from segmentd.db.engine import make_engine
 from segmentd.events.addresses import AddressPolicy
 from segmentd.events.amqp import AmqpPublisher
 from segmentd.events.bus import EventBus
-from segmentd.events.dispatcher import DispatchSettings, Dispatcher
+from segmentd.events.dispatcher import Dispatcher, DispatchSettings
 from segmentd.events.targets import AmqpTarget, LocalTarget, webhook_targets
 from segmentd.events.webhooks import WebhookSender
 from segmentd.services.hosts import HostClock, sweep_expired

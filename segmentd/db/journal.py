@@ -33,7 +33,7 @@ def _combined(n_events: int) -> TextClause:
         "(" + ", ".join(f":e{i}_{c}" for c in EVENT_COLUMNS) + ")" for i in range(n_events)
     )
     return text(
-        f"WITH audit_row AS (INSERT INTO audit_events ({', '.join(AUDIT_COLUMNS)}) "  # noqa: S608
+        f"WITH audit_row AS (INSERT INTO audit_events ({', '.join(AUDIT_COLUMNS)}) "
         f"VALUES ({audit_values})) "
         f"INSERT INTO outbox_events ({', '.join(EVENT_COLUMNS)}) VALUES {rows}"
     )

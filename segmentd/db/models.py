@@ -30,7 +30,7 @@ NAMING_CONVENTION = {
 }
 
 
-def Name(length: int) -> String:  # noqa: N802 (a type factory, used like a type)
+def Name(length: int) -> String:
     """A name compared byte for byte: MariaDB's default collation would fold case and
     accents, making `physnet1` and `PHYSNET1`, or hosts `h1` and `H1`, the same key."""
     return String(length).with_variant(mysql.VARCHAR(length, collation="utf8mb4_bin"), "mysql")

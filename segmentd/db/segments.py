@@ -7,7 +7,7 @@ concurrent writers rarely pick the same one; the insert skips on any unique conf
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache, lru_cache
 from typing import Any
 
 from sqlalchemy import (
@@ -28,12 +28,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from segmentd import constants as c
+from segmentd.context import RequestContext
 from segmentd.db.common import update_revised
 from segmentd.db.listing import Attribute, fetch_page
-from segmentd.context import RequestContext
 from segmentd.db.models import networks as n
-from segmentd.db.networks import insert_network, scoped_lookup, visible_to
 from segmentd.db.models import segments as t
+from segmentd.db.networks import insert_network, scoped_lookup, visible_to
 from segmentd.query import ListQuery
 
 ATTRIBUTES: dict[str, Attribute] = {
@@ -140,7 +140,7 @@ def _insert_statement(dialect: str, allocate: bool, carries_id: bool, with_netwo
     return stmt.returning(t.c.alloc_id, t.c.segment_index)
 
 
-@lru_cache(maxsize=None)
+@cache
 def insert_statement(dialect: str, allocate: bool, carries_id: bool, with_network: bool = False):
     return _insert_statement(dialect, allocate, carries_id, with_network)
 

@@ -9,9 +9,8 @@ from sqlalchemy import bindparam, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from segmentd.errors import TokenNameInUse
-
 from segmentd.db.models import tokens as t
+from segmentd.errors import TokenNameInUse
 
 BY_HASH = select(t).where(t.c.token_hash == bindparam("token_hash"))
 

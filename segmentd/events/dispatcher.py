@@ -56,7 +56,7 @@ class DispatchSettings:
     retry_max: float = 300.0
     lease: float = 60.0
     retention: float = 7 * 86_400.0
-    coalesce: float = 0.02  # after a wake, seconds to wait for more commits
+    coalesce: float = 0.1  # after a wake, seconds to wait for more commits (a burst)
 
 
 def _now() -> datetime:

@@ -22,11 +22,11 @@ from segmentd import constants as c
 from segmentd.auth.policy import check, enforce
 from segmentd.context import RequestContext
 from segmentd.db import hosts as rows
+from segmentd.db.engine import read_connection
 from segmentd.db.hosts import ReachKey
 from segmentd.errors import AgentNotFound, HostReportNotAllowed
 from segmentd.query import ListQuery, Page
 from segmentd.services.common import utcnow
-from segmentd.db.engine import read_connection
 from segmentd.services.uow import UnitOfWork, unit_of_work
 from segmentd.services.views import timestamp
 

@@ -5,7 +5,13 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from segmentd.api.deps import ContextDep, body_schema, json_response, known_id, parse_body
+from segmentd.api.deps import (
+    ContextDep,
+    body_schema,
+    json_response,
+    known_id,
+    parse_body,
+)
 from segmentd.api.render import list_response, show_response
 from segmentd.api.runtime import runtime
 from segmentd.api.schemas import AGENT_READ_ONLY, AgentUpdate

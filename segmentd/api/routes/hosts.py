@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
-from segmentd.api.deps import ContextDep, body_schema, json_response, known_id, parse_body
+from segmentd.api.deps import (
+    ContextDep,
+    body_schema,
+    json_response,
+    known_id,
+    parse_body,
+)
 from segmentd.api.render import list_response
 from segmentd.api.runtime import runtime
 from segmentd.api.schemas import HostReport
