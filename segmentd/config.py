@@ -19,6 +19,7 @@ from pydantic_settings import (
 from segmentd import constants as c
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./segmentd.db"
+AMQP_CONFIRM_TIMEOUT = 10.0  # seconds the bus publisher waits for a broker confirm
 # A list that also accepts "a,b,c" (Neutron's form) from the environment.
 CsvList = Annotated[list[str], NoDecode]
 
@@ -153,7 +154,8 @@ class Settings(BaseSettings):
     # A claimed delivery is retried by any process once this passes without an outcome
     # (the claimer died); longer than any one delivery can take.
     event_lease_seconds: float = Field(default=60.0, gt=0, le=3600)
-    webhook_allowed_networks: CsvList = Field(default_factory=list)  # CIDRs; empty = any public
+    # CIDRs webhooks may reach; empty: anything but loopback, link-local and metadata.
+    webhook_allowed_networks: CsvList = Field(default_factory=list)
     webhook_allow_loopback: bool = False
     webhook_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
     amqp_url: str | None = None  # e.g. amqp://guest:guest@127.0.0.1:5672/ ; unset = no bus
@@ -239,6 +241,12 @@ class Settings(BaseSettings):
             raise ValueError("tenant_network_types has vlan but vlan_ranges is empty")
         if self.amqp_url and not self.amqp_secret:
             raise ValueError("amqp_url is set but amqp_secret is not: bus messages must be signed")
+        slowest = max(self.webhook_timeout_seconds, AMQP_CONFIRM_TIMEOUT if self.amqp_url else 0)
+        if self.event_lease_seconds < 2 * slowest:
+            raise ValueError(
+                f"event_lease_seconds must be at least twice the slowest delivery ({slowest:g} s): "
+                "a delivery outliving its lease would be sent twice"
+            )
         if self.host_grace_seconds < self.agent_down_time_seconds:
             raise ValueError("host_grace_seconds must be at least agent_down_time_seconds")
         return self

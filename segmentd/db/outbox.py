@@ -190,3 +190,16 @@ async def events_after(conn: AsyncConnection, after: int = 0):
     """Every event row after a sequence number, oldest first (tests and operators)."""
     return (await conn.execute(EVENTS_AFTER, {"after": after})).all()
 
+
+
+RESUME_TARGET = (
+    update(d)
+    # not "target": an UPDATE keeps its columns' names for the SET clause's parameters
+    .where(d.c.target == bindparam("of_target"), d.c.delivered_at.is_(None))
+    .values(next_attempt_at=bindparam("at"))
+)
+
+
+async def resume_target(conn: AsyncConnection, target: str, at: datetime) -> int:
+    """Make a target's waiting deliveries due at `at` (a webhook enabled again)."""
+    return (await conn.execute(RESUME_TARGET, {"of_target": target, "at": at})).rowcount

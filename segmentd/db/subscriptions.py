@@ -19,7 +19,7 @@ ATTRIBUTES: dict[str, Attribute] = {
     "enabled": Attribute(t.c.enabled),
 }
 BY_ID = select(*COLUMNS).where(t.c.id == bindparam("sub_id"))
-ENABLED = select(t.c.id, t.c.url, t.c.secret, t.c.event_types).where(t.c.enabled.is_(True))
+TARGETS = select(t.c.id, t.c.url, t.c.secret, t.c.event_types, t.c.enabled)
 INSERT = insert(t)
 DELETE = delete(t).where(t.c.id == bindparam("sub_id"))
 
@@ -37,8 +37,9 @@ async def get_subscription_for_update(conn: AsyncConnection, sub_id: str):
     return (await conn.execute(stmt, {"sub_id": sub_id})).mappings().first()
 
 
-async def enabled_subscriptions(conn: AsyncConnection):
-    return (await conn.execute(ENABLED)).mappings().all()
+async def target_subscriptions(conn: AsyncConnection):
+    """Every subscription, enabled or not: a disabled one still holds its pending deliveries."""
+    return (await conn.execute(TARGETS)).mappings().all()
 
 
 async def list_subscriptions(conn: AsyncConnection, q: ListQuery):

@@ -10,9 +10,10 @@ from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractExchange
 from aio_pika.exceptions import CONNECTION_EXCEPTIONS, DeliveryError
 from yarl import URL
 
+from segmentd.config import AMQP_CONFIRM_TIMEOUT
 from segmentd.events.signing import signature_headers
 
-DEFAULT_TIMEOUT_SECONDS = 10.0  # connect + declare + confirm; the caller retries with backoff
+DEFAULT_TIMEOUT_SECONDS = AMQP_CONFIRM_TIMEOUT  # connect + declare + confirm; the caller retries
 CLOSE_TIMEOUT_SECONDS = 2.0  # a dead connection must not hold up the error that follows
 BUS_ERROR_MAX_LEN = 300  # admins see it in the event's status; a broker reply can be long
 AMQP_DEFAULT_PORT = 5672

@@ -11,6 +11,7 @@ from segmentd import constants as c
 from segmentd.db import subscriptions as subscription_rows
 from segmentd.events.amqp import AmqpPublisher
 from segmentd.events.bus import Event, EventBus
+from segmentd.events.dispatcher import TargetHeld
 from segmentd.events.webhooks import WebhookSender
 
 
@@ -45,26 +46,34 @@ class AmqpTarget:
 
 
 class WebhookTarget:
-    """One enabled subscription: its event types, URL and signing secret."""
+    """One subscription: its event types, URL and signing secret.
+
+    A disabled one wants no new event and holds what it was already owed, so its deliveries
+    say why they wait (and resume, in order, once it is enabled again).
+    """
 
     def __init__(self, row, sender: WebhookSender) -> None:
         self.name = c.WEBHOOK_TARGET_PREFIX + row["id"]
+        self._enabled = bool(row["enabled"])
         self._types = frozenset(orjson.loads(row["event_types"]))
         self._url = row["url"]
         self._secret = row["secret"]
         self._sender = sender
 
     def wants(self, event_type: str) -> bool:
-        return event_type in self._types
+        return self._enabled and event_type in self._types
 
     async def deliver(self, event_id: str, event_type: str, body: bytes) -> None:
+        if not self._enabled:
+            raise TargetHeld("subscription is disabled")
         await self._sender.send(self._url, self._secret, event_id, body)
 
 
 def webhook_targets(sender: WebhookSender):
-    """The dispatcher's source of webhook targets: the enabled subscriptions, read each cycle."""
+    """The dispatcher's source of webhook targets: the subscriptions, read each cycle."""
 
     async def read(conn: AsyncConnection) -> Sequence[WebhookTarget]:
-        return [WebhookTarget(row, sender) for row in await subscription_rows.enabled_subscriptions(conn)]
+        found = await subscription_rows.target_subscriptions(conn)
+        return [WebhookTarget(row, sender) for row in found]
 
     return read

@@ -99,6 +99,9 @@ async def update_subscription(
         values["event_types"] = orjson.dumps(sorted(data["event_types"])).decode()
     values["updated_at"] = utcnow()
     await rows.update_subscription(uow.conn, sub_id, values)
+    if values.get("enabled") and not row["enabled"]:
+        # What it was owed waited out the longest backoff while disabled: send it now.
+        await outbox_rows.resume_target(uow.conn, target_name(sub_id), values["updated_at"])
     return subscription_view({**row, **values, "revision_number": row["revision_number"] + 1})
 
 

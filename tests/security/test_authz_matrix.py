@@ -2,8 +2,9 @@
 
 Every (method, path) the application serves must have a row in EXPECTED, and every row must
 still name a served route, so a new route cannot go unchecked. Each row gives the status every
-principal gets when the path parameters name real objects of project p1: a network created
-for p1 and its segment. Refused writes must leave the database and the event bus untouched.
+principal gets when the path parameters name real objects: a network created for p1 and its
+segment, an agent (and its host) recorded by a service-role host report, and a webhook
+subscription. Refused writes must leave the database and the event bus untouched.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import re
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import text
 
 from segmentd.app import create_app
 from segmentd.services.tokens import hash_token
@@ -51,8 +53,17 @@ def statuses(admin, member, reader, other, service, *, invalid=401) -> dict[str,
 
 
 ANY_VALID_TOKEN = statuses(200, 200, 200, 200, 200)
+ADMIN_ONLY = statuses(200, 403, 403, 403, 403)
 NET = "/v2.0/networks/{network_id}"
 SEG = "/v2.0/segments/{segment_id}"
+AGENT = "/v2.0/agents/{agent_id}"
+SUB = "/v2.0/event-subscriptions/{sub_id}"
+FIXTURE_HOST = "matrix-fixture-host"
+# Subscriptions in this test point at a closed loopback port and are created disabled:
+# nothing is ever sent, and the dispatcher has no delivery to wait on at shutdown.
+HOOK_URL = "http://127.0.0.1:9/hook"
+HOOK_SECRET = "matrix-secret-" * 3
+HOOK_SETTINGS = {"webhook_allowed_networks": ["127.0.0.1/32"], "webhook_timeout_seconds": 1.0}
 
 EXPECTED: dict[tuple[str, str], dict[str, int]] = {
     # The version document is public: clients discover versions before they authenticate
@@ -80,6 +91,28 @@ EXPECTED: dict[tuple[str, str], dict[str, int]] = {
     ("DELETE", SEG): statuses(204, 404, 404, 404, 404),
     # The audit trail is admin-only: others get an empty list.
     ("GET", "/v2.0/audit-events"): ANY_VALID_TOKEN,
+    # Host reports come from agents: the service role only (not even admin).
+    ("POST", "/v2.0/host-reports"): statuses(403, 403, 403, 403, 201),
+    # Agents are admin-only and, as in Neutron, hidden from anyone else: an empty list,
+    # 404 for one agent (like a missing one).
+    ("GET", "/v2.0/agents"): ANY_VALID_TOKEN,
+    ("GET", AGENT): statuses(200, 404, 404, 404, 404),
+    ("PUT", AGENT): statuses(200, 404, 404, 404, 404),
+    ("DELETE", AGENT): statuses(204, 404, 404, 404, 404),
+    # What hosts reach is admin-only: 403 to everyone else.
+    ("GET", "/v2.0/hosts"): ADMIN_ONLY,
+    ("GET", "/v2.0/hosts/{host}/segments"): ADMIN_ONLY,
+    ("GET", SEG + "/hosts"): ADMIN_ONLY,
+    # Webhook subscriptions and their delivery status are admin-only.
+    ("GET", "/v2.0/event-subscriptions"): ADMIN_ONLY,
+    ("POST", "/v2.0/event-subscriptions"): statuses(201, 403, 403, 403, 403),
+    ("GET", SUB): ADMIN_ONLY,
+    ("PUT", SUB): statuses(200, 403, 403, 403, 403),
+    ("DELETE", SUB): statuses(204, 403, 403, 403, 403),
+    ("GET", SUB + "/deliveries"): ADMIN_ONLY,
+    # Event schemas are public documentation, but still behind a valid token.
+    ("GET", "/v2.0/event-schemas"): ANY_VALID_TOKEN,
+    ("GET", "/v2.0/event-schemas/{event_type}"): ANY_VALID_TOKEN,
 }
 
 # Lists: (collection, which fixture object, principals that see it). None: any item at all.
@@ -89,11 +122,27 @@ VISIBLE = {
     ),
     ("GET", "/v2.0/segments"): ("segments", "segment", {"admin"}),
     ("GET", "/v2.0/audit-events"): ("audit_events", None, {"admin"}),
+    ("GET", "/v2.0/agents"): ("agents", "agent", {"admin"}),
+    ("GET", "/v2.0/hosts"): ("hosts", "host", {"admin"}),
+    ("GET", "/v2.0/hosts/{host}/segments"): ("segments", "segment", {"admin"}),
+    ("GET", SEG + "/hosts"): ("hosts", "host", {"admin"}),
+    ("GET", "/v2.0/event-subscriptions"): ("event_subscriptions", "subscription", {"admin"}),
+    ("GET", "/v2.0/event-schemas"): ("event_schemas", None, set(VALID)),
 }
+# What identifies an item of a fixture object's collection (hosts are named, not numbered).
+ITEM_KEY = {"host": "host"}
 
 ERROR_TYPES = {401: {"NotAuthenticated"}, 403: {"PolicyNotAuthorized"},
-               404: {"NetworkNotFound", "SegmentNotFound"}}
+               404: {"NetworkNotFound", "SegmentNotFound", "AgentNotFound", "HostNotFound",
+                     "EventSubscriptionNotFound", "EventTypeNotFound"}}
 MUTATING = {"POST", "PUT", "DELETE"}
+# Accepted writes that publish no event: subscriptions configure delivery, they are not
+# resources events describe.
+PUBLISHES_NOTHING = {("POST", "/v2.0/event-subscriptions"), ("PUT", SUB), ("DELETE", SUB)}
+# Tables a refused request must leave as they were (audit_events takes the refusal itself;
+# the outbox is checked through api.events).
+COUNTED = ("networks", "segments", "agents", "hosts", "host_reach", "event_subscriptions",
+           "event_deliveries")
 
 
 def request_body(method: str, path: str, fx: dict) -> dict | None:
@@ -106,7 +155,27 @@ def request_body(method: str, path: str, fx: dict) -> dict | None:
         return {"network": {"name": "renamed-by-matrix"}}
     if (method, path) == ("PUT", SEG):
         return {"segment": {"name": "renamed-by-matrix"}}
+    if (method, path) == ("POST", "/v2.0/host-reports"):
+        return host_report("matrix-made-host")
+    if (method, path) == ("PUT", AGENT):
+        return {"agent": {"description": "changed-by-matrix"}}
+    if (method, path) == ("POST", "/v2.0/event-subscriptions"):
+        return subscription_body("made-by-matrix")
+    if (method, path) == ("PUT", SUB):
+        return {"event_subscription": {"name": "renamed-by-matrix"}}
     return None
+
+
+def host_report(host: str) -> dict:
+    """An agent on `host` reaching geneve: the fixture network's tenant segment."""
+    return {"report": {"host": host, "agent_type": "Open vSwitch agent",
+                       "binary": "neutron-openvswitch-agent",
+                       "configurations": {"tunnel_types": ["geneve"]}}}
+
+
+def subscription_body(name: str) -> dict:
+    return {"event_subscription": {"name": name, "url": HOOK_URL, "secret": HOOK_SECRET,
+                                   "event_types": ["network.created"], "enabled": False}}
 
 
 def fill_path(path: str, fx: dict) -> str:
@@ -114,6 +183,10 @@ def fill_path(path: str, fx: dict) -> str:
         "network_id": fx["network"]["id"],
         "segment_id": fx["segment"]["id"],
         "alias": "segment",
+        "agent_id": fx["agent"]["id"],
+        "host": fx["host"]["host"],
+        "sub_id": fx["subscription"]["id"],
+        "event_type": "segment.created",
     }
 
     def value(m: re.Match) -> str:
@@ -172,76 +245,122 @@ def issue_principals(api) -> dict[str, dict[str, str]]:
     }
 
 
-def make_objects(api, admin: dict) -> dict:
-    """A fresh network of p1 (made by the admin) and the tenant segment it got."""
+def make_objects(api, admin: dict, service: dict | None = None) -> dict:
+    """A fresh network of p1 (made by the admin) and the tenant segment it got.
+
+    With the service role's credentials also an agent on FIXTURE_HOST (reported by the
+    service, reaching that segment) and a fresh webhook subscription (made by the admin).
+    """
     resp = api.post("/v2.0/networks", json={"network": {"name": "p1-net", "project_id": OWNER}},
                     headers=admin)
     assert resp.status_code == 201, resp.text
     network = resp.json()["network"]
     segs = api.get("/v2.0/segments", params={"network_id": network["id"]}, headers=admin)
     (segment,) = segs.json()["segments"]
-    return {"network": network, "segment": segment}
+    fx = {"network": network, "segment": segment}
+    if service is None:
+        return fx
+    resp = api.post("/v2.0/host-reports", json=host_report(FIXTURE_HOST), headers=service)
+    assert resp.status_code == 201, resp.text
+    fx["agent"] = resp.json()["agent"]
+    fx["host"] = {"host": FIXTURE_HOST}
+    resp = api.post("/v2.0/event-subscriptions", json=subscription_body("fixture"), headers=admin)
+    assert resp.status_code == 201, resp.text
+    fx["subscription"] = resp.json()["event_subscription"]
+    return fx
 
 
 def snapshot(api, admin: dict, fx: dict) -> tuple:
     """The fixture objects as the admin sees them now (status and body)."""
-    net = api.get(f"/v2.0/networks/{fx['network']['id']}", headers=admin)
-    seg = api.get(f"/v2.0/segments/{fx['segment']['id']}", headers=admin)
-    return net.status_code, net.json(), seg.status_code, seg.json()
+    urls = [f"/v2.0/networks/{fx['network']['id']}", f"/v2.0/segments/{fx['segment']['id']}"]
+    if "agent" in fx:
+        urls += [f"/v2.0/agents/{fx['agent']['id']}",
+                 f"/v2.0/event-subscriptions/{fx['subscription']['id']}",
+                 f"/v2.0/hosts/{FIXTURE_HOST}/segments"]
+    found = []
+    for url in urls:
+        resp = api.get(url, headers=admin)
+        found += [resp.status_code, resp.json()]
+    return tuple(found)
+
+
+def row_counts(api) -> dict[str, int]:
+    """Rows per COUNTED table, read through the app's own engine."""
+
+    async def count(conn):
+        return {t: (await conn.execute(text(f"SELECT count(*) FROM {t}"))).scalar()
+                for t in COUNTED}
+
+    return api._run(count)
 
 
 # -- the matrix ---------------------------------------------------------------------------------
 
-def check_cell(api, creds, principal, method, path, fx) -> list[str]:
-    """Problems with one (route, principal) cell; empty when it behaves as EXPECTED."""
+def check_cell(api, creds, principal, method, path, fx) -> tuple[list[str], bool]:
+    """(problems with one (route, principal) cell, whether it changed anything).
+
+    No problems when it behaves as EXPECTED.
+    """
     cell = f"{principal:24} {method:6} {path}"
     if (method, path) not in EXPECTED:
-        return [f"{cell}: no row in EXPECTED (add one for this new route)"]
+        return [f"{cell}: no row in EXPECTED (add one for this new route)"], False
     admin = creds["admin"]
     url = fill_path(path, fx)
-    before, counts = snapshot(api, admin, fx), api.counts()
+    if method in MUTATING:
+        before, counts = snapshot(api, admin, fx), row_counts(api)
     api.clear_events()
 
     resp = api.request(method, url, json=request_body(method, path, fx),
                        headers=creds[principal])
 
     expected = EXPECTED[(method, path)][principal]
+    changed = method in MUTATING and resp.status_code < 400
     if resp.status_code != expected:
-        return [f"{cell}: expected {expected}, got {resp.status_code} {resp.text[:200]}"]
+        return [f"{cell}: expected {expected}, got {resp.status_code} {resp.text[:200]}"], changed
     problems = []
     if resp.status_code in ERROR_TYPES and error_of(resp)["type"] not in ERROR_TYPES[resp.status_code]:
         problems.append(f"{cell}: error type {error_of(resp)['type']}")
     if (method, path) in VISIBLE and resp.status_code == 200:
         collection, which, seen_by = VISIBLE[(method, path)]
         items = resp.json()[collection]
-        seen = bool(items) if which is None else fx[which]["id"] in {i["id"] for i in items}
+        key = ITEM_KEY.get(which, "id")
+        seen = bool(items) if which is None else fx[which][key] in {i[key] for i in items}
         if seen != (principal in seen_by):
             problems.append(f"{cell}: {'sees' if seen else 'does not see'} the {which or 'events'}")
     if method in MUTATING and resp.status_code >= 400:
-        if api.counts() != counts:
+        if row_counts(api) != counts:
             problems.append(f"{cell}: refused, yet row counts changed")
         if api.events:
             problems.append(f"{cell}: refused, yet published {[e.type for e in api.events]}")
         if snapshot(api, admin, fx) != before:
-            problems.append(f"{cell}: refused, yet the network or segment changed")
-    if method in MUTATING and resp.status_code < 400 and not api.events:
-        problems.append(f"{cell}: accepted but published no event")
-    return problems
+            problems.append(f"{cell}: refused, yet a fixture object changed")
+    if method in MUTATING and resp.status_code < 400:
+        if (method, path) in PUBLISHES_NOTHING:
+            if api.events:
+                problems.append(f"{cell}: published {[e.type for e in api.events]}")
+        elif not api.events:
+            problems.append(f"{cell}: accepted but published no event")
+    if HOOK_SECRET in resp.text:
+        problems.append(f"{cell}: the response shows a webhook secret")
+    return problems, changed
 
 
 @pytest.mark.parametrize("principal", PRINCIPALS)
 def test_route_matrix(db_url, principal):
-    """Every served route, as `principal`, against p1's network and segment."""
-    api = token_api(db_url)
+    """Every served route, as `principal`, against the fixture objects (see make_objects)."""
+    api = token_api(db_url, **HOOK_SETTINGS)
     with api.client:
         creds = issue_principals(api)
-        problems, fx = [], make_objects(api, creds["admin"])
+        problems, fx = [], make_objects(api, creds["admin"], creds["service"])
         for method, path in sorted(served_routes(api.client.app)):
             if (method, path) in NOT_IN_MATRIX:
                 continue
-            problems += check_cell(api, creds, principal, method, path, fx)
-            if method in MUTATING:  # the next cell meets the objects as first made
-                fx = make_objects(api, creds["admin"])
+            found, changed = check_cell(api, creds, principal, method, path, fx)
+            problems += found
+            # The next cell meets the objects as first made; a refusal was checked to have
+            # changed nothing, so only an accepted write needs fresh ones.
+            if changed:
+                fx = make_objects(api, creds["admin"], creds["service"])
     assert not problems, "\n" + "\n".join(problems)
 
 
