@@ -76,6 +76,15 @@ async def counts(db_url):
         await conn.close()
 
 
+async def settle(db_url):
+    """VACUUM ANALYZE, so autovacuum catching up after a burst does not skew what follows."""
+    conn = await asyncpg.connect(db_url)
+    try:
+        await conn.execute("VACUUM ANALYZE")
+    finally:
+        await conn.close()
+
+
 def delta(after, before):
     return {t: after[t] - before[t] for t in TABLES}
 
@@ -202,6 +211,7 @@ def main(argv=None):
         geneve_segments = {s["id"] for s in segs["segments"]}
 
         # 2. segment creates with no host known
+        asyncio.run(settle(db_url))
         no_fleet_rate, no_fleet_rates = segment_creates(base, admin, nets, args)
 
         # 3. every host reports
@@ -224,6 +234,7 @@ def main(argv=None):
         second_rows = delta(asyncio.run(counts(db_url)), before)
 
         # 5. segment creates with the fleet present
+        asyncio.run(settle(db_url))
         fleet_rate, fleet_rates = segment_creates(base, admin, nets, args)
     finally:
         if server is not None:
