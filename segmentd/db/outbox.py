@@ -20,7 +20,6 @@ from segmentd.db.models import event_deliveries as d
 from segmentd.db.models import outbox_events as e
 from segmentd.query import ListQuery
 
-INSERT_EVENTS = insert(e)
 INSERT_DELIVERIES = insert(d)
 LOCK = select(lock.c.id).where(lock.c.id == 1).with_for_update(skip_locked=True)
 
@@ -34,10 +33,6 @@ def _not_before(conn: AsyncConnection, at: datetime) -> datetime:
     if conn.dialect.name == "mysql" and at.microsecond:
         return at.replace(microsecond=0) + timedelta(seconds=1)
     return at
-
-
-async def insert_events(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
-    await conn.execute(INSERT_EVENTS, rows)
 
 
 async def take_dispatch_lock(conn: AsyncConnection) -> bool:

@@ -16,6 +16,11 @@ def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+def resource_type_of(event_type: str) -> str:
+    """`segment.created` is about a segment."""
+    return event_type.split(".", 1)[0]
+
+
 @dataclass(frozen=True, slots=True)
 class Event:
     """One committed change: `segment.created` with the resource as it is afterwards."""
@@ -30,7 +35,7 @@ class Event:
 
     @property
     def resource_type(self) -> str:
-        return self.type.split(".", 1)[0]
+        return resource_type_of(self.type)
 
     def document(self) -> dict[str, Any]:
         """The JSON document delivered to every subscriber (see events/catalog.py)."""

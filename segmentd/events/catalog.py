@@ -15,6 +15,7 @@ from typing import Any
 import fastjsonschema
 
 from segmentd import constants as c
+from segmentd.events.bus import resource_type_of
 
 SCHEMA_DIR = Path(__file__).with_name("schema_files")
 DRAFT = "http://json-schema.org/draft-07/schema#"
@@ -80,10 +81,6 @@ HOST_CHANGE = _object({
 })
 
 RESOURCE_SCHEMAS = {"network": NETWORK, "segment": SEGMENT, "agent": AGENT, "host": HOST_CHANGE}
-
-
-def resource_type_of(event_type: str) -> str:
-    return event_type.split(".", 1)[0]
 
 
 def build_schema(event_type: str) -> dict[str, Any]:

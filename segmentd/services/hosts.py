@@ -241,7 +241,7 @@ async def delete_agent(
     if row is None:  # deleted by someone else since we looked
         raise AgentNotFound(id=agent_id)
     await rows.delete_agent(uow.conn, agent_id)
-    remaining = [a for a in await rows.agents_of_host(uow.conn, row["host"])]
+    remaining = await rows.agents_of_host(uow.conn, row["host"])
     cutoff = clock.cutoff(now)
     await settle_reach(ctx, uow, row["host"], [a for a in remaining if _live(a, cutoff)],
                        "agent_deleted")
