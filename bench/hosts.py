@@ -27,6 +27,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 import uuid
 from pathlib import Path
 
@@ -210,7 +211,10 @@ def main(argv=None):
         _, segs = http("GET", f"{base}/v2.0/segments?network_type=geneve&limit=1000", admin)
         geneve_segments = {s["id"] for s in segs["segments"]}
 
-        # 2. segment creates with no host known
+        # 2. segment creates with no host known, after one unmeasured round: the first
+        # creates of a fresh server (statement caches, prepared statements) are slower,
+        # and the fleet round below never meets a cold server.
+        segment_creates(base, admin, nets, argparse.Namespace(**{**vars(args), "rounds": 1}))
         asyncio.run(settle(db_url))
         no_fleet_rate, no_fleet_rates = segment_creates(base, admin, nets, args)
 
@@ -222,9 +226,11 @@ def main(argv=None):
         first = phase("host_reports", items, 201, base, agent, args)
         answered = time.monotonic() - t0
         sample = rng.sample(sorted(hosts), min(args.sample, len(hosts)))
+        # The check is measurement, not convergence: 8 clients, like the reports.
+        with ThreadPoolExecutor(args.connections) as pool:
+            found = dict(zip(sample, pool.map(lambda h: host_segments(base, admin, h), sample)))
         wrong = [h for h in sample
-                 if host_segments(base, admin, h) != expected_segments(*hosts[h], by_physnet,
-                                                                       geneve_segments)]
+                 if found[h] != expected_segments(*hosts[h], by_physnet, geneve_segments)]
         converged = time.monotonic() - t0
         first_rows = delta(asyncio.run(counts(db_url)), before)
 

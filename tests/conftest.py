@@ -6,6 +6,7 @@ import asyncio
 import os
 import shutil
 import socket
+import time
 import uuid
 from dataclasses import dataclass
 
@@ -221,3 +222,28 @@ def api(db_url):
 @pytest.fixture
 def new_id():
     return lambda: str(uuid.uuid4())
+
+
+def wait_until(predicate, what: str, timeout: float = 15.0):
+    """Poll until predicate() is truthy and return it; fail naming `what` at the deadline."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout:g}s waiting for {what}")
+        time.sleep(0.02)
+
+
+def run_on(db_url: str, work):
+    """`await work(engine)` on a fresh engine for `db_url`, disposed afterwards."""
+
+    async def go():
+        engine = make_engine(db_url)
+        try:
+            return await work(engine)
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(go())

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import (
@@ -19,6 +20,7 @@ from sqlalchemy import (
     exists,
     func,
     insert,
+    literal_column,
     select,
     tuple_,
     update,
@@ -26,6 +28,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from segmentd.db import fastpath
 from segmentd.db.listing import Attribute, fetch_page
 from segmentd.db.models import agents as a
 from segmentd.db.models import host_reach as r
@@ -49,21 +52,28 @@ def _upsert_host(dialect: str):
         stmt = mysql.insert(h).values(values)
         return stmt.on_duplicate_key_update(reported_at=stmt.inserted.reported_at)
     stmt = (postgresql if dialect == "postgresql" else sqlite).insert(h).values(values)
-    return stmt.on_conflict_do_update(
+    stmt = stmt.on_conflict_do_update(
         index_elements=[h.c.name], set_={"reported_at": stmt.excluded.reported_at}
     )
+    if dialect == "postgresql":
+        # xmax is 0 on a row version this statement inserted, a lock id on one it updated.
+        stmt = stmt.returning(literal_column("xmax = 0").label("created"))
+    return stmt
 
 
 UPSERT_HOST = {d: _upsert_host(d) for d in ("postgresql", "sqlite", "mysql")}
 
 
-async def lock_host(conn: AsyncConnection, host: str, now: datetime) -> None:
+async def lock_host(conn: AsyncConnection, host: str, now: datetime) -> bool | None:
     """Record a heartbeat for the host, creating it if new, and hold its row lock.
 
     Every change to a host's agents or reach takes this lock first, so two processes
-    handling reports for one host apply them one after the other.
+    handling reports for one host apply them one after the other. Returns whether this
+    call created the host (which then has no agents and no reach yet) on PostgreSQL,
+    None where the database does not say.
     """
-    await conn.execute(UPSERT_HOST[conn.dialect.name], {"host": host, "now": now})
+    rows = await fastpath.fetch(conn, UPSERT_HOST[conn.dialect.name], {"host": host, "now": now})
+    return bool(rows[0][0]) if rows else None
 
 
 async def lock_existing_host(conn: AsyncConnection, host: str) -> None:
@@ -87,7 +97,6 @@ AGENT_COLUMNS = (
 )
 AGENTS_OF_HOST = select(*AGENT_COLUMNS).where(a.c.host == bindparam("host"))
 AGENT_BY_ID = select(*AGENT_COLUMNS).where(a.c.id == bindparam("agent_id"))
-INSERT_AGENT = insert(a)
 DELETE_AGENT = delete(a).where(a.c.id == bindparam("agent_id"))
 AGENT_ATTRIBUTES: dict[str, Attribute] = {
     "id": Attribute(a.c.id),
@@ -99,8 +108,8 @@ AGENT_ATTRIBUTES: dict[str, Attribute] = {
 }
 
 
-async def agents_of_host(conn: AsyncConnection, host: str):
-    return (await conn.execute(AGENTS_OF_HOST, {"host": host})).mappings().all()
+async def agents_of_host(conn: AsyncConnection, host: str) -> list[dict[str, Any]]:
+    return await fastpath.fetch_dicts(conn, AGENTS_OF_HOST, {"host": host})
 
 
 async def get_agent(conn: AsyncConnection, agent_id: str):
@@ -108,11 +117,48 @@ async def get_agent(conn: AsyncConnection, agent_id: str):
 
 
 async def insert_agent(conn: AsyncConnection, row: dict[str, Any]) -> None:
-    await conn.execute(INSERT_AGENT, row)
+    await fastpath.fetch(conn, _insert_agent(tuple(row)), row)
+
+
+@lru_cache(maxsize=16)
+def _insert_agent(columns: tuple[str, ...]):
+    return insert(a).values({col: bindparam(col) for col in columns})
+
+
+@lru_cache(maxsize=64)
+def _first_agent(columns: tuple[str, ...], n: int):
+    """PostgreSQL: a host's first agent and its n reach keys, returning the segments gained."""
+    stmt = _segments_of_keys(n).add_cte(_insert_agent(columns).cte("agent"))
+    return stmt.add_cte(_insert_reach(n).cte("added"))
+
+
+async def insert_first_agent(
+    conn: AsyncConnection, row: dict[str, Any], keys: Iterable[ReachKey]
+) -> list[str]:
+    """Insert the agent of a host that had none, and the host's reach from it.
+
+    Returns the ids of the segments the reach covers, sorted: one statement on PostgreSQL.
+    """
+    keys = sorted(keys)
+    if not keys or conn.dialect.name != "postgresql":
+        await insert_agent(conn, row)
+        return await add_reach(conn, row["host"], keys)
+    params = {**row, **_key_params(keys)}
+    return [r[0] for r in await fastpath.fetch(conn, _first_agent(tuple(row), len(keys)), params)]
+
+
+@lru_cache(maxsize=32)
+def _update_agent(columns: tuple[str, ...]):
+    # "agent_id", not "id": an UPDATE reserves its columns' names for the SET clause.
+    return (
+        update(a)
+        .where(a.c.id == bindparam("agent_id"))
+        .values({col: bindparam(col) for col in columns})
+    )
 
 
 async def update_agent(conn: AsyncConnection, agent_id: str, values: dict[str, Any]) -> None:
-    await conn.execute(update(a).where(a.c.id == agent_id).values(values))
+    await fastpath.fetch(conn, _update_agent(tuple(sorted(values))), {**values, "agent_id": agent_id})
 
 
 async def delete_agent(conn: AsyncConnection, agent_id: str) -> bool:
@@ -153,27 +199,75 @@ async def expire_agents(conn: AsyncConnection, host: str, cutoff: datetime) -> i
 # -- reach
 
 REACH_OF_HOST = select(r.c.network_type, r.c.physnet).where(r.c.host == bindparam("host"))
-INSERT_REACH = insert(r)
 
 
 async def reach_of_host(conn: AsyncConnection, host: str) -> set[ReachKey]:
     return {tuple(row) for row in await conn.execute(REACH_OF_HOST, {"host": host})}
 
 
-async def change_reach(
-    conn: AsyncConnection, host: str, added: Iterable[ReachKey], removed: Iterable[ReachKey]
-) -> None:
-    added, removed = sorted(added), sorted(removed)
-    if added:
-        await conn.execute(
-            INSERT_REACH, [{"host": host, "network_type": t, "physnet": p} for t, p in added]
-        )
-    if removed:
-        await conn.execute(
-            delete(r).where(
-                r.c.host == host, tuple_(r.c.network_type, r.c.physnet).in_(removed)
-            )
-        )
+def _keys_in(columns, n: int):
+    """(col1, col2) IN ((:t0, :p0), ...) for n keys: one cached statement per count."""
+    return tuple_(*columns).in_(
+        [tuple_(bindparam(f"t{i}"), bindparam(f"p{i}")) for i in range(n)]
+    )
+
+
+def _key_params(keys: list[ReachKey]) -> dict[str, str]:
+    params = {}
+    for i, (network_type, physnet) in enumerate(keys):
+        params[f"t{i}"], params[f"p{i}"] = network_type, physnet
+    return params
+
+
+@lru_cache(maxsize=64)
+def _segments_of_keys(n: int):
+    return select(s.c.id).where(_keys_in((s.c.network_type, s.c.alloc_physnet), n)).order_by(s.c.id)
+
+
+@lru_cache(maxsize=64)
+def _insert_reach(n: int):
+    return insert(r).values(
+        [{"host": bindparam("host"), "network_type": bindparam(f"t{i}"),
+          "physnet": bindparam(f"p{i}")} for i in range(n)]
+    )
+
+
+@lru_cache(maxsize=64)
+def _add_reach(n: int, dialect: str):
+    """Insert n reach keys; on PostgreSQL the same statement returns the segments gained."""
+    if dialect != "postgresql":
+        return _insert_reach(n)
+    return _segments_of_keys(n).add_cte(_insert_reach(n).cte("added"))
+
+
+@lru_cache(maxsize=64)
+def _remove_reach(n: int):
+    # "of_host": a DELETE keeps no SET clause, but one name for the host binds everywhere.
+    return delete(r).where(r.c.host == bindparam("of_host"),
+                           _keys_in((r.c.network_type, r.c.physnet), n))
+
+
+async def add_reach(conn: AsyncConnection, host: str, keys: Iterable[ReachKey]) -> list[str]:
+    """Store reach keys for a host; returns the ids of the segments they cover, sorted."""
+    keys = sorted(keys)
+    if not keys:
+        return []
+    params = {"host": host, **_key_params(keys)}
+    stmt = _add_reach(len(keys), conn.dialect.name)
+    if conn.dialect.name == "postgresql":
+        return [row[0] for row in await fastpath.fetch(conn, stmt, params)]
+    await conn.execute(stmt, params)
+    return await segments_with_keys(conn, keys)
+
+
+async def remove_reach(conn: AsyncConnection, host: str, keys: Iterable[ReachKey]) -> list[str]:
+    """Drop reach keys of a host; returns the ids of the segments they covered, sorted."""
+    keys = sorted(keys)
+    if not keys:
+        return []
+    lost = await segments_with_keys(conn, keys)
+    await fastpath.fetch(conn, _remove_reach(len(keys)), {"of_host": host, **_key_params(keys)})
+    return lost
 
 
 async def segments_with_keys(conn: AsyncConnection, keys: Iterable[ReachKey]) -> list[str]:
@@ -181,12 +275,8 @@ async def segments_with_keys(conn: AsyncConnection, keys: Iterable[ReachKey]) ->
     keys = sorted(keys)
     if not keys:
         return []
-    stmt = (
-        select(s.c.id)
-        .where(tuple_(s.c.network_type, s.c.alloc_physnet).in_(keys))
-        .order_by(s.c.id)
-    )
-    return [row[0] for row in await conn.execute(stmt)]
+    rows = await fastpath.fetch(conn, _segments_of_keys(len(keys)), _key_params(keys))
+    return [row[0] for row in rows]
 
 
 # -- mapping queries (a host counts only while its newest heartbeat is within the grace)

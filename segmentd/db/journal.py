@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import TextClause, insert, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from segmentd.db import fastpath
 from segmentd.db.models import audit_events, outbox_events
 
 INSERT_EVENTS = insert(outbox_events)
@@ -46,7 +47,7 @@ async def write_journal(
         params = {f"a_{c}": audit[c] for c in AUDIT_COLUMNS}
         for i, event in enumerate(events):
             params.update({f"e{i}_{c}": event[c] for c in EVENT_COLUMNS})
-        await conn.execute(_combined(len(events)), params)
+        await fastpath.fetch(conn, _combined(len(events)), params)
         return
     if events:
         await conn.execute(INSERT_EVENTS, events)

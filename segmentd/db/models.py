@@ -200,7 +200,7 @@ class OutboxEvent(Base):
     ordering_key: Mapped[str] = mapped_column(String(300))
     time: Mapped[datetime] = mapped_column(DateTime, index=True)
     body: Mapped[str] = mapped_column(Text)  # the JSON document delivered, schema-checked
-    fanned_out: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
+    fanned_out: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class EventDelivery(Base):
@@ -220,6 +220,8 @@ class EventDelivery(Base):
     delivered_at: Mapped[datetime | None] = mapped_column(DateTime)
 
 
+# The dispatcher's "oldest events not yet fanned out" is a range scan of this index.
+Index("ix_outbox_events_unfanned", OutboxEvent.fanned_out, OutboxEvent.seq)
 Index("ix_event_deliveries_pending", EventDelivery.delivered_at, EventDelivery.next_attempt_at)
 Index("ix_event_deliveries_order", EventDelivery.target, EventDelivery.ordering_key,
       EventDelivery.event_seq)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, delete, exists, insert, select, update
+from sqlalchemy import bindparam, delete, exists, false, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from segmentd.db.listing import Attribute, fetch_page
@@ -48,7 +48,7 @@ async def take_dispatch_lock(conn: AsyncConnection) -> bool:
 
 UNFANNED = (
     select(e.c.seq, e.c.type, e.c.ordering_key)
-    .where(e.c.fanned_out.is_(False))
+    .where(e.c.fanned_out == false())  # "IS FALSE" would not use the index
     .order_by(e.c.seq)
     .limit(bindparam("limit"))
 )

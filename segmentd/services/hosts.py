@@ -116,15 +116,19 @@ async def settle_reach(
     added, removed = wanted - current, current - wanted
     if not added and not removed:
         return False
-    await rows.change_reach(uow.conn, host, added, removed)
     # A segment matches exactly one key, so gained and lost are the segments of those keys.
-    gained = await rows.segments_with_keys(uow.conn, added)
-    lost = await rows.segments_with_keys(uow.conn, removed)
-    physnets, tunnels = describe_reach(wanted)
+    gained = await rows.add_reach(uow.conn, host, added)
+    lost = await rows.remove_reach(uow.conn, host, removed)
+    _record_reach_change(ctx, uow, host, reason, wanted, gained, lost)
+    return True
+
+
+def _record_reach_change(ctx, uow: UnitOfWork, host: str, reason: str,
+                         reach: set[ReachKey], gained: list[str], lost: list[str]) -> None:
+    physnets, tunnels = describe_reach(reach)
     change = {"host": host, "reason": reason, "physnets": physnets, "tunnel_types": tunnels,
               "gained": gained, "lost": lost}
     uow.record(ctx, c.EVENT_HOST_SEGMENTS_CHANGED, change, None, resource_id=host)
-    return True
 
 
 async def apply_report(
@@ -142,8 +146,9 @@ async def apply_report(
     now = utcnow()
     cutoff = clock.cutoff(now)
     conf = canonical(report["configurations"])
-    await rows.lock_host(uow.conn, host, now)
-    agents = list(await rows.agents_of_host(uow.conn, host))
+    created = await rows.lock_host(uow.conn, host, now)
+    # A host this report created has no agents yet (and so no reach).
+    agents = [] if created else list(await rows.agents_of_host(uow.conn, host))
     mine = next((a for a in agents if a["agent_type"] == report["agent_type"]), None)
 
     if mine is not None and _live(mine, cutoff) and mine["configurations"] == conf \
@@ -159,6 +164,16 @@ async def apply_report(
             "configurations": conf, "heartbeat_at": now, "expired": False,
             "started_at": now, "created_at": now,
         }
+        if not agents:
+            # The host's first agent: its reach is exactly this report's (one statement
+            # with the agent on PostgreSQL).
+            reach = reach_of(orjson.loads(conf))
+            gained = await rows.insert_first_agent(uow.conn, agent, reach)
+            view = agent_view(agent, clock, now)
+            uow.record(ctx, c.EVENT_AGENT_CREATED, view, None)
+            if reach:
+                _record_reach_change(ctx, uow, host, "report", reach, gained, [])
+            return view
         await rows.insert_agent(uow.conn, agent)
         event = c.EVENT_AGENT_CREATED
     else:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from sqlalchemy import event
+from sqlalchemy.util import await_only
 
 from tests.conftest import build_api
 from tests.factories import error_of
@@ -208,12 +210,18 @@ def race_delete(api, db_url, agent_id, meanwhile) -> int:
     paused, resume = threading.Event(), threading.Event()
     held = False
 
+    async def until_resumed():
+        while not resume.is_set():
+            await asyncio.sleep(0.005)
+
     def hold(conn, cursor, statement, params, context, executemany):
+        # Waits on the app's event loop, not blocking it: its dispatcher and sweeper go on
+        # (frozen mid-transaction, they would hold SQLite's write lock against `other`).
         nonlocal held
         if not held and AGENT_LOOKUP.match(statement):
             held = True
             paused.set()
-            resume.wait(10)
+            await_only(asyncio.wait_for(until_resumed(), 10))
 
     event.listen(engine, "after_cursor_execute", hold)
     try:
