@@ -19,9 +19,8 @@ from sqlalchemy import select, text
 from segmentd.db.models import event_deliveries, outbox_events
 from segmentd.events.bus import Event, EventBus
 from segmentd.events.signing import SignatureError, verify_delivery
-from tests.conftest import build_api
+from tests.conftest import build_api, wait_until
 from tests.events.test_amqp import AMQP_URL, LOCK_PATH, _rabbitmqctl
-from tests.events.test_subscriptions_api import wait_for
 from tests.factories import make_network
 
 FAST = {"event_dispatch_interval_seconds": 0.05, "event_retry_base_seconds": 0.1,
@@ -52,7 +51,7 @@ class TestInProcessBus:
             net = make_network(api, name="seen")
             bad = api.post("/v2.0/networks", json={"network": {"name": "x", "mtu": -1}})
             assert bad.status_code == 400
-            wait_for(lambda: len(got) >= 2, "two events")
+            wait_until(lambda: len(got) >= 2, "two events")
             time.sleep(0.2)
             assert [(e.type, e.resource_id, ok) for e, ok in got][:1] == [
                 ("network.created", net["id"], True)]
@@ -86,7 +85,7 @@ class TestInProcessBus:
                 rows = api._run(_local_deliveries)
                 return len(rows) == 3 and all(r["delivered_at"] for r in rows) and rows
 
-            rows = wait_for(settled, "all three delivered")
+            rows = wait_until(settled, "all three delivered")
         # Three attempts of network.created, each reaching both subscribers (at least once).
         assert [c for c in calls if c[1] == "network.created"] == [
             ("flaky", "network.created"), ("steady", "network.created")] * 3
@@ -228,7 +227,7 @@ class TestRabbitMq:
                         rows = [r for r in amqp_rows(api)[2:] if r["last_error"]]
                         return rows if rows else None
 
-                    rows = wait_for(waiting, "a failed publish recorded")
+                    rows = wait_until(waiting, "a failed publish recorded")
                     assert rows[0]["delivered_at"] is None and rows[0]["attempts"] >= 1
                     assert "AMQP bus at 127.0.0.1:5672" in rows[0]["last_error"]
                     assert "guest" not in rows[0]["last_error"]
@@ -242,7 +241,7 @@ class TestRabbitMq:
                     rows = amqp_rows(api)
                     return len(rows) == 5 and all(r["delivered_at"] for r in rows)
 
-                wait_for(all_published, "every event published")
+                wait_until(all_published, "every event published")
                 committed = [e.id for e in api.events]
         ids = [json.loads(m.body)["id"] for m in messages]
         assert ids == committed[2:]  # after the broker returned, in commit order

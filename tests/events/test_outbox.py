@@ -6,7 +6,6 @@ leaves neither the change nor any event behind.
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import uuid
 
@@ -16,7 +15,6 @@ from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
 
 from segmentd.context import RequestContext
-from segmentd.db.engine import make_engine
 from segmentd.db.models import outbox_events
 from segmentd.events import catalog, outbox
 from segmentd.events.bus import Event
@@ -25,7 +23,7 @@ from segmentd.services.audit import audit_row
 from segmentd.services.common import utcnow
 from segmentd.services.types import TypeRules
 from segmentd.services.uow import unit_of_work
-from tests.conftest import make_settings
+from tests.conftest import make_settings, run_on
 from tests.factories import error_of, make_network, make_segment
 
 SERVICE = {"X-Roles": "service"}
@@ -188,19 +186,6 @@ class TestRejectedRequestsWriteNothing:
 # -- the unit of work on a real database, without the HTTP layer -----------------------------
 
 ADMIN = RequestContext.admin(request_id="req-test")
-
-
-def run_on(db_url: str, work):
-    """`await work(engine)` on a fresh engine for `db_url`, disposed afterwards."""
-
-    async def go():
-        engine = make_engine(db_url)
-        try:
-            return await work(engine)
-        finally:
-            await engine.dispose()
-
-    return asyncio.run(go())
 
 
 async def counts(engine) -> dict[str, int]:

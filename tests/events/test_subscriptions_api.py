@@ -25,7 +25,7 @@ from segmentd.events.signing import (
     HEADER_TIMESTAMP,
     SignatureError,
 )
-from tests.conftest import build_api
+from tests.conftest import build_api, wait_until
 from tests.events.test_webhooks import Receiver
 from tests.factories import error_of, make_network
 
@@ -126,18 +126,6 @@ def hook_api(db_url):
     api = build_api(db_url, **HOOK_SETTINGS)
     with api.client:
         yield api
-
-
-def wait_for(predicate, what: str, timeout: float = 10.0):
-    """Poll until predicate() is truthy; fail naming `what` after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout:g}s waiting for {what}")
-        time.sleep(0.02)
 
 
 def subscribe(api, url: str, *, types=None, expect: int = 201, **extra) -> dict:
@@ -299,7 +287,7 @@ class TestSignedDeliveries:
     def test_each_delivery_verifies_and_carries_the_outbox_body(self, hook_api, receiver):
         sub = subscribe(hook_api, receiver.url(path="/hook?team=net"))
         net = make_network(hook_api, name="signed")
-        got = wait_for(lambda: len(receiver.got()) >= 2 and receiver.got(), "two deliveries")
+        got = wait_until(lambda: len(receiver.got()) >= 2 and receiver.got(), "two deliveries")
         stored = {e.id: e.document() for e in hook_api.events}
         assert [(d.event["type"], d.event["resource_id"]) for d in got[:1]] == [
             ("network.created", net["id"])]
@@ -323,7 +311,7 @@ class TestSignedDeliveries:
                             now=time.time() + DEFAULT_TOLERANCE_SECONDS + 5)
         with pytest.raises(SignatureError, match="does not match"):
             verify_delivery("not-the-secret-" + "z" * 20, first.headers, first.body)
-        found = wait_for(lambda: all_delivered(hook_api, sub["id"], 2), "delivered status")
+        found = wait_until(lambda: all_delivered(hook_api, sub["id"], 2), "delivered status")
         assert {d["event_id"] for d in found} == {d.event_id for d in got}
         for d in found:
             assert (d["attempts"], d["last_error"], d["next_attempt_at"]) == (1, None, None)
@@ -337,8 +325,8 @@ class TestSignedDeliveries:
         net = make_network(hook_api)
         rename(hook_api, net["id"], "renamed")
         assert hook_api.delete(f"/v2.0/networks/{net['id']}").status_code == 204
-        wait_for(lambda: all_delivered(hook_api, segs["id"], 2), "segment deliveries")
-        wait_for(lambda: all_delivered(hook_api, gone["id"], 1), "network.deleted delivery")
+        wait_until(lambda: all_delivered(hook_api, segs["id"], 2), "segment deliveries")
+        wait_until(lambda: all_delivered(hook_api, gone["id"], 1), "network.deleted delivery")
         assert [e["type"] for e in receiver.events()] == ["segment.created", "segment.deleted"]
         assert [(e["type"], e["resource_id"]) for e in second_receiver.events()] == [
             ("network.deleted", net["id"])]
@@ -353,7 +341,7 @@ class TestOrderPerKey:
             rename(hook_api, a["id"], f"a-{n}")
             if n % 3 == 0:
                 rename(hook_api, b["id"], f"b-{n}")
-        wait_for(lambda: len(receiver.got()) >= 42, "42 deliveries", timeout=20)
+        wait_until(lambda: len(receiver.got()) >= 42, "42 deliveries", timeout=20)
         for net, count in ((a, 31), (b, 11)):
             revisions = [e["resource"]["revision_number"]
                          for e in receiver.events(resource_id=net["id"])]
@@ -388,14 +376,14 @@ class TestRetries:
                      if d["event_type"] == "network.created" and d["status"] == "retrying"]
             return found[0] if found else None
 
-        shown = wait_for(retrying, "a retrying delivery")
+        shown = wait_until(retrying, "a retrying delivery")
         assert shown["attempts"] >= 1 and shown["last_error"] == "HTTP 500"
         assert shown["delivered_at"] is None and shown["next_attempt_at"] is not None
         datetime.strptime(shown["next_attempt_at"], "%Y-%m-%dT%H:%M:%SZ")
-        wait_for(lambda: receiver.events(resource_id=steady["id"]), "the other key's event")
+        wait_until(lambda: receiver.events(resource_id=steady["id"]), "the other key's event")
         assert len(receiver.events(type="network.created", resource_id=flaky["id"])) <= failures
 
-        wait_for(lambda: all_delivered(hook_api, sub["id"], 6), "all six delivered")
+        wait_until(lambda: all_delivered(hook_api, sub["id"], 6), "all six delivered")
         got = receiver.got()
         mine = [d for d in got if flaky["id"] in (d.event["resource_id"],
                                                    d.event["resource"].get("network_id"))]
@@ -427,13 +415,13 @@ class TestStopping:
         off = subscribe(hook_api, receiver.url(), types=["network.created"])
         on = subscribe(hook_api, second_receiver.url(), types=["network.created"])
         first = make_network(hook_api, name="first")
-        wait_for(lambda: all_delivered(hook_api, off["id"], 1), "first to the soon-disabled one")
+        wait_until(lambda: all_delivered(hook_api, off["id"], 1), "first to the soon-disabled one")
         resp = hook_api.put(f"/v2.0/event-subscriptions/{off['id']}",
                             json={"event_subscription": {"enabled": False}})
         assert resp.status_code == 200 and resp.json()["event_subscription"]["enabled"] is False
 
         second = make_network(hook_api, name="second")
-        wait_for(lambda: all_delivered(hook_api, on["id"], 2), "second to the enabled one")
+        wait_until(lambda: all_delivered(hook_api, on["id"], 2), "second to the enabled one")
         time.sleep(0.3)  # several dispatch cycles
         assert [e["resource_id"] for e in receiver.events()] == [first["id"]]
         assert [d["event_id"] for d in deliveries(hook_api, off["id"])] == [
@@ -443,20 +431,24 @@ class TestStopping:
                             json={"event_subscription": {"enabled": True}})
         assert resp.status_code == 200, resp.text
         third = make_network(hook_api, name="third")
-        wait_for(lambda: receiver.events(resource_id=third["id"]), "third after re-enabling")
+        wait_until(lambda: receiver.events(resource_id=third["id"]), "third after re-enabling")
         assert second["id"] not in {e["resource_id"] for e in receiver.events()}
 
     def test_disabling_stops_retries_of_pending_deliveries(self, hook_api, receiver):
         receiver.answer = lambda got: 503
         sub = subscribe(hook_api, receiver.url(), types=["network.created"])
         make_network(hook_api)
-        wait_for(lambda: len(receiver.got()) >= 2, "a retry")
+        wait_until(lambda: len(receiver.got()) >= 2, "a retry")
         resp = hook_api.put(f"/v2.0/event-subscriptions/{sub['id']}",
                             json={"event_subscription": {"enabled": False}})
         assert resp.status_code == 200
-        time.sleep(0.2)  # an attempt in flight when it was disabled may still land
+        # Its next due time comes within event_retry_max_seconds; the dispatcher then holds it
+        # instead of posting. An attempt in flight at the PUT lands before that (one lease).
+        wait_until(
+            lambda: [d for d in deliveries(hook_api, sub["id"])
+                     if d["last_error"] == "subscription is disabled"], "the delivery held")
         settled = len(receiver.got())
-        time.sleep(0.8)  # > the backoff of the next attempt had it stayed enabled
+        time.sleep(1.5)  # > event_retry_max_seconds: another due time passes, still no POST
         assert len(receiver.got()) == settled
         (pending,) = deliveries(hook_api, sub["id"])
         assert pending["status"] == "retrying" and pending["delivered_at"] is None
@@ -467,7 +459,7 @@ class TestStopping:
         resp = hook_api.put(f"/v2.0/event-subscriptions/{sub['id']}",
                             json={"event_subscription": {"enabled": True}})
         assert resp.status_code == 200
-        (done,) = wait_for(lambda: all_delivered(hook_api, sub["id"], 1), "the owed event")
+        (done,) = wait_until(lambda: all_delivered(hook_api, sub["id"], 1), "the owed event")
         assert done["event_id"] == pending["event_id"] == receiver.got()[-1].event_id
 
     def test_deleting_drops_its_pending_deliveries(self, hook_api, receiver, second_receiver):
@@ -475,7 +467,7 @@ class TestStopping:
         doomed = subscribe(hook_api, receiver.url())
         kept = subscribe(hook_api, second_receiver.url())
         make_network(hook_api)
-        wait_for(lambda: len(receiver.got()) >= 2, "retries")
+        wait_until(lambda: len(receiver.got()) >= 2, "retries")
         target = f"webhook:{doomed['id']}"
         assert pending_rows(hook_api, target)
         assert hook_api.delete(f"/v2.0/event-subscriptions/{doomed['id']}").status_code == 204
@@ -485,7 +477,7 @@ class TestStopping:
         time.sleep(0.2)  # an attempt in flight at the delete may still land
         settled = len(receiver.got())
         make_network(hook_api, name="after")
-        wait_for(lambda: all_delivered(hook_api, kept["id"], 4), "the other subscription")
+        wait_until(lambda: all_delivered(hook_api, kept["id"], 4), "the other subscription")
         time.sleep(0.8)  # > the backoff of its next attempt had it not been deleted
         assert len(receiver.got()) == settled
         assert pending_rows(hook_api, target) == []
@@ -501,7 +493,7 @@ class TestStopping:
                 found = deliveries(api, sub["id"])
                 return found and found[0]["last_error"] and found[0]
 
-            shown = wait_for(refused, "a refused delivery")
+            shown = wait_until(refused, "a refused delivery")
             assert shown["last_error"].startswith("refused address: address ")
             assert "is loopback" in shown["last_error"]
             assert shown["status"] == "retrying"
@@ -516,14 +508,14 @@ def test_enabling_again_sends_what_was_owed_at_once(db_url, receiver):
         receiver.answer = lambda got: 503
         sub = subscribe(api, receiver.url(), types=["network.created"])
         make_network(api)
-        wait_for(lambda: receiver.got(), "a first, failing attempt")
+        wait_until(lambda: receiver.got(), "a first, failing attempt")
         api.put(f"/v2.0/event-subscriptions/{sub['id']}",
                 json={"event_subscription": {"enabled": False}})
-        wait_for(lambda: [d for d in deliveries(api, sub["id"])
+        wait_until(lambda: [d for d in deliveries(api, sub["id"])
                           if d["last_error"] == "subscription is disabled"], "the hold")
         receiver.answer = lambda got: 200
         resp = api.put(f"/v2.0/event-subscriptions/{sub['id']}",
                        json={"event_subscription": {"enabled": True}})
         assert resp.status_code == 200, resp.text
-        (done,) = wait_for(lambda: all_delivered(api, sub["id"], 1), "the owed event", 5.0)
+        (done,) = wait_until(lambda: all_delivered(api, sub["id"], 1), "the owed event", 5.0)
         assert done["event_id"] == receiver.got()[-1].event_id
