@@ -24,6 +24,7 @@ from segmentd.api.routes import (
     hosts,
     meta,
     networks,
+    ovn,
     segments,
 )
 from segmentd.api.runtime import Runtime
@@ -117,6 +118,7 @@ def create_app(settings: Settings, bus: EventBus | None = None) -> FastAPI:
             if settings.amqp_url else None
         )
         targets = [LocalTarget(bus), *([AmqpTarget(publisher)] if publisher else [])]
+        northbound = _start_ovn(settings, targets)
         dispatcher = Dispatcher(engine, targets, webhook_targets(sender), dispatch_settings(settings))
         clock = HostClock(settings.agent_down_time_seconds, settings.host_grace_seconds)
         app.state.runtime = Runtime(
@@ -131,15 +133,20 @@ def create_app(settings: Settings, bus: EventBus | None = None) -> FastAPI:
                       lambda: sweep_expired(engine, clock, dispatcher.wake), stop),
             name="segmentd-host-sweeper",
         )
+        drift_checks = _start_drift_checks(settings, engine, northbound, stop)
         try:
             yield
         finally:
             stop.set()
             await sweeper
+            if drift_checks is not None:
+                await drift_checks
             await dispatcher.stop()
             await sender.close()
             if publisher is not None:
                 await publisher.close()
+            if northbound is not None:
+                await asyncio.to_thread(northbound.stop)
             await engine.dispose()
 
     app = FastAPI(
@@ -162,9 +169,37 @@ def create_app(settings: Settings, bus: EventBus | None = None) -> FastAPI:
             expose_headers=["X-Openstack-Request-Id"],
         )
     app.add_middleware(ResponseHeadersMiddleware)
-    for module in (meta, networks, segments, hosts, agents, event_subscriptions, audit_events):
+    for module in (meta, networks, segments, hosts, agents, event_subscriptions, audit_events,
+                   ovn):
         app.include_router(module.router)
     return app
+
+
+def _start_ovn(settings: Settings, targets: list):
+    """With backend = "ovn": connect to the Northbound DB in the background and add the
+    OVN target; the API starts whether or not OVN answers (the log says which)."""
+    if settings.backend != "ovn":
+        return None
+    from segmentd.backends.ovn.connection import NorthboundConnection, endpoint_of
+    from segmentd.backends.ovn.target import OvnTarget
+
+    northbound = NorthboundConnection(endpoint_of(settings.ovn))
+    northbound.start()
+    targets.append(OvnTarget(northbound, settings.ovn.owner))
+    return northbound
+
+
+def _start_drift_checks(settings: Settings, engine, northbound, stop: asyncio.Event):
+    """The periodic OVN drift check (ovn.sync_mode, ovn.sync_interval_seconds)."""
+    if northbound is None or settings.ovn.sync_mode == "off":
+        return None
+    from segmentd import drift
+
+    return asyncio.create_task(
+        drift.periodic(engine, northbound, settings.ovn.owner, settings.ovn.sync_mode,
+                       settings.ovn.sync_interval_seconds, stop),
+        name="segmentd-ovn-drift",
+    )
 
 
 SETTINGS_ENV = "_SEGMENTD_SETTINGS_JSON"  # how `segmentd serve` hands settings to its workers

@@ -1,4 +1,4 @@
-"""The `segmentd` command: serve, db upgrade, db check."""
+"""The `segmentd` command: serve, db, token, policy, ovn sync, audit."""
 
 from __future__ import annotations
 
@@ -56,6 +56,15 @@ def build_parser() -> argparse.ArgumentParser:
     pol = sub.add_parser("policy", help="authorization rules")
     pol_sub = pol.add_subparsers(dest="policy_command", required=True)
     _common(pol_sub.add_parser("dump", help="print the rules in effect (YAML)"))
+
+    ovn_cmd = sub.add_parser("ovn", help="the OVN backend")
+    ovn_sub = ovn_cmd.add_subparsers(dest="ovn_command", required=True)
+    osync = ovn_sub.add_parser(
+        "sync", help="compare the database with the Northbound DB; exit 2 if drift remains")
+    _common(osync)
+    osync.add_argument("--mode", choices=["log", "repair"], default="log",
+                       help="log: report only (default); repair: fix what is segmentd's")
+    osync.add_argument("--json", action="store_true", help="print the report as JSON")
 
     aud = sub.add_parser("audit", help="the audit trail")
     aud_sub = aud.add_subparsers(dest="audit_command", required=True)
@@ -157,6 +166,8 @@ def main(argv: list[str] | None = None) -> int:
         return commands.token_revoke(settings, args.token)
     if args.command == "policy":
         return commands.policy_dump(settings)
+    if args.command == "ovn":
+        return commands.ovn_sync(settings, args.mode, args.json)
     if args.command == "audit":
         filters = {k: [v] for k, v in (("project_id", args.project), ("action", args.action),
                                        ("outcome", args.outcome)) if v}

@@ -127,3 +127,42 @@ def audit_list(settings: Settings, limit: int, filters: dict[str, list[str]], as
               f"{e['resource_type']}:{e['resource_id'] or '-'}  project={e['project_id'] or '-'} "
               f"token={e['token_id'] or '-'}  {e['request_id']}")
     return 0
+
+
+def ovn_sync(settings: Settings, mode: str, as_json: bool) -> int:
+    """Compare the database with the Northbound DB once; exit 2 if drift remains."""
+    if settings.backend != "ovn":
+        raise SystemExit('segmentd: backend is not "ovn": set backend = "ovn" and [ovn] first')
+    from segmentd import drift
+    from segmentd.backends.ovn.connection import NorthboundConnection, endpoint_of
+    from segmentd.backends.ovn.drift import REPAIRABLE
+
+    ovn = settings.ovn
+    northbound = NorthboundConnection(endpoint_of(ovn))
+    northbound.start()
+    try:
+        if not northbound.wait_connected(ovn.timeout_seconds + 1):
+            raise SystemExit(f"segmentd: cannot reach the OVN Northbound DB at "
+                             f"{ovn.nb_connection}: {northbound.last_error}")
+
+        async def check():
+            engine = make_engine(settings.database_url)
+            try:
+                return await drift.check(engine, northbound.api, ovn.owner, mode)
+            finally:
+                await engine.dispose()
+
+        report = asyncio.run(check())
+    finally:
+        northbound.stop()
+    if as_json:
+        json.dump(report, sys.stdout, indent=2)
+        print()
+    else:
+        print(f"{report['networks_checked']} networks, {report['segments_checked']} segments "
+              f"checked; {report['pending']} on their way to OVN left out")
+        for item in report["items"]:
+            print(f"  {item['problem']:9} {item['kind']:13} {item['name']}  {item['details'] or ''}")
+        print("in sync" if report["in_sync"] else f"repaired {report['repaired']}")
+    remaining = [i for i in report["items"] if mode == "log" or i["problem"] not in REPAIRABLE]
+    return 2 if remaining else 0

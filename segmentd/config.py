@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -96,6 +97,48 @@ class VniRanges(BaseModel):
         return ordered
 
 
+OVSDB_REMOTE = re.compile(r"^(tcp|ssl):\[?[0-9A-Za-z.:-]+\]?:\d{1,5}$|^unix:/\S+$")
+
+
+class OvnSettings(BaseModel):
+    """[ovn]: where the OVN databases are and how segmentd marks its rows."""
+
+    model_config = {"extra": "forbid"}
+
+    nb_connection: str = "unix:/var/run/ovn/ovnnb_db.sock"
+    sb_connection: str = "unix:/var/run/ovn/ovnsb_db.sock"
+    ssl_private_key: str | None = None
+    ssl_certificate: str | None = None
+    ssl_ca_cert: str | None = None
+    timeout_seconds: float = Field(default=10.0, gt=0, le=300)  # connect and each transaction
+    probe_interval_ms: int = Field(default=5000, ge=0, le=600_000)  # 0 = no keepalive probes
+    owner: str = Field(default="segmentd", min_length=1, max_length=64, pattern=r"^[\w.:-]+$")
+    # The server compares the database with the NB this often (one process per round).
+    sync_interval_seconds: float = Field(default=300.0, ge=10, le=86_400)
+    sync_mode: Literal["off", "log", "repair"] = "log"
+
+    @field_validator("nb_connection", "sb_connection")
+    @classmethod
+    def _remote(cls, value: str) -> str:
+        for part in value.split(","):
+            if not OVSDB_REMOTE.match(part.strip()):
+                raise ValueError(
+                    f"{part.strip()!r} is not an OVSDB remote (tcp:HOST:PORT, ssl:HOST:PORT, unix:PATH)"
+                )
+        return value
+
+    @model_validator(mode="after")
+    def _ssl_complete(self) -> OvnSettings:
+        uses_ssl = "ssl:" in self.nb_connection or "ssl:" in self.sb_connection
+        files = (self.ssl_private_key, self.ssl_certificate, self.ssl_ca_cert)
+        if uses_ssl and not all(files):
+            raise ValueError("an ssl: OVN connection needs ssl_private_key, ssl_certificate and ssl_ca_cert")
+        for path in filter(None, files):
+            if not Path(path).is_file():
+                raise ValueError(f"OVN SSL file {path!r} does not exist")
+        return self
+
+
 class Settings(BaseSettings):
     """Everything segmentd reads from its environment. Nothing reads it at import time."""
 
@@ -161,6 +204,10 @@ class Settings(BaseSettings):
     amqp_url: str | None = None  # e.g. amqp://guest:guest@127.0.0.1:5672/ ; unset = no bus
     amqp_exchange: str = Field(default="segmentd.events", min_length=1, max_length=255)
     amqp_secret: str | None = None  # signs bus messages; required with amqp_url
+
+    # "ovn" realizes networks and segments in OVN's Northbound DB ([ovn] below).
+    backend: Literal["none", "ovn"] = "none"
+    ovn: OvnSettings = Field(default_factory=lambda: OvnSettings())
 
     _split = field_validator(
         "vlan_ranges", "flat_networks", "tenant_network_types", "cors_allowed_origins",

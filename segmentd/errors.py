@@ -156,6 +156,10 @@ class AgentNotFound(NotFound):
     message = "Agent {id} could not be found."
 
 
+class OvnDriftReportNotFound(NotFound):
+    message = "No OVN drift check has run yet."
+
+
 class HostNotFound(NotFound):
     message = "Host {host} could not be found."
 

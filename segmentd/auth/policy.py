@@ -60,6 +60,7 @@ ACTION_RULES = [
     ("get_event_subscription", ADMIN, "Show or list webhook subscriptions and deliveries"),
     ("update_event_subscription", ADMIN, "Change a webhook subscription"),
     ("delete_event_subscription", ADMIN, "Delete a webhook subscription"),
+    ("get_ovn_drift", ADMIN, "Read the last comparison of the database with OVN's Northbound DB"),
     ("get_event_schema", "@", "Read the JSON Schema of event types (any valid credential)"),
 ]
 

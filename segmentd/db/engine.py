@@ -61,6 +61,17 @@ async def write_connection(engine: AsyncEngine) -> AsyncIterator[AsyncConnection
 
 
 @asynccontextmanager
+async def snapshot_connection(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """A read-only view in which every statement sees one snapshot (REPEATABLE READ on
+    PostgreSQL and MariaDB; SQLite's transaction already is one)."""
+    async with engine.connect() as conn:
+        if conn.dialect.name in ("postgresql", "mysql"):
+            conn = await conn.execution_options(isolation_level="REPEATABLE READ")
+        async with conn.begin():
+            yield conn
+
+
+@asynccontextmanager
 async def read_connection(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
     """A connection without an explicit transaction: reads pay no BEGIN/COMMIT round trips."""
     async with engine.connect() as conn:

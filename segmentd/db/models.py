@@ -251,6 +251,18 @@ class DispatchLock(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
 
 
+class OvnDriftCheck(Base):
+    """One row: the last drift report, and when a process last claimed a check round."""
+
+    __tablename__ = "ovn_drift_checks"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    claimed_at: Mapped[datetime | None] = mapped_column(DateTime)
+    checked_at: Mapped[datetime | None] = mapped_column(DateTime)
+    mode: Mapped[str | None] = mapped_column(String(16))
+    report: Mapped[str | None] = mapped_column(Text)
+
+
 networks = Network.__table__
 segments = Segment.__table__
 tokens = Token.__table__
@@ -262,3 +274,4 @@ outbox_events = OutboxEvent.__table__
 event_deliveries = EventDelivery.__table__
 event_subscriptions = EventSubscription.__table__
 dispatch_lock = DispatchLock.__table__
+ovn_drift_checks = OvnDriftCheck.__table__

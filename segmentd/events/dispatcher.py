@@ -41,6 +41,16 @@ class Target(Protocol):
     async def deliver(self, event_id: str, event_type: str, body: bytes) -> None: ...
 
 
+class BatchTarget(Target, Protocol):
+    """A target that also takes many events in one call, in order, all or none."""
+
+    async def deliver_batch(self, events: Sequence[tuple[str, str, bytes]]) -> None: ...
+
+
+class TargetUnavailable(Exception):
+    """The target cannot take anything now (its server is down): back off, don't probe."""
+
+
 class TargetHeld(Exception):
     """The target exists but takes nothing now (a disabled webhook): try again much later."""
 
@@ -166,13 +176,14 @@ class Dispatcher:
         return len(events)
 
     async def _deliver(self, claimed, targets: dict[str, Target], stop_at: float) -> None:
-        chains: dict[tuple[str, str], list] = defaultdict(list)
-        for row in claimed:  # already in event order
-            chains[(row["target"], row["ordering_key"])].append(row)
+        chains: dict[tuple[str, str], list] = defaultdict(list)  # rows in event order
         delivered: list[int] = []
         failed: list[tuple[int, datetime, str]] = []
         released: list[int] = []
         limit = asyncio.Semaphore(CONCURRENT_KEYS)
+        claimed = await self._deliver_batches(claimed, targets, delivered, failed)
+        for row in claimed:  # what no batch took, one at a time per key
+            chains[(row["target"], row["ordering_key"])].append(row)
 
         async def run_chain(chain) -> None:
             async with limit:
@@ -195,6 +206,35 @@ class Dispatcher:
             for delivery_id, retry_at, error in failed:
                 await rows.mark_failed(conn, delivery_id, retry_at, error)
             await rows.reschedule(conn, released, now)
+
+    async def _deliver_batches(self, claimed, targets: dict[str, Target], delivered: list[int],
+                               failed: list[tuple[int, datetime, str]]):
+        """Targets that take a whole batch at once (the OVN backend) get their rows in one
+        call, in event order. Returns the rows left for one-at-a-time delivery: the others'
+        and those of a batch that failed, so a bad event is found and backs off alone."""
+        by_target: dict[str, list] = defaultdict(list)
+        for row in claimed:
+            if hasattr(targets.get(row["target"]), "deliver_batch"):
+                by_target[row["target"]].append(row)
+        if not by_target:
+            return claimed
+        retry_singly: set[int] = set()
+        for name, rows_ in by_target.items():
+            items = [(r["event_id"], r["type"], r["body"].encode()) for r in rows_]
+            try:
+                await targets[name].deliver_batch(items)
+            except TargetUnavailable as exc:  # nothing would get through: all back off
+                retry_at = _now() + timedelta(seconds=self._backoff(min(r["attempts"] for r in rows_)))
+                failed.extend((r["id"], retry_at, str(exc)[:255]) for r in rows_)
+            except Exception as exc:
+                LOG.warning("batch of %d events to %s failed (%s); retrying one by one",
+                            len(items), name, exc)
+                retry_singly.update(r["id"] for r in rows_)
+            else:
+                delivered.extend(r["id"] for r in rows_)
+        batched = {r["id"] for rows_ in by_target.values() for r in rows_}
+        # Failed rows are settled; rows after them with the same key wait for the retry.
+        return [r for r in claimed if r["id"] not in batched or r["id"] in retry_singly]
 
     async def _attempt(self, target: Target | None, row) -> tuple[str | None, float]:
         """Deliver one; (None, 0) on success, else (the error to record, seconds to wait)."""

@@ -113,6 +113,8 @@ EXPECTED: dict[tuple[str, str], dict[str, int]] = {
     # Event schemas are public documentation, but still behind a valid token.
     ("GET", "/v2.0/event-schemas"): ANY_VALID_TOKEN,
     ("GET", "/v2.0/event-schemas/{event_type}"): ANY_VALID_TOKEN,
+    # The OVN drift report is admin-only; with no check run yet (no OVN here) it is a 404.
+    ("GET", "/v2.0/ovn/drift"): statuses(404, 403, 403, 403, 403),
 }
 
 # Lists: (collection, which fixture object, principals that see it). None: any item at all.
@@ -134,7 +136,7 @@ ITEM_KEY = {"host": "host"}
 
 ERROR_TYPES = {401: {"NotAuthenticated"}, 403: {"PolicyNotAuthorized"},
                404: {"NetworkNotFound", "SegmentNotFound", "AgentNotFound", "HostNotFound",
-                     "EventSubscriptionNotFound", "EventTypeNotFound"}}
+                     "EventSubscriptionNotFound", "EventTypeNotFound", "OvnDriftReportNotFound"}}
 MUTATING = {"POST", "PUT", "DELETE"}
 # Accepted writes that publish no event: subscriptions configure delivery, they are not
 # resources events describe.

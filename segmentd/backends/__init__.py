@@ -1,0 +1,1 @@
+"""Backends realize what segmentd records in a network controller; they consume events."""

@@ -1,0 +1,1 @@
+"""The OVN backend: networks and segments realized in the OVN Northbound DB (ovsdbapp)."""
