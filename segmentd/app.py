@@ -21,6 +21,7 @@ from segmentd.api.routes import (
     agents,
     audit_events,
     event_subscriptions,
+    health,
     hosts,
     meta,
     networks,
@@ -97,8 +98,6 @@ def create_app(settings: Settings, bus: EventBus | None = None) -> FastAPI:
     """Build the ASGI app; the engine is created and disposed by its lifespan."""
     check_auth_mode(settings)
     bus = bus or EventBus()
-    rules = TypeRules(settings)
-
     policy = Policy(settings.policy_file)
 
     @asynccontextmanager
@@ -119,12 +118,14 @@ def create_app(settings: Settings, bus: EventBus | None = None) -> FastAPI:
         )
         targets = [LocalTarget(bus), *([AmqpTarget(publisher)] if publisher else [])]
         northbound = _start_ovn(settings, targets)
+        rules = TypeRules(settings, _limits_of(northbound))
         dispatcher = Dispatcher(engine, targets, webhook_targets(sender), dispatch_settings(settings))
         clock = HostClock(settings.agent_down_time_seconds, settings.host_grace_seconds)
         app.state.runtime = Runtime(
             settings=settings, engine=engine, dispatcher=dispatcher, rules=rules, clock=clock,
             address_policy=address_policy, policy=policy, validator=validator,
             limiter=RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst),
+            realization=_watch_of(northbound),
         )
         dispatcher.start()
         stop = asyncio.Event()
@@ -169,7 +170,7 @@ def create_app(settings: Settings, bus: EventBus | None = None) -> FastAPI:
             expose_headers=["X-Openstack-Request-Id"],
         )
     app.add_middleware(ResponseHeadersMiddleware)
-    for module in (meta, networks, segments, hosts, agents, event_subscriptions, audit_events,
+    for module in (meta, health, networks, segments, hosts, agents, event_subscriptions, audit_events,
                    ovn):
         app.include_router(module.router)
     return app
@@ -187,6 +188,23 @@ def _start_ovn(settings: Settings, targets: list):
     northbound.start()
     targets.append(OvnTarget(northbound, settings.ovn.owner))
     return northbound
+
+
+def _watch_of(northbound):
+    if northbound is None:
+        return None
+    from segmentd.backends.ovn.target import HANDLED, OvnTarget
+    from segmentd.services.realization import Watch
+
+    return Watch(OvnTarget.name, HANDLED, lambda: northbound.connected)
+
+
+def _limits_of(northbound):
+    if northbound is None:
+        return None
+    from segmentd.backends.ovn.connection import OvnLimits
+
+    return OvnLimits(northbound)
 
 
 def _start_drift_checks(settings: Settings, engine, northbound, stop: asyncio.Event):

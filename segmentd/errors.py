@@ -160,6 +160,10 @@ class OvnDriftReportNotFound(NotFound):
     message = "No OVN drift check has run yet."
 
 
+class OvnBackendNotConfigured(NotFound):
+    message = "This server does not realize networks in OVN (backend is not \"ovn\")."
+
+
 class HostNotFound(NotFound):
     message = "Host {host} could not be found."
 

@@ -17,6 +17,7 @@ from segmentd.events.addresses import AddressPolicy
 from segmentd.events.dispatcher import Dispatcher
 from segmentd.services import audit
 from segmentd.services.hosts import HostClock
+from segmentd.services.realization import Watch
 from segmentd.services.types import TypeRules
 from segmentd.services.uow import UnitOfWork, unit_of_work
 
@@ -34,6 +35,7 @@ class Runtime:
     policy: Policy
     validator: TokenValidator | None
     limiter: RateLimiter
+    realization: Watch | None = None  # the backend realizing changes, when there is one
 
     def write(self, ctx: RequestContext, request: Request):
         """One transaction holding the change, its events and its audit row."""

@@ -61,6 +61,8 @@ ACTION_RULES = [
     ("update_event_subscription", ADMIN, "Change a webhook subscription"),
     ("delete_event_subscription", ADMIN, "Delete a webhook subscription"),
     ("get_ovn_drift", ADMIN, "Read the last comparison of the database with OVN's Northbound DB"),
+    ("get_ovn_status", ADMIN, "Read the OVN backend's connection state and the events it has not applied"),
+    ("get_metrics", "rule:admin_only or rule:service_api", "Scrape /metrics"),
     ("get_event_schema", "@", "Read the JSON Schema of event types (any valid credential)"),
 ]
 

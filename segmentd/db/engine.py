@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
@@ -77,3 +77,8 @@ async def read_connection(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]
     async with engine.connect() as conn:
         conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
         yield conn
+
+
+async def ping(conn: AsyncConnection) -> None:
+    """A round trip that proves the database answers."""
+    await conn.execute(text("SELECT 1"))

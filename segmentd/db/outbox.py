@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, delete, exists, false, insert, select, update
+from sqlalchemy import bindparam, delete, exists, false, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from segmentd.db.listing import Attribute, fetch_page
@@ -198,3 +198,17 @@ RESUME_TARGET = (
 async def resume_target(conn: AsyncConnection, target: str, at: datetime) -> int:
     """Make a target's waiting deliveries due at `at` (a webhook enabled again)."""
     return (await conn.execute(RESUME_TARGET, {"of_target": target, "at": at})).rowcount
+
+
+UNDELIVERED_BY_TARGET = (
+    select(d.c.target, func.count()).where(d.c.delivered_at.is_(None)).group_by(d.c.target)
+)
+UNFANNED_COUNT = select(func.count()).select_from(e).where(e.c.fanned_out == false())
+
+
+async def undelivered_by_target(conn: AsyncConnection) -> dict[str, int]:
+    return {target: n for target, n in await conn.execute(UNDELIVERED_BY_TARGET)}
+
+
+async def unfanned_count(conn: AsyncConnection) -> int:
+    return (await conn.execute(UNFANNED_COUNT)).scalar_one()

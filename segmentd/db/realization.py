@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, insert, or_, select, update
+from sqlalchemy import bindparam, false, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -77,3 +77,58 @@ async def save_report(conn: AsyncConnection, report: str, mode: str, at: datetim
 async def latest_report(conn: AsyncConnection) -> dict[str, Any] | None:
     row = (await conn.execute(select(checks).where(checks.c.id == CHECK_ID))).mappings().first()
     return dict(row) if row is not None and row["report"] is not None else None
+
+
+def _unfanned(types):
+    return select(e.c.ordering_key).where(e.c.fanned_out == false(), e.c.type.in_(types))
+
+
+def _undelivered():
+    return select(d.c.ordering_key).where(d.c.target == bindparam("target"),
+                                          d.c.delivered_at.is_(None))
+
+
+_TYPES = bindparam("types", expanding=True)
+_KEYS = bindparam("keys", expanding=True)
+PENDING_KEYS = _unfanned(_TYPES).where(e.c.ordering_key.in_(_KEYS)).union(
+    _undelivered().where(d.c.ordering_key.in_(_KEYS)))
+UNDELIVERED_COUNT = select(func.count()).select_from(_undelivered().subquery())
+UNFANNED_COUNT = select(func.count()).select_from(_unfanned(_TYPES).subquery())
+_EVENT = (e.c.seq, e.c.id.label("event_id"), e.c.type, e.c.resource_type, e.c.resource_id,
+          e.c.time)
+OLDEST_UNDELIVERED = (
+    select(*_EVENT, d.c.attempts, d.c.last_error, d.c.next_attempt_at)
+    .join(d, d.c.event_seq == e.c.seq)
+    .where(d.c.target == bindparam("target"), d.c.delivered_at.is_(None))
+    .order_by(d.c.event_seq)
+    .limit(bindparam("limit"))
+)
+OLDEST_UNFANNED = (
+    select(*_EVENT).where(e.c.fanned_out == false(), e.c.type.in_(_TYPES))
+    .order_by(e.c.seq).limit(bindparam("limit"))
+)
+
+
+async def pending_keys(conn: AsyncConnection, target: str, types, keys) -> set[str]:
+    """Which of these ordering keys have an event on its way to the target."""
+    found = await conn.execute(PENDING_KEYS, {"target": target, "types": list(types),
+                                              "keys": list(keys)})
+    return {row[0] for row in found}
+
+
+async def backlog(conn: AsyncConnection, target: str, types) -> int:
+    """Events the target wants and has not applied: not yet fanned out, or undelivered."""
+    undelivered = (await conn.execute(UNDELIVERED_COUNT, {"target": target})).scalar_one()
+    unfanned = (await conn.execute(UNFANNED_COUNT, {"types": list(types)})).scalar_one()
+    return undelivered + unfanned
+
+
+async def oldest_pending(conn: AsyncConnection, target: str, types, limit: int):
+    """The oldest events the target has not applied, whether handed to it yet or not."""
+    handed = await conn.execute(OLDEST_UNDELIVERED, {"target": target, "limit": limit})
+    waiting = await conn.execute(OLDEST_UNFANNED, {"types": list(types), "limit": limit})
+    rows = [dict(r) for r in handed.mappings()]
+    rows += [{**r, "attempts": 0, "last_error": None, "next_attempt_at": None}
+             for r in waiting.mappings()]
+    rows.sort(key=lambda r: r["seq"])
+    return [{k: v for k, v in r.items() if k != "seq"} for r in rows[:limit]]

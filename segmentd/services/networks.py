@@ -23,6 +23,7 @@ from segmentd.errors import (
 )
 from segmentd.query import ListQuery, Page
 from segmentd.services.common import check_revision, utcnow
+from segmentd.services.realization import Watch, mark_unrealized
 from segmentd.services.segments import (
     insert_planned_segment,
     new_segment_base,
@@ -143,16 +144,22 @@ def _for_caller(ctx: RequestContext, view: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in view.items() if k not in PROVIDER_ATTRIBUTES}
 
 
-async def get_network(ctx: RequestContext, conn: AsyncConnection, network_id: str) -> dict:
+async def get_network(
+    ctx: RequestContext, conn: AsyncConnection, network_id: str, watch: Watch | None = None
+) -> dict:
     row = await rows.get_network(conn, ctx, network_id)
     if row is None or not check(ctx, "get_network", row):
         raise NetworkNotFound(net_id=network_id)
     show = shows_provider(ctx)
     segments = (await segment_rows.segments_of_networks(conn, [row["id"]]))[row["id"]] if show else []
-    return network_view(row, segments, show)
+    view = network_view(row, segments, show)
+    await mark_unrealized(conn, watch, [view])
+    return view
 
 
-async def list_networks(ctx: RequestContext, conn: AsyncConnection, q: ListQuery) -> Page:
+async def list_networks(
+    ctx: RequestContext, conn: AsyncConnection, q: ListQuery, watch: Watch | None = None
+) -> Page:
     show = shows_provider(ctx)
     hidden = [k for k in PROVIDER_KEYS if k in q.filters] if not show else []
     if hidden:
@@ -163,7 +170,9 @@ async def list_networks(ctx: RequestContext, conn: AsyncConnection, q: ListQuery
     by_net = (
         await segment_rows.segments_of_networks(conn, [r["id"] for r in found]) if show else {}
     )
-    return Page([network_view(r, by_net.get(r["id"], []), show) for r in found], has_more)
+    views = [network_view(r, by_net.get(r["id"], []), show) for r in found]
+    await mark_unrealized(conn, watch, views)
+    return Page(views, has_more)
 
 
 async def _locked_network(uow: UnitOfWork, ctx: RequestContext, network_id: str, action: str):

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Protocol
 
 from segmentd import constants as c
 from segmentd.config import IdRange, Settings
@@ -28,10 +29,21 @@ class AllocationPlan:
     carries_id: bool = True  # whether the segment shows its ID (flat does not)
 
 
-class TypeRules:
-    """Built once from Settings; pure arithmetic and checks, no I/O."""
+class BackendLimits(Protocol):
+    """What the backend that realizes segments can carry (the OVN backend's, for one)."""
 
-    def __init__(self, settings: Settings) -> None:
+    name: str
+    network_types: frozenset[str]
+
+    def max_tunnel_id(self) -> int | None:
+        """The highest tunnel ID it carries now, None when it does not say; no I/O."""
+
+
+class TypeRules:
+    """Built once from Settings (and the backend's limits); arithmetic and checks, no I/O."""
+
+    def __init__(self, settings: Settings, limits: BackendLimits | None = None) -> None:
+        self.limits = limits
         self.vlan_ranges = settings.parsed_vlan_ranges()
         self.vni_ranges = {t: tuple(settings.vni_ranges.parsed(t)) for t in c.TUNNEL_TYPES}
         self.flat_networks = tuple(settings.flat_networks)
@@ -49,6 +61,10 @@ class TypeRules:
     def plan(self, spec: SegmentSpec) -> AllocationPlan:
         """Check a requested segment against its type's rules; InvalidInput if it breaks one."""
         t, physnet, seg_id = spec.network_type, spec.physical_network, spec.segmentation_id
+        if self.limits is not None and t not in self.limits.network_types:
+            raise InvalidInput(
+                error_message=f"Network type {t} is not supported by the {self.limits.name} backend"
+            )
         if t == c.TYPE_FLAT:
             return self._plan_flat(physnet, seg_id)
         if t == c.TYPE_VLAN:
@@ -100,8 +116,23 @@ class TypeRules:
                 raise InvalidInput(
                     error_message=f"segmentation_id out of range ({c.VNI_MIN} through {c.VNI_MAX})"
                 )
+            top = self._max_tunnel_id()
+            if top is not None and seg_id > top:
+                raise InvalidInput(error_message=f"Segmentation ID should be lower or equal to {top}")
             return AllocationPlan(t, seg_id, ((c.NO_PHYSNET_KEY, ()),))
-        return AllocationPlan(t, None, ((c.NO_PHYSNET_KEY, self.vni_ranges[t]),))
+        return AllocationPlan(t, None, ((c.NO_PHYSNET_KEY, self._tunnel_ranges(t)),))
+
+    def _max_tunnel_id(self) -> int | None:
+        return self.limits.max_tunnel_id() if self.limits is not None else None
+
+    def _tunnel_ranges(self, t: str) -> tuple[IdRange, ...]:
+        """The configured ranges, cut at the backend's highest tunnel ID when it has one: an
+        allocated ID is one the backend can carry."""
+        top = self._max_tunnel_id()
+        if top is None:
+            return self.vni_ranges[t]
+        return tuple(replace(r, maximum=min(r.maximum, top))
+                     for r in self.vni_ranges[t] if r.minimum <= top)
 
     # -- MTU --------------------------------------------------------------------------
     def segment_mtu(self, network_type: str, physical_network: str | None) -> int:

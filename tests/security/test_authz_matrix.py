@@ -115,6 +115,13 @@ EXPECTED: dict[tuple[str, str], dict[str, int]] = {
     ("GET", "/v2.0/event-schemas/{event_type}"): ANY_VALID_TOKEN,
     # The OVN drift report is admin-only; with no check run yet (no OVN here) it is a 404.
     ("GET", "/v2.0/ovn/drift"): statuses(404, 403, 403, 403, 403),
+    # The backend's state is admin-only; with backend = "none" there is none (404).
+    ("GET", "/v2.0/ovn/status"): statuses(404, 403, 403, 403, 403),
+    # Probes for orchestrators need no token and say nothing an attacker could use.
+    ("GET", "/healthz"): statuses(200, 200, 200, 200, 200, invalid=200),
+    ("GET", "/readyz"): statuses(200, 200, 200, 200, 200, invalid=200),
+    # Metrics: admins and the service role (a scraper's token).
+    ("GET", "/metrics"): statuses(200, 403, 403, 403, 200),
 }
 
 # Lists: (collection, which fixture object, principals that see it). None: any item at all.
@@ -136,7 +143,8 @@ ITEM_KEY = {"host": "host"}
 
 ERROR_TYPES = {401: {"NotAuthenticated"}, 403: {"PolicyNotAuthorized"},
                404: {"NetworkNotFound", "SegmentNotFound", "AgentNotFound", "HostNotFound",
-                     "EventSubscriptionNotFound", "EventTypeNotFound", "OvnDriftReportNotFound"}}
+                     "EventSubscriptionNotFound", "EventTypeNotFound", "OvnDriftReportNotFound",
+                     "OvnBackendNotConfigured"}}
 MUTATING = {"POST", "PUT", "DELETE"}
 # Accepted writes that publish no event: subscriptions configure delivery, they are not
 # resources events describe.

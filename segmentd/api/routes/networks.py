@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
@@ -18,6 +20,7 @@ from segmentd.api.runtime import runtime
 from segmentd.api.schemas import NETWORK_READ_ONLY, NetworkCreate, NetworkUpdate
 from segmentd.errors import NetworkNotFound
 from segmentd.services import networks
+from segmentd.services.realization import just_written
 
 router = APIRouter(tags=["networks"])
 FIELDS = (
@@ -30,7 +33,8 @@ FIELDS = (
 
 @router.get("/v2.0/networks")
 async def list_networks(request: Request, ctx: ContextDep):
-    return await list_response(request, ctx, "networks", FIELDS, networks.list_networks)
+    return await list_response(request, ctx, "networks", FIELDS, networks.list_networks,
+                               runtime(request).realization)
 
 
 @router.post("/v2.0/networks", status_code=201, openapi_extra=body_schema("network", NetworkCreate))
@@ -39,13 +43,14 @@ async def create_network(request: Request, ctx: ContextDep):
     data = await parse_body(request, "network", NetworkCreate)
     async with rt.write(ctx, request) as uow:
         net = await networks.create_network(ctx, uow, rt.rules, data)
-    return json_response({"network": net}, 201)
+    return json_response({"network": just_written(rt.realization, net)}, 201)
 
 
 @router.get("/v2.0/networks/{network_id}")
 async def show_network(network_id: str, request: Request, ctx: ContextDep):
+    getter = partial(networks.get_network, watch=runtime(request).realization)
     return await show_response(
-        request, ctx, "network", FIELDS, networks.get_network, network_id, (NetworkNotFound, "net_id")
+        request, ctx, "network", FIELDS, getter, network_id, (NetworkNotFound, "net_id")
     )
 
 
@@ -57,7 +62,7 @@ async def update_network(network_id: str, request: Request, ctx: ContextDep):
     revision = if_match_revision(request)
     async with rt.write(ctx, request) as uow:
         net = await networks.update_network(ctx, uow, rt.rules, network_id, data, revision)
-    return json_response({"network": net})
+    return json_response({"network": just_written(rt.realization, net)})
 
 
 @router.delete("/v2.0/networks/{network_id}", status_code=204)

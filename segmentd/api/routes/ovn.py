@@ -1,4 +1,5 @@
-"""/v2.0/ovn/drift: the last comparison of the database with OVN's Northbound DB."""
+"""/v2.0/ovn: the last comparison of the database with OVN's Northbound DB, and the
+backend's state (connected, and the events it has not applied yet)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from fastapi import APIRouter, Request
 from segmentd.api.deps import ContextDep, json_response
 from segmentd.api.runtime import runtime
 from segmentd.auth.policy import enforce
-from segmentd.errors import OvnDriftReportNotFound
+from segmentd.errors import OvnBackendNotConfigured, OvnDriftReportNotFound
 from segmentd.services import realization
 
 router = APIRouter(tags=["ovn"])
@@ -22,3 +23,17 @@ async def show_drift(request: Request, ctx: ContextDep):
     if found is None:
         raise OvnDriftReportNotFound()
     return json_response({"drift": orjson.loads(found["report"])})
+
+
+PENDING_SHOWN = 100
+
+
+@router.get("/v2.0/ovn/status")
+async def show_status(request: Request, ctx: ContextDep):
+    enforce(ctx, "get_ovn_status")
+    rt = runtime(request)
+    if rt.realization is None:
+        raise OvnBackendNotConfigured()
+    async with rt.read() as conn:
+        status = await realization.backend_status(conn, rt.realization, PENDING_SHOWN)
+    return json_response({"ovn": status})

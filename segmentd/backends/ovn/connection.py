@@ -49,6 +49,7 @@ class NorthboundConnection:
         self.endpoint = endpoint
         self.api = None
         self.last_error: str | None = None
+        self._max_tunid: int | None = None  # the last value seen, kept through outages
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -58,6 +59,19 @@ class NorthboundConnection:
             return False
         session = getattr(self.api.idl, "_session", None)  # python-ovs has no public flag
         return session is None or session.is_connected()
+
+    def max_tunnel_id(self) -> int | None:
+        """NB_Global options:max_tunid as ovn-northd publishes it (it depends on the
+        chassis' encapsulations), read from the local replica; the last value seen while
+        disconnected; None before OVN ever said."""
+        api = self.api
+        if api is not None and self.connected:
+            for row in api.tables["NB_Global"].rows.values():
+                value = row.options.get("max_tunid")
+                if value is not None and value.isdigit():
+                    self._max_tunid = int(value)
+                break
+        return self._max_tunid
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._connect_loop, name="ovn-nb-connect",
@@ -107,3 +121,17 @@ class NorthboundConnection:
             except Exception:  # stopping is best effort
                 LOG.debug("stopping the Northbound connection failed", exc_info=True)
             self.api = None
+
+
+class OvnLimits:
+    """What OVN can carry, for segment validation at API time (see TypeRules)."""
+
+    name = "OVN"
+    # OVN has no GRE: tunnelled networks are logical datapaths with northd's tunnel keys.
+    network_types = frozenset({"flat", "vlan", "vxlan", "geneve"})
+
+    def __init__(self, northbound: NorthboundConnection) -> None:
+        self._northbound = northbound
+
+    def max_tunnel_id(self) -> int | None:
+        return self._northbound.max_tunnel_id()

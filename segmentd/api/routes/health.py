@@ -1,0 +1,69 @@
+"""Liveness, readiness and metrics.
+
+/healthz answers while the process serves requests. /readyz says whether it can do its
+work: the database answers (else 503), and, with a backend, whether it is connected and
+how many changes wait for it (still 200: writes are accepted and wait in the outbox).
+Neither needs a token, and neither names an address or an error. /metrics is for
+Prometheus and takes a token (policy get_metrics).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import APIRouter, Request
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from sqlalchemy.exc import SQLAlchemyError
+from starlette.responses import Response
+
+from segmentd.api.deps import ContextDep, json_response
+from segmentd.api.runtime import runtime
+from segmentd.auth.policy import enforce
+from segmentd.services import health
+
+LOG = logging.getLogger(__name__)
+router = APIRouter(tags=["health"])
+PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8"
+
+
+@router.get("/healthz")
+async def healthz():
+    return json_response({"status": "alive"})
+
+
+@router.get("/readyz")
+async def readyz(request: Request):
+    rt = runtime(request)
+    try:
+        async with rt.read() as conn:
+            state = await health.readiness(conn, rt.realization)
+    except (SQLAlchemyError, OSError, TimeoutError) as exc:
+        LOG.warning("readiness: the database does not answer: %s", exc)
+        return json_response({"status": "unavailable", "database": "unreachable"}, 503)
+    return json_response(state)
+
+
+class _Gauges:
+    """A one-scrape collector: the gauges read for this request."""
+
+    def __init__(self, gauges: list[health.Gauge]) -> None:
+        self._gauges = gauges
+
+    def collect(self):
+        for g in self._gauges:
+            family = GaugeMetricFamily(g.name, g.help, labels=list(g.labels))
+            for labels, value in g.samples:
+                family.add_metric(list(labels), value)
+            yield family
+
+
+@router.get("/metrics")
+async def metrics(request: Request, ctx: ContextDep):
+    enforce(ctx, "get_metrics")
+    rt = runtime(request)
+    async with rt.read() as conn:
+        gauges = await health.gauges(conn, rt.realization)
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_Gauges(gauges))
+    return Response(generate_latest(registry), media_type=PROMETHEUS_TEXT)
