@@ -135,13 +135,15 @@ def create_app(settings: Settings, bus: EventBus | None = None) -> FastAPI:
             name="segmentd-host-sweeper",
         )
         drift_checks = _start_drift_checks(settings, engine, northbound, stop)
+        chassis_watch = _start_chassis_watch(app, settings, engine, clock, dispatcher.wake, stop)
         try:
             yield
         finally:
             stop.set()
             await sweeper
-            if drift_checks is not None:
-                await drift_checks
+            for task in (drift_checks, chassis_watch):
+                if task is not None:
+                    await task
             await dispatcher.stop()
             await sender.close()
             if publisher is not None:
@@ -218,6 +220,21 @@ def _start_drift_checks(settings: Settings, engine, northbound, stop: asyncio.Ev
                        settings.ovn.sync_interval_seconds, stop),
         name="segmentd-ovn-drift",
     )
+
+
+def _start_chassis_watch(app: FastAPI, settings: Settings, engine, clock, wake,
+                         stop: asyncio.Event):
+    """Southbound chassis as hosts (ovn.watch_chassis); one process watches at a time."""
+    if settings.backend != "ovn" or not settings.ovn.watch_chassis:
+        return None
+    from segmentd.backends.ovn.connection import endpoint_of
+    from segmentd.backends.ovn.southbound import SouthboundConnection
+    from segmentd.chassis import ChassisWatcher
+
+    southbound = SouthboundConnection(endpoint_of(settings.ovn, settings.ovn.sb_connection))
+    watcher = ChassisWatcher(engine, southbound, clock, wake, settings.ovn.chassis_lease_seconds)
+    app.state.chassis_watcher = watcher
+    return asyncio.create_task(watcher.run(stop), name="segmentd-ovn-chassis")
 
 
 SETTINGS_ENV = "_SEGMENTD_SETTINGS_JSON"  # how `segmentd serve` hands settings to its workers

@@ -116,6 +116,9 @@ class OvnSettings(BaseModel):
     # The server compares the database with the NB this often (one process per round).
     sync_interval_seconds: float = Field(default=300.0, ge=10, le=86_400)
     sync_mode: Literal["off", "log", "repair"] = "log"
+    # Southbound chassis become hosts (one watching process at a time, holding a lease).
+    watch_chassis: bool = True
+    chassis_lease_seconds: float = Field(default=15.0, ge=1, le=600)
 
     @field_validator("nb_connection", "sb_connection")
     @classmethod

@@ -67,3 +67,8 @@ REPORT_MAX_MAPPINGS = 256  # physnets per mapping kind
 REPORT_MAX_DEVICES = 64  # devices per physnet in device_mappings
 KNOWN_TUNNEL_TYPES = ("vxlan", "geneve", "gre")  # gre is accepted and reaches nothing
 WEBHOOK_TARGET_PREFIX = "webhook:"  # a subscription's delivery target is this + its id
+
+# The agent an OVN Southbound chassis becomes (Neutron's names); only the chassis watcher
+# writes it, and it is alive while the chassis row exists.
+OVN_AGENT_TYPE = "OVN Controller agent"
+OVN_AGENT_BINARY = "ovn-controller"

@@ -160,6 +160,10 @@ class OvnDriftReportNotFound(NotFound):
     message = "No OVN drift check has run yet."
 
 
+class HostClaimedByChassis(Conflict):
+    message = "Host {host} is held by OVN chassis {chassis}."
+
+
 class OvnBackendNotConfigured(NotFound):
     message = "This server does not realize networks in OVN (backend is not \"ovn\")."
 

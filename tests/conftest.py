@@ -33,8 +33,8 @@ MARIADB_USER = os.environ.get("SEGMENTD_TEST_MARIADB_USER", "root")
 TABLES = ("segments", "networks")  # what "a rejected request changed nothing" compares
 # Emptied between tests, children first (dispatch_lock keeps its one row).
 ALL_TABLES = (
-    "ovn_drift_checks", "event_deliveries", "outbox_events", "event_subscriptions", "host_reach", "agents", "hosts",
-    "audit_events", "tokens", *TABLES,
+    "ovn_chassis_watch", "ovn_drift_checks", "event_deliveries", "outbox_events",
+    "event_subscriptions", "host_reach", "agents", "hosts", "audit_events", "tokens", *TABLES,
 )
 
 BASE_CONFIG = {

@@ -21,6 +21,7 @@ from sqlalchemy import (
     func,
     insert,
     literal_column,
+    or_,
     select,
     tuple_,
     update,
@@ -28,6 +29,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from segmentd import constants as c
 from segmentd.db import fastpath
 from segmentd.db.listing import Attribute, fetch_page
 from segmentd.db.models import agents as a
@@ -83,6 +85,37 @@ async def lock_existing_host(conn: AsyncConnection, host: str) -> None:
 
 
 DELETE_HOST = delete(h).where(h.c.name == bindparam("host"))
+CLAIM = (
+    update(h).where(h.c.name == bindparam("of_host"), h.c.chassis.is_(None))
+    .values(chassis=bindparam("chassis"))
+)
+HOLDER = select(h.c.chassis).where(h.c.name == bindparam("host"))
+RELEASE = (
+    update(h).where(h.c.name == bindparam("of_host"), h.c.chassis == bindparam("of_chassis"))
+    .values(chassis=None)
+)
+CHASSIS_AGENTS = (
+    select(h.c.chassis, h.c.name, a.c.configurations)
+    .join(a, and_(a.c.host == h.c.name, a.c.agent_type == c.OVN_AGENT_TYPE))
+    .where(h.c.chassis.is_not(None))
+)
+
+
+async def claim_host(conn: AsyncConnection, host: str, chassis: str) -> str | None:
+    """Under the host's lock: give the host to `chassis` unless a chassis holds it already;
+    the holder afterwards."""
+    await conn.execute(CLAIM, {"of_host": host, "chassis": chassis})
+    return (await conn.execute(HOLDER, {"host": host})).scalar_one_or_none()
+
+
+async def release_host(conn: AsyncConnection, host: str, chassis: str) -> bool:
+    """Under the host's lock: the chassis lets the host go; False if it did not hold it."""
+    return (await conn.execute(RELEASE, {"of_host": host, "of_chassis": chassis})).rowcount == 1
+
+
+async def chassis_hosts(conn: AsyncConnection) -> dict[str, tuple[str, str]]:
+    """{chassis: (host, its agent's configurations)} for every host a chassis holds."""
+    return {ch: (host, conf) for ch, host, conf in await conn.execute(CHASSIS_AGENTS)}
 
 
 async def delete_host(conn: AsyncConnection, host: str) -> None:
@@ -169,9 +202,11 @@ async def list_agents(conn: AsyncConnection, q: ListQuery):
     return await fetch_page(conn, select(*AGENT_COLUMNS), AGENT_ATTRIBUTES, a.c.id, q)
 
 
+# A chassis' agent never expires: it lives while its Chassis row does.
 STALE_AGENTS = (
     select(a.c.host)
-    .where(a.c.expired.is_(False), a.c.heartbeat_at < bindparam("cutoff"))
+    .where(a.c.expired.is_(False), a.c.heartbeat_at < bindparam("cutoff"),
+           a.c.agent_type != c.OVN_AGENT_TYPE)
     .group_by(a.c.host)
     .order_by(a.c.host)
     .limit(bindparam("limit"))
@@ -180,7 +215,7 @@ STALE_AGENTS = (
 EXPIRE = (
     update(a)
     .where(a.c.host == bindparam("of_host"), a.c.expired.is_(False),
-           a.c.heartbeat_at < bindparam("cutoff"))
+           a.c.heartbeat_at < bindparam("cutoff"), a.c.agent_type != c.OVN_AGENT_TYPE)
     .values(expired=True)
 )
 
@@ -281,11 +316,16 @@ async def segments_with_keys(conn: AsyncConnection, keys: Iterable[ReachKey]) ->
 
 # -- mapping queries (a host counts only while its newest heartbeat is within the grace)
 
+def _live_host(cutoff):
+    """A host counts while its newest heartbeat is in the grace period, or a chassis holds it."""
+    return or_(h.c.reported_at >= cutoff, h.c.chassis.is_not(None))
+
+
 HOSTS_OF_KEY = (
-    select(r.c.host.label("host"), h.c.reported_at)
+    select(r.c.host.label("host"), h.c.reported_at, h.c.chassis)
     .join(h, h.c.name == r.c.host)
     .where(r.c.network_type == bindparam("network_type"), r.c.physnet == bindparam("physnet"),
-           h.c.reported_at >= bindparam("cutoff"))
+           _live_host(bindparam("cutoff")))
 )
 HOST_NAME_ATTRIBUTES: dict[str, Attribute] = {
     "id": Attribute(r.c.host),
@@ -307,7 +347,7 @@ def reached_by(host: str, cutoff: datetime):
         r.c.host == host,
         r.c.network_type == s.c.network_type,
         r.c.physnet == s.c.alloc_physnet,
-        exists().where(h.c.name == host, h.c.reported_at >= cutoff),
+        exists().where(h.c.name == host, _live_host(cutoff)),
     )
 
 
@@ -318,7 +358,8 @@ SEGMENT_COUNT = (
     .where(r.c.host == h.c.name)
     .scalar_subquery()
 )
-HOSTS = select(h.c.name.label("host"), h.c.reported_at, SEGMENT_COUNT.label("segment_count"))
+HOSTS = select(h.c.name.label("host"), h.c.reported_at, h.c.chassis,
+               SEGMENT_COUNT.label("segment_count"))
 HOST_ATTRIBUTES: dict[str, Attribute] = {
     "id": Attribute(h.c.name),
     "host": Attribute(h.c.name),

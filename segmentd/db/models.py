@@ -139,6 +139,9 @@ class Host(Base):
     name: Mapped[str] = mapped_column(Name(c.HOST_MAX_LEN), primary_key=True)
     reported_at: Mapped[datetime] = mapped_column(DateTime, index=True)  # newest heartbeat
     created_at: Mapped[datetime] = mapped_column(DateTime)
+    # The OVN Southbound chassis that claimed this hostname: such a host stays alive while
+    # the chassis exists, and no other chassis may claim it.
+    chassis: Mapped[str | None] = mapped_column(String(255), unique=True)
 
 
 class Agent(Base):
@@ -263,6 +266,19 @@ class OvnDriftCheck(Base):
     report: Mapped[str | None] = mapped_column(Text)
 
 
+class OvnChassisWatch(Base):
+    """One row: which process watches the Southbound chassis (a lease), and the chassis
+    it refused (a hostname another chassis holds, or data a host report may not carry)."""
+
+    __tablename__ = "ovn_chassis_watch"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    holder: Mapped[str | None] = mapped_column(String(64))
+    lease_until: Mapped[datetime | None] = mapped_column(DateTime)
+    conflicts: Mapped[str | None] = mapped_column(Text)  # JSON list
+    updated_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
 networks = Network.__table__
 segments = Segment.__table__
 tokens = Token.__table__
@@ -275,3 +291,4 @@ event_deliveries = EventDelivery.__table__
 event_subscriptions = EventSubscription.__table__
 dispatch_lock = DispatchLock.__table__
 ovn_drift_checks = OvnDriftCheck.__table__
+ovn_chassis_watch = OvnChassisWatch.__table__

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from segmentd.db.models import event_deliveries as d
 from segmentd.db.models import networks as n
 from segmentd.db.models import outbox_events as e
+from segmentd.db.models import ovn_chassis_watch as watch
 from segmentd.db.models import ovn_drift_checks as checks
 from segmentd.db.networks import COLUMNS as NETWORK_COLUMNS
 from segmentd.db.segments import COLUMNS as SEGMENT_COLUMNS
@@ -132,3 +133,40 @@ async def oldest_pending(conn: AsyncConnection, target: str, types, limit: int):
              for r in waiting.mappings()]
     rows.sort(key=lambda r: r["seq"])
     return [{k: v for k, v in r.items() if k != "seq"} for r in rows[:limit]]
+
+
+# -- the chassis watcher's lease (one process watches the Southbound DB at a time)
+
+WATCH_ID = 1
+TAKE_LEASE = (
+    update(watch)
+    .where(watch.c.id == WATCH_ID,
+           or_(watch.c.holder == bindparam("me"), watch.c.lease_until.is_(None),
+               watch.c.lease_until < bindparam("now")))
+    .values(holder=bindparam("me"), lease_until=bindparam("until"))
+)
+
+
+async def take_lease(conn: AsyncConnection, me: str, now: datetime, until: datetime) -> bool:
+    """Hold (or renew) the watcher lease until `until`; False while another holds it."""
+    params = {"me": me, "now": now, "until": until}
+    if (await conn.execute(TAKE_LEASE, params)).rowcount == 1:
+        return True
+    if (await conn.execute(select(watch.c.id).where(watch.c.id == WATCH_ID))).first():
+        return False
+    try:
+        async with conn.begin_nested():
+            await conn.execute(insert(watch).values(id=WATCH_ID, holder=me, lease_until=until))
+    except IntegrityError:  # another process created the row first, and so holds the lease
+        return False
+    return True
+
+
+async def save_conflicts(conn: AsyncConnection, conflicts: str, at: datetime) -> None:
+    await conn.execute(update(watch).where(watch.c.id == WATCH_ID)
+                       .values(conflicts=conflicts, updated_at=at))
+
+
+async def chassis_conflicts(conn: AsyncConnection) -> str | None:
+    found = await conn.execute(select(watch.c.conflicts).where(watch.c.id == WATCH_ID))
+    return found.scalar_one_or_none()

@@ -73,7 +73,7 @@ AGENT = _object({
 
 HOST_CHANGE = _object({
     "host": _STR,
-    "reason": {"enum": ["report", "agent_deleted", "expired"]},
+    "reason": {"enum": ["report", "agent_deleted", "expired", "chassis", "chassis_deleted"]},
     "physnets": _NAMES,
     "tunnel_types": _NAMES,
     "gained": {"type": "array", "items": _UUID, "uniqueItems": True},

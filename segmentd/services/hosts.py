@@ -24,7 +24,12 @@ from segmentd.context import RequestContext
 from segmentd.db import hosts as rows
 from segmentd.db.engine import read_connection
 from segmentd.db.hosts import ReachKey
-from segmentd.errors import AgentNotFound, HostReportNotAllowed
+from segmentd.errors import (
+    AgentNotFound,
+    HostClaimedByChassis,
+    HostReportNotAllowed,
+    InvalidInput,
+)
 from segmentd.query import ListQuery, Page
 from segmentd.services.common import utcnow
 from segmentd.services.uow import UnitOfWork, unit_of_work
@@ -79,7 +84,8 @@ def agent_view(row: Mapping[str, Any], clock: HostClock, now: datetime) -> dict[
         "host": row["host"],
         "agent_type": row["agent_type"],
         "binary": row["binary"],
-        "alive": clock.alive(row["heartbeat_at"], now) and not row["expired"],
+        "alive": _chassis_agent(row) or (clock.alive(row["heartbeat_at"], now)
+                                         and not row["expired"]),
         "admin_state_up": row["admin_state_up"],
         "description": row["description"],
         "configurations": orjson.loads(row["configurations"]),
@@ -91,8 +97,13 @@ def agent_view(row: Mapping[str, Any], clock: HostClock, now: datetime) -> dict[
     }
 
 
+def _chassis_agent(agent: Mapping[str, Any]) -> bool:
+    return agent["agent_type"] == c.OVN_AGENT_TYPE
+
+
 def _live(agent: Mapping[str, Any], cutoff: datetime) -> bool:
-    return not agent["expired"] and agent["heartbeat_at"] >= cutoff
+    """Whether the agent counts: a chassis' agent always (it is deleted with the chassis)."""
+    return _chassis_agent(agent) or (not agent["expired"] and agent["heartbeat_at"] >= cutoff)
 
 
 async def settle_reach(
@@ -143,10 +154,59 @@ async def apply_report(
     enforce(ctx, "create_host_report", {"host": host})
     if ctx.host is not None and ctx.host != host:
         raise HostReportNotAllowed(bound=ctx.host, host=host)
+    if report["agent_type"] == c.OVN_AGENT_TYPE:
+        raise InvalidInput(error_message=f"agent_type '{c.OVN_AGENT_TYPE}' is learned from "
+                           "OVN's Southbound DB, not reported")
+    return await _record_report(ctx, uow, clock, report)
+
+
+async def apply_chassis(uow: UnitOfWork, clock: HostClock, chassis: str,
+                        report: dict[str, Any]) -> None:
+    """What an OVN chassis reaches, recorded as its host's OVN agent reporting it.
+
+    The first chassis to claim a hostname holds it; another chassis with that hostname is
+    refused (HostClaimedByChassis, nothing written) so it cannot take the host's segments.
+    """
+    await _record_report(None, uow, clock, report, claim=chassis)
+
+
+async def remove_chassis(uow: UnitOfWork, clock: HostClock, chassis: str, host: str) -> bool:
+    """The chassis is gone: its agent goes, and the host keeps what other live agents
+    report (nothing, and the host goes, when it had no other). False if it held no host."""
+    await rows.lock_existing_host(uow.conn, host)
+    if not await rows.release_host(uow.conn, host, chassis):
+        return False
+    agents = list(await rows.agents_of_host(uow.conn, host))
+    mine = next((a for a in agents if _chassis_agent(a)), None)
+    others = [a for a in agents if a is not mine]
+    if mine is not None:
+        await rows.delete_agent(uow.conn, mine["id"])
+    cutoff = clock.cutoff(utcnow())
+    await settle_reach(None, uow, host, [a for a in others if _live(a, cutoff)], "chassis_deleted")
+    if not others:
+        await rows.delete_host(uow.conn, host)
+    if mine is not None:
+        uow.record(None, c.EVENT_AGENT_DELETED, agent_view(mine, clock, utcnow()), None)
+    return True
+
+
+async def applied_chassis(conn: AsyncConnection) -> dict[str, tuple[str, str]]:
+    """{chassis: (host, canonical configurations)} as the database holds them."""
+    return await rows.chassis_hosts(conn)
+
+
+async def _record_report(ctx: RequestContext | None, uow: UnitOfWork, clock: HostClock,
+                         report: dict[str, Any], claim: str | None = None) -> dict[str, Any]:
+    host = report["host"]
     now = utcnow()
     cutoff = clock.cutoff(now)
     conf = canonical(report["configurations"])
     created = await rows.lock_host(uow.conn, host, now)
+    if claim is not None:
+        holder = await rows.claim_host(uow.conn, host, claim)
+        if holder != claim:
+            raise HostClaimedByChassis(host=host, chassis=holder)
+    reason = "report" if claim is None else "chassis"
     # A host this report created has no agents yet (and so no reach).
     agents = [] if created else list(await rows.agents_of_host(uow.conn, host))
     mine = next((a for a in agents if a["agent_type"] == report["agent_type"]), None)
@@ -172,7 +232,7 @@ async def apply_report(
             view = agent_view(agent, clock, now)
             uow.record(ctx, c.EVENT_AGENT_CREATED, view, None)
             if reach:
-                _record_reach_change(ctx, uow, host, "report", reach, gained, [])
+                _record_reach_change(ctx, uow, host, reason, reach, gained, [])
             return view
         await rows.insert_agent(uow.conn, agent)
         event = c.EVENT_AGENT_CREATED
@@ -188,7 +248,7 @@ async def apply_report(
     others = [a for a in agents if a["id"] != agent["id"] and _live(a, cutoff)]
     # Reach is only ever written from agents, so a host without agents reaches nothing.
     known = set() if not agents else None
-    await settle_reach(ctx, uow, host, [agent, *others], "report", known)
+    await settle_reach(ctx, uow, host, [agent, *others], reason, known)
     return view
 
 

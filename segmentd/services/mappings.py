@@ -29,13 +29,15 @@ async def list_hosts(ctx: RequestContext, conn: AsyncConnection, q: ListQuery, c
     cutoff = clock.cutoff(now)
     items = []
     for row in found:
-        live = row["reported_at"] >= cutoff
+        held = row["chassis"] is not None  # alive while its OVN chassis exists
+        live = held or row["reported_at"] >= cutoff
         physnets, tunnels = describe_reach(reach[row["host"]]) if live else ([], [])
         items.append({
             "host": row["host"],
             "physnets": physnets,
             "tunnel_types": tunnels,
-            "alive": clock.alive(row["reported_at"], now),
+            "alive": held or clock.alive(row["reported_at"], now),
+            "chassis": row["chassis"],
             "segment_count": row["segment_count"] if live else 0,
             "reported_at": timestamp(row["reported_at"]),
         })
@@ -63,7 +65,7 @@ async def hosts_of_segment(
     now = utcnow()
     found, has_more = await rows.hosts_reaching(conn, key, clock.cutoff(now), q, is_host_name)
     items: list[dict[str, Any]] = [
-        {"host": r["host"], "alive": clock.alive(r["reported_at"], now),
+        {"host": r["host"], "alive": r["chassis"] is not None or clock.alive(r["reported_at"], now),
          "reported_at": timestamp(r["reported_at"])}
         for r in found
     ]

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from segmentd.db import realization as rows
@@ -87,8 +88,23 @@ async def backend_status(conn: AsyncConnection, watch: Watch, limit: int) -> dic
         "connected": watch.connected(),
         "backlog": await rows.backlog(conn, watch.target, watch.types),
         "pending": await rows.oldest_pending(conn, watch.target, watch.types, limit),
+        "chassis_conflicts": await chassis_conflicts(conn),
     }
 
 
 async def backlog(conn: AsyncConnection, watch: Watch) -> int:
     return await rows.backlog(conn, watch.target, watch.types)
+
+
+async def take_lease(conn: AsyncConnection, me: str, now, until) -> bool:
+    return await rows.take_lease(conn, me, now, until)
+
+
+async def save_conflicts(conn: AsyncConnection, conflicts: list[dict[str, Any]], at) -> None:
+    await rows.save_conflicts(conn, orjson.dumps(conflicts).decode(), at)
+
+
+async def chassis_conflicts(conn: AsyncConnection) -> list[dict[str, Any]]:
+    """The chassis the watcher refused last time it looked (see segmentd/chassis.py)."""
+    text = await rows.chassis_conflicts(conn)
+    return orjson.loads(text) if text else []

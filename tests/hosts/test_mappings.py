@@ -271,7 +271,7 @@ class TestQueries:
         assert api.get(f"/v2.0/segments/{world.nobody}/hosts").json() == {"hosts": []}
         (entry,) = api.get("/v2.0/hosts").json()["hosts"]
         assert entry == {"host": "compute-1", "physnets": ["physnet1"], "tunnel_types": [],
-                         "alive": True, "segment_count": 3,
+                         "alive": True, "chassis": None, "segment_count": 3,
                          "reported_at": agent["heartbeat_timestamp"]}
 
 

@@ -18,7 +18,8 @@ from segmentd.errors import SegmentNotFound
 from segmentd.services import hosts, mappings
 
 router = APIRouter(tags=["hosts"])
-HOST_FIELDS = ("host", "physnets", "tunnel_types", "alive", "segment_count", "reported_at")
+HOST_FIELDS = ("host", "physnets", "tunnel_types", "alive", "chassis", "segment_count",
+               "reported_at")
 SEGMENT_HOST_FIELDS = ("host", "alive", "reported_at")
 SEGMENT_FIELDS = (
     "id", "network_id", "name", "description", "physical_network", "network_type",

@@ -20,9 +20,11 @@ async def show_drift(request: Request, ctx: ContextDep):
     enforce(ctx, "get_ovn_drift")
     async with runtime(request).read() as conn:
         found = await realization.latest_report(conn)
+        conflicts = await realization.chassis_conflicts(conn)
     if found is None:
         raise OvnDriftReportNotFound()
-    return json_response({"drift": orjson.loads(found["report"])})
+    return json_response({"drift": {**orjson.loads(found["report"]),
+                                    "chassis_conflicts": conflicts}})
 
 
 PENDING_SHOWN = 100

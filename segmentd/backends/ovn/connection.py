@@ -1,4 +1,5 @@
-"""The Northbound connection: opened in the background, retried, never at import time.
+"""OVSDB connections (Northbound, Southbound): opened in the background, retried, never
+at import time.
 
 ovsdbapp keeps its connection on the API class, so each connection gets a class of its
 own. Once connected, python-ovs reconnects by itself after an outage; until the first
@@ -13,7 +14,7 @@ import threading
 from dataclasses import dataclass
 
 LOG = logging.getLogger(__name__)
-NB_TABLES = ("NB_Global", "Logical_Switch", "Logical_Switch_Port")
+NB_TABLES = {"NB_Global": None, "Logical_Switch": None, "Logical_Switch_Port": None}
 
 
 @dataclass(frozen=True)
@@ -26,9 +27,9 @@ class OvnEndpoint:
     ssl_ca_cert: str | None = None
 
 
-def endpoint_of(ovn) -> OvnEndpoint:
-    """The Northbound endpoint of the [ovn] settings."""
-    return OvnEndpoint(ovn.nb_connection, ovn.timeout_seconds, ovn.probe_interval_ms,
+def endpoint_of(ovn, remote: str | None = None) -> OvnEndpoint:
+    """The Northbound endpoint of the [ovn] settings (or another remote, with its SSL files)."""
+    return OvnEndpoint(remote or ovn.nb_connection, ovn.timeout_seconds, ovn.probe_interval_ms,
                        ovn.ssl_private_key, ovn.ssl_certificate, ovn.ssl_ca_cert)
 
 
@@ -42,14 +43,21 @@ def _configure_ssl(endpoint: OvnEndpoint) -> None:
     Stream.ssl_set_ca_cert_file(endpoint.ssl_ca_cert)
 
 
-class NorthboundConnection:
-    """An ovsdbapp OVN_Northbound API once connected; `api` is None until then."""
+class OvsdbConnection:
+    """An ovsdbapp API on one OVN database once connected; `api` is None until then.
+
+    Subclasses name the schema, the tables (and columns, None for all) to replicate and
+    the ovsdbapp API class.
+    """
+
+    schema = ""
+    tables: dict[str, list[str] | None] = {}
+    what = "OVSDB"
 
     def __init__(self, endpoint: OvnEndpoint) -> None:
         self.endpoint = endpoint
         self.api = None
         self.last_error: str | None = None
-        self._max_tunid: int | None = None  # the last value seen, kept through outages
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -60,22 +68,12 @@ class NorthboundConnection:
         session = getattr(self.api.idl, "_session", None)  # python-ovs has no public flag
         return session is None or session.is_connected()
 
-    def max_tunnel_id(self) -> int | None:
-        """NB_Global options:max_tunid as ovn-northd publishes it (it depends on the
-        chassis' encapsulations), read from the local replica; the last value seen while
-        disconnected; None before OVN ever said."""
-        api = self.api
-        if api is not None and self.connected:
-            for row in api.tables["NB_Global"].rows.values():
-                value = row.options.get("max_tunid")
-                if value is not None and value.isdigit():
-                    self._max_tunid = int(value)
-                break
-        return self._max_tunid
+    def _api_class(self):
+        raise NotImplementedError
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._connect_loop, name="ovn-nb-connect",
-                                        daemon=True)
+        self._thread = threading.Thread(target=self._connect_loop,
+                                        name=f"ovn-{self.schema}-connect", daemon=True)
         self._thread.start()
 
     def wait_connected(self, timeout: float) -> bool:
@@ -90,27 +88,30 @@ class NorthboundConnection:
             try:
                 self.api = self._open()
                 self.last_error = None
-                LOG.info("connected to the OVN Northbound DB at %s", self.endpoint.remote)
+                LOG.info("connected to the %s at %s", self.what, self.endpoint.remote)
                 return
             except Exception as exc:  # any failure: say so, wait, try again
                 self.last_error = f"{type(exc).__name__}: {exc}"
-                LOG.warning("OVN Northbound DB at %s unreachable (%s); retrying in %.1f s",
-                            self.endpoint.remote, self.last_error, delay)
+                LOG.warning("%s at %s unreachable (%s); retrying in %.1f s",
+                            self.what, self.endpoint.remote, self.last_error, delay)
                 self._stop.wait(delay)
                 delay = min(delay * 2, 30.0)
 
     def _open(self):
         from ovsdbapp.backend.ovs_idl import connection, idlutils
-        from ovsdbapp.schema.ovn_northbound import impl_idl
 
         _configure_ssl(self.endpoint)
-        helper = idlutils.get_schema_helper(self.endpoint.remote, "OVN_Northbound")
-        for table in NB_TABLES:
-            helper.register_table(table)
+        helper = idlutils.get_schema_helper(self.endpoint.remote, self.schema)
+        for table, columns in self.tables.items():
+            if columns is None:
+                helper.register_table(table)
+            else:
+                helper.register_columns(table, columns)
         idl = connection.OvsdbIdl(self.endpoint.remote, helper,
                                   probe_interval=self.endpoint.probe_interval_ms)
         conn = connection.Connection(idl, timeout=self.endpoint.timeout)
-        api_class = type("SegmentdNorthbound", (impl_idl.OvnNbApiIdlImpl,), {})
+        # ovsdbapp keeps the connection on the class: a class of our own per connection.
+        api_class = type(f"Segmentd{self.schema}", (self._api_class(),), {})
         return api_class(conn)  # waits for the first full copy of the tables
 
     def stop(self) -> None:
@@ -121,6 +122,35 @@ class NorthboundConnection:
             except Exception:  # stopping is best effort
                 LOG.debug("stopping the Northbound connection failed", exc_info=True)
             self.api = None
+
+
+class NorthboundConnection(OvsdbConnection):
+    schema = "OVN_Northbound"
+    tables = NB_TABLES
+    what = "OVN Northbound DB"
+    _max_tunid: int | None = None  # the last value seen, kept through outages
+
+    def _api_class(self):
+        from ovsdbapp.schema.ovn_northbound import impl_idl
+
+        return impl_idl.OvnNbApiIdlImpl
+
+    def max_tunnel_id(self) -> int | None:
+        """NB_Global options:max_tunid as ovn-northd publishes it (it depends on the
+        chassis' encapsulations), read from the local replica; the last value seen while
+        disconnected; None before OVN ever said."""
+        api = self.api
+        # Not while the IDL's thread applies an update, and never waiting for it (this runs
+        # on the event loop): then the last value read stands.
+        if api is not None and self.connected and api.ovsdb_connection.lock.acquire(False):
+            try:
+                rows = list(api.tables["NB_Global"].rows.values())
+                value = rows[0].options.get("max_tunid") if rows else None
+            finally:
+                api.ovsdb_connection.lock.release()
+            if value is not None and value.isdigit():
+                self._max_tunid = int(value)
+        return self._max_tunid
 
 
 class OvnLimits:

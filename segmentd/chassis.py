@@ -1,0 +1,215 @@
+"""OVN chassis become hosts: the Southbound watcher.
+
+Each Chassis row is a host report of that hostname's OVN agent (bridge mappings and
+encapsulation types as configurations) through the same host service as REST reports,
+so one set of rules decides what every host reaches. The watcher keeps, in memory, what
+it last applied per chassis (loaded from the database when it starts leading) and, each
+time the Southbound replica changes, writes only the chassis whose state differs: an
+identical update writes nothing. A chassis gone from the replica (deleted, or missing
+from a Southbound DB restarted empty) loses its agent and so its reach.
+
+One process of all sharing the database watches at a time: it holds a lease row, renewed
+every third of `ovn.chassis_lease_seconds`; if it dies another takes over once the lease
+runs out. Writes are idempotent under the host lock, so even two briefly overlapping
+holders cannot duplicate or lose reach.
+
+A hostname is held by the first chassis that claimed it. A second chassis with the same
+hostname is refused, as is a chassis whose data a host report could not carry (a bad
+hostname or physnet, malformed mappings); both are listed in `chassis_conflicts`
+(GET /v2.0/ovn/status and /v2.0/ovn/drift) and logged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections import defaultdict
+from datetime import timedelta
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from segmentd import constants as c
+from segmentd.api.schemas import HostReport
+from segmentd.backends.ovn.southbound import ChassisState, SouthboundConnection
+from segmentd.db.engine import read_connection, write_connection
+from segmentd.errors import HostClaimedByChassis
+from segmentd.services import audit, hosts, realization
+from segmentd.services.common import utcnow
+from segmentd.services.uow import unit_of_work
+
+LOG = logging.getLogger(__name__)
+POLL_SECONDS = 0.1  # how often the replica's change counter is looked at (a few µs)
+CONCURRENCY = 8  # chassis applied at once: overlaps database round trips
+
+
+def report_of(state: ChassisState) -> dict[str, Any]:
+    """The host report a chassis amounts to; ValueError if a report could not carry it."""
+    if state.error:
+        raise ValueError(state.error)
+    report = {"host": state.hostname, "agent_type": c.OVN_AGENT_TYPE,
+              "binary": c.OVN_AGENT_BINARY, "configurations": state.configurations()}
+    try:
+        return HostReport.model_validate(report).model_dump(by_alias=True, exclude_unset=True)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise ValueError(problems) from None
+
+
+class ChassisWatcher:
+    def __init__(self, engine: AsyncEngine, southbound: SouthboundConnection,
+                 clock: hosts.HostClock, wake, lease_seconds: float) -> None:
+        self._engine = engine
+        self._sb = southbound
+        self._clock = clock
+        self._wake = wake  # the dispatcher's: events were committed
+        self._lease = timedelta(seconds=lease_seconds)
+        self._me = f"{uuid.uuid4()}"
+        self._applied: dict[str, tuple[str, str]] | None = None  # chassis: (host, canonical)
+        self._conflicts: list[dict[str, Any]] | None = None
+        self._seen: int | None = None
+
+    @property
+    def caught_up(self) -> bool:
+        """Whether the last look saw the replica as it is now (for tests and tools)."""
+        return self._seen is not None and self._seen == self._sb.change_seqno()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        started = False
+        renew_every = self._lease.total_seconds() / 3
+        while not stop.is_set():
+            try:
+                leading = await self._hold_lease()
+            except Exception:
+                LOG.exception("chassis watcher: could not take or renew its lease")
+                leading = False
+            if not leading:
+                self._applied = None  # whoever leads next reloads from the database
+                await _sleep(stop, renew_every)
+                continue
+            if not started:
+                self._sb.start()
+                started = True
+            deadline = asyncio.get_running_loop().time() + renew_every
+            while not stop.is_set() and asyncio.get_running_loop().time() < deadline:
+                try:
+                    await self.step()
+                except Exception:
+                    LOG.exception("chassis watcher: a round failed; it is tried again")
+                    self._seen = None
+                    await _sleep(stop, 1.0)
+                await _sleep(stop, POLL_SECONDS)
+        if started:
+            await asyncio.to_thread(self._sb.stop)
+
+    async def _hold_lease(self) -> bool:
+        now = utcnow()
+        async with write_connection(self._engine) as conn:
+            return await realization.take_lease(conn, self._me, now, now + self._lease)
+
+    async def step(self) -> bool:
+        """Reconcile if the replica changed since the last look; whether it did."""
+        if not self._sb.connected:
+            return False
+        seqno = self._sb.change_seqno()
+        if seqno == self._seen and self._applied is not None:
+            return False
+        if self._applied is None:
+            async with read_connection(self._engine) as conn:
+                self._applied = await hosts.applied_chassis(conn)
+        snapshot = await asyncio.to_thread(self._sb.snapshot)
+        await self.reconcile(snapshot)
+        self._seen = seqno
+        return True
+
+    async def reconcile(self, snapshot: dict[str, ChassisState]) -> None:
+        applied = self._applied
+        conflicts: list[dict[str, Any]] = []
+        wanted: dict[str, dict[str, Any]] = {}  # chassis: report
+        by_host: dict[str, list[str]] = defaultdict(list)
+        for name, state in snapshot.items():
+            try:
+                wanted[name] = report_of(state)
+            except ValueError as exc:
+                conflicts.append({"chassis": name, "hostname": state.hostname,
+                                  "reason": f"invalid: {exc}"})
+                continue
+            by_host[wanted[name]["host"]].append(name)
+        holders = {host: ch for ch, (host, _) in applied.items()}
+        for host, names in by_host.items():
+            if len(names) < 2:
+                continue
+            keep = holders.get(host) if holders.get(host) in names else min(names)
+            for name in names:
+                if name != keep:
+                    del wanted[name]
+                    conflicts.append({"chassis": name, "hostname": host,
+                                      "reason": f"hostname held by chassis {keep}"})
+
+        # First let go of what is gone or moved, so a hostname can pass to another chassis.
+        gone = [(ch, host) for ch, (host, _) in applied.items()
+                if ch not in wanted or wanted[ch]["host"] != host]
+        await _bounded([self._remove(ch, host) for ch, host in gone])
+        changed = [ch for ch, report in wanted.items()
+                   if applied.get(ch) != (report["host"],
+                                          hosts.canonical(report["configurations"]))]
+        refused = await _bounded([self._apply(ch, wanted[ch]) for ch in changed])
+        conflicts += [r for r in refused if r]
+        conflicts.sort(key=lambda item: item["chassis"])
+        if conflicts != self._conflicts:
+            for item in conflicts:
+                LOG.warning("chassis %s (hostname %r) refused: %s", item["chassis"],
+                            item["hostname"], item["reason"])
+            async with write_connection(self._engine) as conn:
+                await realization.save_conflicts(conn, conflicts, utcnow())
+            self._conflicts = conflicts
+        if gone or changed:
+            LOG.info("chassis watcher: %d chassis applied, %d removed, %d refused",
+                     refused.count(None), len(gone), len(conflicts))
+
+    async def _apply(self, chassis: str, report: dict[str, Any]) -> dict[str, Any] | None:
+        host = report["host"]
+        try:
+            async with unit_of_work(self._engine, audit=_audit("chassis_update", host),
+                                    after_commit=self._wake) as uow:
+                await hosts.apply_chassis(uow, self._clock, chassis, report)
+        except HostClaimedByChassis as exc:
+            return {"chassis": chassis, "hostname": host,
+                    "reason": f"hostname held by chassis {exc.kwargs.get('chassis')}"}
+        self._applied[chassis] = (host, hosts.canonical(report["configurations"]))
+        return None
+
+    async def _remove(self, chassis: str, host: str) -> None:
+        async with unit_of_work(self._engine, audit=_audit("chassis_delete", host),
+                                after_commit=self._wake) as uow:
+            await hosts.remove_chassis(uow, self._clock, chassis, host)
+        del self._applied[chassis]
+
+
+def _audit(action: str, host: str):
+    def row(uow):
+        if not uow.events:
+            return None
+        return audit.audit_row(None, request_id=f"req-{uuid.uuid4()}", action=action,
+                               resource_type="host", resource_id=host, status=200)
+    return row
+
+
+async def _bounded(work: list) -> list:
+    """Run the coroutines at most CONCURRENCY at a time; their results in order."""
+    gate = asyncio.Semaphore(CONCURRENCY)
+
+    async def one(coro):
+        async with gate:
+            return await coro
+
+    return await asyncio.gather(*(one(w) for w in work))
+
+
+async def _sleep(stop: asyncio.Event, seconds: float) -> None:
+    try:
+        await asyncio.wait_for(stop.wait(), seconds)
+    except TimeoutError:
+        pass
