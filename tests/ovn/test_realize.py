@@ -136,8 +136,9 @@ def test_writes_wait_while_the_northbound_db_is_down_and_converge_when_it_return
                     ovn={"nb_connection": later.remote, "owner": OWNER, "timeout_seconds": 2},
                     event_dispatch_interval_seconds=0.2, event_retry_max_seconds=1)
     with api.client:
-        nets = [create_vlan_network(api, name=f"n{i}", vlan=200 + i) for i in range(5)]
-        wait_until(lambda: pending_ovn_deliveries(api) == 10, "the events waiting for OVN")
+        # 100 changes: 50 networks, each with its VLAN segment.
+        nets = [create_vlan_network(api, name=f"n{i}", vlan=200 + i) for i in range(50)]
+        wait_until(lambda: pending_ovn_deliveries(api) == 100, "the events waiting for OVN")
         later.start()
         try:
             for net, seg in nets:
