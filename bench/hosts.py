@@ -19,25 +19,21 @@ access log off) on a fresh database, then:
 import argparse
 import asyncio
 import json
-import os
 import random
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor
-import uuid
 from pathlib import Path
 
 import asyncpg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import wrkrun
+from benchserver import http, segmentd_server
 
 ROOT = Path(__file__).resolve().parent.parent
-SEGMENTD = str(Path(sys.executable).parent / "segmentd")
 PHYSNETS = ("physnet1", "physnet2", "physnet3", "physnet4")
 TABLES = ("hosts", "agents", "host_reach", "outbox_events", "audit_events", "segments")
 CONFIG = """
@@ -51,22 +47,6 @@ tenant_network_types = ["geneve"]
 vxlan = ["1:1000"]
 geneve = ["1:100000"]
 """
-
-
-def http(method, url, token, body=None):
-    data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(url, data=data, method=method, headers={
-        "X-Auth-Token": token, "Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=60) as resp:
-        raw = resp.read()
-        return resp.status, (json.loads(raw) if raw else None)
-
-
-def run(cmd, **kw):
-    out = subprocess.run(cmd, capture_output=True, text=True, check=False, **kw)
-    if out.returncode != 0:
-        raise SystemExit(f"{' '.join(cmd)} failed:\n{out.stdout}{out.stderr}")
-    return out.stdout.strip()
 
 
 async def counts(db_url):
@@ -165,31 +145,11 @@ def main(argv=None):
     ap.add_argument("--json", metavar="FILE")
     args = ap.parse_args(argv)
     rng = random.Random(42)
-    dbname = f"segmentd_bench_hosts_{uuid.uuid4().hex[:8]}"
-    run(["psql", f"{args.pg}/postgres", "-qc", f'CREATE DATABASE "{dbname}"'])
-    db_url = f"{args.pg}/{dbname}"
     work = Path(tempfile.mkdtemp(prefix="bench-hosts-"))
-    cfg = work / "bench.toml"
-    cfg.write_text(CONFIG)
-    common = ["--config", str(cfg), "--database-url", db_url]
-    server = None
-    try:
-        run([SEGMENTD, "db", "upgrade", *common])
-        admin = run([SEGMENTD, "token", "create", *common, "--project", "admin", "--roles", "admin"])
-        agent = run([SEGMENTD, "token", "create", *common, "--project", "service",
-                     "--roles", "service"])
-        log = open(work / "server.log", "wb")
-        server = subprocess.Popen(
-            [SEGMENTD, "serve", *common, "--port", str(args.port), "--workers", str(args.workers),
-             "--no-migrate"], stdout=log, stderr=subprocess.STDOUT,
-            env={k: v for k, v in os.environ.items() if not k.startswith("SEGMENTD_")})
-        base = f"http://127.0.0.1:{args.port}"
-        for _ in range(300):
-            try:
-                http("GET", base + "/", admin)
-                break
-            except OSError:
-                time.sleep(0.1)
+    tokens = {"admin": ("admin", "admin"), "agent": ("service", "service")}
+    with segmentd_server(work, CONFIG, args.pg, args.port, args.workers, tokens,
+                         "hosts") as (base, db_url, made, _):
+        admin, agent = made["admin"], made["agent"]
         print(f"segmentd: PostgreSQL, {args.workers} workers, token auth, rate limits off, "
               f"port {args.port}; wrk {args.connections} connections", file=sys.stderr)
 
@@ -242,11 +202,6 @@ def main(argv=None):
         # 5. segment creates with the fleet present
         asyncio.run(settle(db_url))
         fleet_rate, fleet_rates = segment_creates(base, admin, nets, args)
-    finally:
-        if server is not None:
-            server.terminate()
-            server.wait(30)
-        run(["psql", f"{args.pg}/postgres", "-qc", f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)'])
 
     pairs = args.hosts and sum(len(expected_segments(*v, by_physnet, geneve_segments))
                                for v in hosts.values())

@@ -27,16 +27,14 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.request
-import uuid
 from pathlib import Path
 
 import asyncpg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import wrkrun
+from benchserver import http, run, segmentd_server
 
-SEGMENTD = str(Path(sys.executable).parent / "segmentd")
 PHYSNETS = ("physnet1", "physnet2", "physnet3", "physnet4")
 TABLES = ("hosts", "agents", "host_reach", "outbox_events", "audit_events")
 CONFIG = """
@@ -61,13 +59,6 @@ NB_COUNT = json.dumps(["OVN_Northbound",
                         "columns": ["name"]}])
 
 
-def run(cmd, **kw):
-    done = subprocess.run(cmd, capture_output=True, text=True, **kw)
-    if done.returncode:
-        raise SystemExit(f"{cmd[0]} failed ({done.returncode}): {done.stderr.strip()[:2000]}")
-    return done.stdout.strip()
-
-
 def transact(remote, ops, per_call=300):
     """OVSDB operations, `per_call` to a transaction: one argument of ovsdb-client may not
     exceed 128 KiB (150 chassis at a time)."""
@@ -77,15 +68,6 @@ def transact(remote, ops, per_call=300):
                               capture_output=True, text=True)
         if done.returncode or '"error"' in done.stdout:
             raise SystemExit(f"ovsdb-client transact failed: {(done.stderr + done.stdout)[:2000]}")
-
-
-def http(method, url, token="", body=None):
-    req = urllib.request.Request(url, method=method, data=json.dumps(body).encode() if body else None,
-                                 headers={"Content-Type": "application/json",
-                                          **({"X-Auth-Token": token} if token else {})})
-    with urllib.request.urlopen(req, timeout=60) as resp:
-        raw = resp.read()
-        return resp.status, json.loads(raw) if raw else None
 
 
 def nb_counts(remote):
@@ -300,44 +282,27 @@ def main(argv=None):
 
     work = Path(tempfile.mkdtemp(prefix="bench-ovn-"))
     ovn = OwnOvn(work, 16641, 16642)
-    dbname = f"segmentd_bench_ovn_{uuid.uuid4().hex[:8]}"
-    run(["psql", f"{args.pg}/postgres", "-qc", f'CREATE DATABASE "{dbname}"'])
-    db_url = f"{args.pg}/{dbname}"
-    cfg = work / "bench.toml"
-    cfg.write_text(CONFIG.format(nb=ovn.nb, sb=ovn.sb))
-    common = ["--config", str(cfg), "--database-url", db_url]
-    server = None
     try:
-        run([SEGMENTD, "db", "upgrade", *common])
-        token = run([SEGMENTD, "token", "create", *common, "--project", "admin", "--roles", "admin"])
-        log = open(work / "server.log", "wb")
-        server = subprocess.Popen(
-            [SEGMENTD, "serve", *common, "--port", str(args.port), "--workers", str(args.workers),
-             "--no-migrate"], stdout=log, stderr=subprocess.STDOUT,
-            env={k: v for k, v in os.environ.items() if not k.startswith("SEGMENTD_")})
-        base = f"http://127.0.0.1:{args.port}"
-        for _ in range(300):
-            try:
+        with segmentd_server(work, CONFIG.format(nb=ovn.nb, sb=ovn.sb), args.pg, args.port,
+                             args.workers, {"admin": ("admin", "admin")},
+                             "ovn") as (base, db_url, made, server):
+            token = made["admin"]
+            for _ in range(300):
                 if http("GET", base + "/readyz")[1].get("ovn_connection") == "connected":
                     break
-            except OSError:
-                pass
-            time.sleep(0.1)
-        print(f"segmentd: PostgreSQL, {args.workers} workers, token auth, rate limits off, "
-              f"port {args.port}, its own OVN (NB {ovn.nb}, SB {ovn.sb}, northd); "
-              f"wrk {args.connections} connections", file=sys.stderr)
-        if args.networks:
-            results["segmentd"] = realize("segmentd", base, token, ovn.nb, args.networks, args)
-            print("segmentd:", json.dumps(results["segmentd"]), file=sys.stderr)
-        if args.chassis:
-            results["chassis"] = chassis_phase(base, token, db_url, ovn.sb, server.pid,
-                                               args.chassis, args)
+                time.sleep(0.1)
+            print(f"segmentd: PostgreSQL, {args.workers} workers, token auth, rate limits off, "
+                  f"port {args.port}, its own OVN (NB {ovn.nb}, SB {ovn.sb}, northd); "
+                  f"wrk {args.connections} connections", file=sys.stderr)
+            if args.networks:
+                results["segmentd"] = realize("segmentd", base, token, ovn.nb, args.networks,
+                                              args)
+                print("segmentd:", json.dumps(results["segmentd"]), file=sys.stderr)
+            if args.chassis:
+                results["chassis"] = chassis_phase(base, token, db_url, ovn.sb, server.pid,
+                                                   args.chassis, args)
     finally:
-        if server is not None:
-            server.terminate()
-            server.wait(30)
         ovn.stop()
-        run(["psql", f"{args.pg}/postgres", "-qc", f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)'])
 
     for side in ("neutron", "segmentd"):
         if side in results:

@@ -142,6 +142,16 @@ def start_server(
     raise AssertionError("unreachable")
 
 
+def stop_servers(request, servers: list[Server]) -> None:
+    """Stop every server; if the test failed, print their logs (pytest shows them)."""
+    for server in servers:
+        server.stop()
+    if any(getattr(getattr(request.node, f"rep_{w}", None), "failed", False)
+           for w in ("setup", "call")):
+        for server in servers:
+            print(f"--- {server.log_path} ---\n{server.log()}")
+
+
 def bootstrap_tokens(server: Server) -> list[str]:
     """Every bootstrap admin token the server printed (token mode on an empty database)."""
     return BOOTSTRAP_LINE.findall(server.log())

@@ -10,7 +10,13 @@ import asyncpg
 import httpx
 import pytest
 
-from tests.e2e.server import E2E_CONFIG, database, db_upgrade, start_server
+from tests.e2e.server import (
+    E2E_CONFIG,
+    database,
+    db_upgrade,
+    start_server,
+    stop_servers,
+)
 
 pytestmark = [pytest.mark.postgresql, pytest.mark.slow]
 
@@ -29,12 +35,7 @@ def two_servers(request, tmp_path):
                 servers.append(start_server(tmp_path, db_url, name=name, migrate=False))
             yield db_url, servers
         finally:
-            for server in servers:
-                server.stop()
-            if any(getattr(getattr(request.node, f"rep_{w}", None), "failed", False)
-                   for w in ("setup", "call")):
-                for server in servers:
-                    print(f"--- {server.log_path} ---\n{server.log()}")
+            stop_servers(request, servers)
 
 
 def fire(bodies_and_urls: list[tuple[str, dict]]) -> list[httpx.Response]:

@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from segmentd import verify_delivery
-from tests.e2e.server import E2E_CONFIG, database, start_server
+from tests.e2e.server import E2E_CONFIG, database, start_server, stop_servers
 from tests.events.test_subscriptions_api import ALL_TYPES, SECRET, HookReceiver
 
 pytestmark = [pytest.mark.postgresql, pytest.mark.slow]
@@ -125,13 +125,8 @@ def test_every_committed_change_is_delivered_after_a_kill_9(request, tmp_path):
             final = {r["id"]: r["revision_number"]
                      for r in query(db_url, "SELECT id, revision_number FROM networks")}
         finally:
-            for server in servers:
-                server.stop()
+            stop_servers(request, servers)
             receiver.stop()
-            if any(getattr(getattr(request.node, f"rep_{w}", None), "failed", False)
-                   for w in ("setup", "call")):
-                for server in servers:
-                    print(f"--- {server.log_path} ---\n{server.log()}")
 
     got = receiver.got()
     assert len(got) > received_before_restart

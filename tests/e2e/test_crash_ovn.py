@@ -11,7 +11,7 @@ from collections import Counter
 import httpx
 import pytest
 
-from tests.e2e.server import E2E_CONFIG, database, start_server
+from tests.e2e.server import E2E_CONFIG, database, start_server, stop_servers
 from tests.e2e.test_crash_delivery import pending, query
 from tests.ovn.conftest import OvnDatabases
 
@@ -73,12 +73,7 @@ def test_after_a_kill_9_mid_burst_the_nb_holds_every_committed_change_once(reque
             networks = {r["id"] for r in query(db_url, "SELECT id FROM networks")}
             segments = {r["id"] for r in query(db_url, "SELECT id FROM segments")}
     finally:
-        for server in servers:
-            server.stop()
-        if any(getattr(getattr(request.node, f"rep_{w}", None), "failed", False)
-               for w in ("setup", "call")):
-            for server in servers:
-                print(f"--- {server.log_path} ---\n{server.log()}")
+        stop_servers(request, servers)
         switches = Counter(r["name"] for r in ovn.find("Logical_Switch"))
         ports = Counter(r["name"] for r in ovn.find("Logical_Switch_Port"))
         ovn.stop()

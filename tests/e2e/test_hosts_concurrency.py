@@ -22,7 +22,13 @@ import httpx
 import orjson
 import pytest
 
-from tests.e2e.server import E2E_CONFIG, database, db_upgrade, start_server
+from tests.e2e.server import (
+    E2E_CONFIG,
+    database,
+    db_upgrade,
+    start_server,
+    stop_servers,
+)
 
 pytestmark = [pytest.mark.postgresql, pytest.mark.slow]
 
@@ -55,12 +61,7 @@ def two_servers(request, tmp_path):
                                             config=CONFIG))
             yield db_url, servers
         finally:
-            for server in servers:
-                server.stop()
-            if any(getattr(getattr(request.node, f"rep_{w}", None), "failed", False)
-                   for w in ("setup", "call")):
-                for server in servers:
-                    print(f"--- {server.log_path} ---\n{server.log()}")
+            stop_servers(request, servers)
 
 
 # -- what the rules say ----------------------------------------------------------------------
