@@ -15,3 +15,15 @@ if [ ! -f "$stamp" ] || [ "$ROOT/pyproject.toml" -nt "$stamp" ]; then
   "$VENV/bin/pip" install -q -e "$ROOT${extras:+[$extras]}"
   touch "$stamp"
 fi
+# python-ovs (the OVSDB client under ovsdbapp) parses OVSDB's JSON in pure Python unless its
+# C extension is present, and pip cannot build that without Open vSwitch's headers. Debian's
+# python3-openvswitch ships it built; it is used when built for this venv's Python version.
+ovs_dir="$(echo "$VENV"/lib/python3.*/site-packages/ovs)"
+if [ -d "$ovs_dir" ] && ! ls "$ovs_dir"/_json.*.so >/dev/null 2>&1; then
+  suffix="$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_config_var("EXT_SUFFIX"))')"
+  if [ -f "/usr/lib/python3/dist-packages/ovs/_json$suffix" ]; then
+    cp "/usr/lib/python3/dist-packages/ovs/_json$suffix" "$ovs_dir/"
+    "$VENV/bin/python" -c 'import ovs.json, sys; sys.exit(ovs.json.PARSER != "C")' \
+      || rm -f "$ovs_dir/_json$suffix"
+  fi
+fi

@@ -29,6 +29,7 @@ from datetime import timedelta
 from typing import Any
 
 from pydantic import ValidationError
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from segmentd import constants as c
@@ -37,12 +38,14 @@ from segmentd.backends.ovn.southbound import ChassisState, SouthboundConnection
 from segmentd.db.engine import read_connection, write_connection
 from segmentd.errors import HostClaimedByChassis
 from segmentd.services import audit, hosts, realization
+from segmentd.services import chassis as chassis_hosts
 from segmentd.services.common import utcnow
 from segmentd.services.uow import unit_of_work
 
 LOG = logging.getLogger(__name__)
-POLL_SECONDS = 0.1  # how often the replica's change counter is looked at (a few µs)
 CONCURRENCY = 8  # chassis applied at once: overlaps database round trips
+FLEET_BATCH = 250  # new chassis recorded per transaction
+FLEET_CONCURRENCY = 2  # such transactions at once (their hosts are disjoint)
 
 
 def report_of(state: ChassisState) -> dict[str, Any]:
@@ -70,6 +73,7 @@ class ChassisWatcher:
         self._applied: dict[str, tuple[str, str]] | None = None  # chassis: (host, canonical)
         self._conflicts: list[dict[str, Any]] | None = None
         self._seen: int | None = None
+        self._changed = asyncio.Event()  # set from the Southbound thread: the replica moved
 
     @property
     def caught_up(self) -> bool:
@@ -90,17 +94,23 @@ class ChassisWatcher:
                 await _sleep(stop, renew_every)
                 continue
             if not started:
+                loop = asyncio.get_running_loop()
+                self._sb.on_change = lambda: loop.call_soon_threadsafe(self._changed.set)
                 self._sb.start()
                 started = True
             deadline = asyncio.get_running_loop().time() + renew_every
             while not stop.is_set() and asyncio.get_running_loop().time() < deadline:
+                self._changed.clear()  # a change from here on wakes the wait below
                 try:
                     await self.step()
                 except Exception:
                     LOG.exception("chassis watcher: a round failed; it is tried again")
                     self._seen = None
                     await _sleep(stop, 1.0)
-                await _sleep(stop, POLL_SECONDS)
+                    continue
+                # Nothing to do until the replica changes (or the lease wants renewing).
+                await _wait_any((stop, self._changed),
+                                deadline - asyncio.get_running_loop().time())
         if started:
             await asyncio.to_thread(self._sb.stop)
 
@@ -118,13 +128,14 @@ class ChassisWatcher:
             return False
         if self._applied is None:
             async with read_connection(self._engine) as conn:
-                self._applied = await hosts.applied_chassis(conn)
+                self._applied = await chassis_hosts.applied_chassis(conn)
         snapshot = await asyncio.to_thread(self._sb.snapshot)
         await self.reconcile(snapshot)
         self._seen = seqno
         return True
 
     async def reconcile(self, snapshot: dict[str, ChassisState]) -> None:
+        started = asyncio.get_running_loop().time()
         applied = self._applied
         conflicts: list[dict[str, Any]] = []
         wanted: dict[str, dict[str, Any]] = {}  # chassis: report
@@ -155,7 +166,15 @@ class ChassisWatcher:
         changed = [ch for ch, report in wanted.items()
                    if applied.get(ch) != (report["host"],
                                           hosts.canonical(report["configurations"]))]
-        refused = await _bounded([self._apply(ch, wanted[ch]) for ch in changed])
+        # Chassis new to this watcher go in batches; what a batch leaves (a host that
+        # exists already) and changed chassis go one at a time, under their host's lock.
+        fresh = sorted(ch for ch in changed if ch not in applied)
+        singly = [ch for ch in changed if ch in applied]
+        chunks = [fresh[i:i + FLEET_BATCH] for i in range(0, len(fresh), FLEET_BATCH)]
+        for left in await _bounded([self._apply_fleet(chunk, wanted) for chunk in chunks],
+                                   FLEET_CONCURRENCY):
+            singly += left
+        refused = await _bounded([self._apply(ch, wanted[ch]) for ch in singly])
         conflicts += [r for r in refused if r]
         conflicts.sort(key=lambda item: item["chassis"])
         if conflicts != self._conflicts:
@@ -166,15 +185,33 @@ class ChassisWatcher:
                 await realization.save_conflicts(conn, conflicts, utcnow())
             self._conflicts = conflicts
         if gone or changed:
-            LOG.info("chassis watcher: %d chassis applied, %d removed, %d refused",
-                     refused.count(None), len(gone), len(conflicts))
+            LOG.info("chassis watcher: %d chassis applied, %d removed, %d refused in %.2f s",
+                     len(changed) - len(refused) + refused.count(None), len(gone),
+                     len(conflicts), asyncio.get_running_loop().time() - started)
+
+    async def _apply_fleet(self, names: list[str], wanted: dict[str, dict[str, Any]]) -> list[str]:
+        """Record new chassis in one transaction; those it could not take (their host
+        exists, or was created meanwhile) are returned, for one-by-one application."""
+        try:
+            async with unit_of_work(self._engine, audit=_fleet_audit,
+                                    after_commit=self._wake) as uow:
+                left = await chassis_hosts.apply_new_chassis(
+                    uow, self._clock, [(ch, wanted[ch]) for ch in names])
+        except IntegrityError as exc:
+            LOG.info("chassis watcher: a host appeared during a batch of %d chassis (%s); "
+                     "applying them one by one", len(names), type(exc.orig).__name__)
+            return names
+        for ch in set(names) - set(left):
+            report = wanted[ch]
+            self._applied[ch] = (report["host"], hosts.canonical(report["configurations"]))
+        return left
 
     async def _apply(self, chassis: str, report: dict[str, Any]) -> dict[str, Any] | None:
         host = report["host"]
         try:
             async with unit_of_work(self._engine, audit=_audit("chassis_update", host),
                                     after_commit=self._wake) as uow:
-                await hosts.apply_chassis(uow, self._clock, chassis, report)
+                await chassis_hosts.apply_chassis(uow, self._clock, chassis, report)
         except HostClaimedByChassis as exc:
             return {"chassis": chassis, "hostname": host,
                     "reason": f"hostname held by chassis {exc.kwargs.get('chassis')}"}
@@ -184,7 +221,7 @@ class ChassisWatcher:
     async def _remove(self, chassis: str, host: str) -> None:
         async with unit_of_work(self._engine, audit=_audit("chassis_delete", host),
                                 after_commit=self._wake) as uow:
-            await hosts.remove_chassis(uow, self._clock, chassis, host)
+            await chassis_hosts.remove_chassis(uow, self._clock, chassis, host)
         del self._applied[chassis]
 
 
@@ -197,15 +234,34 @@ def _audit(action: str, host: str):
     return row
 
 
-async def _bounded(work: list) -> list:
-    """Run the coroutines at most CONCURRENCY at a time; their results in order."""
-    gate = asyncio.Semaphore(CONCURRENCY)
+def _fleet_audit(uow) -> list[dict[str, Any]]:
+    """An audit row per host a batch created, as one chassis' transaction writes."""
+    return [audit.audit_row(None, request_id=f"req-{uuid.uuid4()}", action="chassis_update",
+                            resource_type="host", resource_id=e.resource["host"], status=200)
+            for e in uow.events if e.type == c.EVENT_AGENT_CREATED]
+
+
+async def _bounded(work: list, limit: int = CONCURRENCY) -> list:
+    """Run the coroutines at most `limit` at a time; their results in order."""
+    gate = asyncio.Semaphore(limit)
 
     async def one(coro):
         async with gate:
             return await coro
 
     return await asyncio.gather(*(one(w) for w in work))
+
+
+async def _wait_any(events: tuple[asyncio.Event, ...], seconds: float) -> None:
+    """Until one of the events is set or the seconds pass."""
+    if seconds <= 0 or any(e.is_set() for e in events):
+        return
+    waits = [asyncio.ensure_future(e.wait()) for e in events]
+    try:
+        await asyncio.wait(waits, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for w in waits:
+            w.cancel()
 
 
 async def _sleep(stop: asyncio.Event, seconds: float) -> None:

@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import exc
+from sqlalchemy import Table, exc, insert
 from sqlalchemy.dialects.postgresql.asyncpg import PGDialect_asyncpg
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import ClauseElement
@@ -81,6 +81,23 @@ async def _driver_fetch(driver, stmt: ClauseElement, params: Mapping[str, Any]):
         return await driver.fetch(sql, *args)
     except Exception as error:
         raise _translated(error, sql) from error
+
+
+async def insert_many(conn: AsyncConnection, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Insert rows (dicts with the same keys) in the caller's transaction: with COPY on
+    PostgreSQL, which takes thousands of rows at a fraction of an INSERT's cost per row."""
+    if not rows:
+        return
+    driver = await driver_connection(conn)
+    if driver is None:
+        await conn.execute(insert(table), [dict(r) for r in rows])
+        return
+    columns = list(rows[0])
+    try:
+        await driver.copy_records_to_table(
+            table.name, columns=columns, records=[tuple(r[c] for c in columns) for r in rows])
+    except Exception as error:
+        raise _translated(error, f"COPY {table.name}") from error
 
 
 def _translated(error: Exception, sql: str) -> Exception:

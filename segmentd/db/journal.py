@@ -20,6 +20,7 @@ INSERT_EVENTS = insert(outbox_events)
 INSERT_AUDIT = insert(audit_events)
 AUDIT_COLUMNS = tuple(c.name for c in audit_events.c if c.name != "id")
 EVENT_COLUMNS = tuple(c.name for c in outbox_events.c if c.name != "seq")
+MANY = 20  # rows from which one journal write goes by COPY where it can
 
 
 @lru_cache(maxsize=64)
@@ -41,15 +42,20 @@ def _combined(n_events: int) -> TextClause:
 
 
 async def write_journal(
-    conn: AsyncConnection, events: list[dict[str, Any]], audit: dict[str, Any] | None
+    conn: AsyncConnection, events: list[dict[str, Any]], audits: list[dict[str, Any]]
 ) -> None:
-    if events and audit is not None and conn.dialect.name == "postgresql":
-        params = {f"a_{c}": audit[c] for c in AUDIT_COLUMNS}
+    if events and len(audits) == 1 and conn.dialect.name == "postgresql":
+        params = {f"a_{c}": audits[0][c] for c in AUDIT_COLUMNS}
         for i, event in enumerate(events):
             params.update({f"e{i}_{c}": event[c] for c in EVENT_COLUMNS})
         await fastpath.fetch(conn, _combined(len(events)), params)
         return
+    if len(events) + len(audits) > MANY:
+        # Many rows (a batch of hosts): COPY on PostgreSQL, in order, so seq order holds.
+        await fastpath.insert_many(conn, outbox_events, events)
+        await fastpath.insert_many(conn, audit_events, audits)
+        return
     if events:
         await conn.execute(INSERT_EVENTS, events)
-    if audit is not None:
-        await conn.execute(INSERT_AUDIT, audit)
+    if audits:
+        await conn.execute(INSERT_AUDIT, audits)

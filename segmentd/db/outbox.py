@@ -46,6 +46,20 @@ async def take_dispatch_lock(conn: AsyncConnection) -> bool:
     return (await conn.execute(LOCK)).first() is not None
 
 
+NEXT_WORK = select(
+    exists().where(e.c.fanned_out == false()).label("unfanned"),
+    select(func.min(d.c.next_attempt_at)).where(d.c.delivered_at.is_(None))
+    .scalar_subquery().label("next_attempt"),
+)
+
+
+async def next_work(conn: AsyncConnection) -> tuple[bool, datetime | None]:
+    """(whether an event waits to be fanned out, when the earliest undelivered delivery is
+    next tried): two index probes, the whole of an idle dispatcher's look."""
+    row = (await conn.execute(NEXT_WORK)).first()
+    return bool(row[0]), row[1]
+
+
 UNFANNED = (
     select(e.c.seq, e.c.type, e.c.ordering_key)
     .where(e.c.fanned_out == false())  # "IS FALSE" would not use the index

@@ -22,7 +22,7 @@ from typing import Protocol
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from segmentd.db import outbox as rows
-from segmentd.db.engine import write_connection
+from segmentd.db.engine import read_connection, write_connection
 
 LOG = logging.getLogger(__name__)
 FAN_OUT_BATCH = 500
@@ -89,6 +89,7 @@ class Dispatcher:
         self._task: asyncio.Task | None = None
         self._stopping = False
         self._last_prune: float | None = None  # the first cycle prunes
+        self._lock_missed = False  # the last cycle found another process dispatching
 
     def wake(self) -> None:
         """Called after a commit that wrote events, so delivery does not wait for the timer."""
@@ -115,31 +116,48 @@ class Dispatcher:
         self._task = None
 
     async def _run(self) -> None:
+        look_first = False  # the first cycle runs in full
         while not self._stopping:
             try:
-                busy = await self.run_once()
+                if not look_first or await self._work_due():
+                    busy = await self.run_once()
+                else:
+                    busy = False
+                    await self._maybe_prune()
             except asyncio.CancelledError:
                 raise
             except Exception:
                 LOG.exception("event dispatch cycle failed; retrying")
                 busy = False
             if busy or self._stopping:
+                look_first = False
                 continue
+            # Another process held the lock and may have fanned out before this process'
+            # commits: look again shortly rather than leave them to the timer.
+            wait = self._settings.coalesce if self._lock_missed else self._settings.interval
             try:
-                await asyncio.wait_for(self._wake.wait(), self._settings.interval)
+                await asyncio.wait_for(self._wake.wait(), wait)
             except TimeoutError:
-                pass
+                look_first = not self._lock_missed
             else:
                 # Woken by a commit: let the rest of a burst commit too, so one cycle
                 # (a handful of statements) serves many writes instead of one each.
                 await asyncio.sleep(self._settings.coalesce)
+                look_first = False
             self._wake.clear()
+
+    async def _work_due(self) -> bool:
+        """The timer's look: one statement, and a full cycle only if something is due."""
+        async with read_connection(self._engine) as conn:
+            unfanned, next_attempt = await rows.next_work(conn)
+        return unfanned or (next_attempt is not None and next_attempt <= _now())
 
     async def run_once(self) -> bool:
         """One cycle; True if a batch was full (so the caller runs another at once)."""
         now = _now()
         async with write_connection(self._engine) as conn:
-            if not await rows.take_dispatch_lock(conn):
+            self._lock_missed = not await rows.take_dispatch_lock(conn)
+            if self._lock_missed:
                 return False
             targets = await self._targets(conn)
             fanned = await self._fan_out(conn, targets, now)

@@ -45,12 +45,14 @@ def outbox_row(event: Event, now: datetime) -> dict[str, Any]:
 
 
 async def write(
-    conn: AsyncConnection, events: list[Event], now: datetime, audit: dict[str, Any] | None = None
+    conn: AsyncConnection, events: list[Event], now: datetime,
+    audit: dict[str, Any] | list[dict[str, Any]] | None = None,
 ) -> None:
-    """Validate every event first, then write them all (with the change's audit row, if any).
+    """Validate every event first, then write them all (with the change's audit rows, if any).
 
     A bad event raises before anything is written, and the caller's transaction rolls back.
     """
     rows = [outbox_row(ev, now) for ev in events]
-    if rows or audit is not None:
-        await write_journal(conn, rows, audit)
+    audits = [] if audit is None else [audit] if isinstance(audit, dict) else audit
+    if rows or audits:
+        await write_journal(conn, rows, audits)

@@ -84,7 +84,7 @@ def agent_view(row: Mapping[str, Any], clock: HostClock, now: datetime) -> dict[
         "host": row["host"],
         "agent_type": row["agent_type"],
         "binary": row["binary"],
-        "alive": _chassis_agent(row) or (clock.alive(row["heartbeat_at"], now)
+        "alive": is_chassis_agent(row) or (clock.alive(row["heartbeat_at"], now)
                                          and not row["expired"]),
         "admin_state_up": row["admin_state_up"],
         "description": row["description"],
@@ -97,13 +97,13 @@ def agent_view(row: Mapping[str, Any], clock: HostClock, now: datetime) -> dict[
     }
 
 
-def _chassis_agent(agent: Mapping[str, Any]) -> bool:
+def is_chassis_agent(agent: Mapping[str, Any]) -> bool:
     return agent["agent_type"] == c.OVN_AGENT_TYPE
 
 
-def _live(agent: Mapping[str, Any], cutoff: datetime) -> bool:
+def live(agent: Mapping[str, Any], cutoff: datetime) -> bool:
     """Whether the agent counts: a chassis' agent always (it is deleted with the chassis)."""
-    return _chassis_agent(agent) or (not agent["expired"] and agent["heartbeat_at"] >= cutoff)
+    return is_chassis_agent(agent) or (not agent["expired"] and agent["heartbeat_at"] >= cutoff)
 
 
 async def settle_reach(
@@ -130,11 +130,11 @@ async def settle_reach(
     # A segment matches exactly one key, so gained and lost are the segments of those keys.
     gained = await rows.add_reach(uow.conn, host, added)
     lost = await rows.remove_reach(uow.conn, host, removed)
-    _record_reach_change(ctx, uow, host, reason, wanted, gained, lost)
+    record_reach_change(ctx, uow, host, reason, wanted, gained, lost)
     return True
 
 
-def _record_reach_change(ctx, uow: UnitOfWork, host: str, reason: str,
+def record_reach_change(ctx, uow: UnitOfWork, host: str, reason: str,
                          reach: set[ReachKey], gained: list[str], lost: list[str]) -> None:
     physnets, tunnels = describe_reach(reach)
     change = {"host": host, "reason": reason, "physnets": physnets, "tunnel_types": tunnels,
@@ -157,46 +157,16 @@ async def apply_report(
     if report["agent_type"] == c.OVN_AGENT_TYPE:
         raise InvalidInput(error_message=f"agent_type '{c.OVN_AGENT_TYPE}' is learned from "
                            "OVN's Southbound DB, not reported")
-    return await _record_report(ctx, uow, clock, report)
+    return await record_report(ctx, uow, clock, report)
 
 
-async def apply_chassis(uow: UnitOfWork, clock: HostClock, chassis: str,
-                        report: dict[str, Any]) -> None:
-    """What an OVN chassis reaches, recorded as its host's OVN agent reporting it.
-
-    The first chassis to claim a hostname holds it; another chassis with that hostname is
-    refused (HostClaimedByChassis, nothing written) so it cannot take the host's segments.
-    """
-    await _record_report(None, uow, clock, report, claim=chassis)
-
-
-async def remove_chassis(uow: UnitOfWork, clock: HostClock, chassis: str, host: str) -> bool:
-    """The chassis is gone: its agent goes, and the host keeps what other live agents
-    report (nothing, and the host goes, when it had no other). False if it held no host."""
-    await rows.lock_existing_host(uow.conn, host)
-    if not await rows.release_host(uow.conn, host, chassis):
-        return False
-    agents = list(await rows.agents_of_host(uow.conn, host))
-    mine = next((a for a in agents if _chassis_agent(a)), None)
-    others = [a for a in agents if a is not mine]
-    if mine is not None:
-        await rows.delete_agent(uow.conn, mine["id"])
-    cutoff = clock.cutoff(utcnow())
-    await settle_reach(None, uow, host, [a for a in others if _live(a, cutoff)], "chassis_deleted")
-    if not others:
-        await rows.delete_host(uow.conn, host)
-    if mine is not None:
-        uow.record(None, c.EVENT_AGENT_DELETED, agent_view(mine, clock, utcnow()), None)
-    return True
-
-
-async def applied_chassis(conn: AsyncConnection) -> dict[str, tuple[str, str]]:
-    """{chassis: (host, canonical configurations)} as the database holds them."""
-    return await rows.chassis_hosts(conn)
-
-
-async def _record_report(ctx: RequestContext | None, uow: UnitOfWork, clock: HostClock,
+async def record_report(ctx: RequestContext | None, uow: UnitOfWork, clock: HostClock,
                          report: dict[str, Any], claim: str | None = None) -> dict[str, Any]:
+    """Record a report and settle its host's reach, under the host's lock.
+
+    With `claim` (a chassis name) the host must be free or that chassis' already, else
+    HostClaimedByChassis and nothing is written.
+    """
     host = report["host"]
     now = utcnow()
     cutoff = clock.cutoff(now)
@@ -211,7 +181,7 @@ async def _record_report(ctx: RequestContext | None, uow: UnitOfWork, clock: Hos
     agents = [] if created else list(await rows.agents_of_host(uow.conn, host))
     mine = next((a for a in agents if a["agent_type"] == report["agent_type"]), None)
 
-    if mine is not None and _live(mine, cutoff) and mine["configurations"] == conf \
+    if mine is not None and live(mine, cutoff) and mine["configurations"] == conf \
             and mine["binary"] == report["binary"]:
         await rows.update_agent(uow.conn, mine["id"], {"heartbeat_at": now})
         uow.quiet = True
@@ -232,12 +202,12 @@ async def _record_report(ctx: RequestContext | None, uow: UnitOfWork, clock: Hos
             view = agent_view(agent, clock, now)
             uow.record(ctx, c.EVENT_AGENT_CREATED, view, None)
             if reach:
-                _record_reach_change(ctx, uow, host, reason, reach, gained, [])
+                record_reach_change(ctx, uow, host, reason, reach, gained, [])
             return view
         await rows.insert_agent(uow.conn, agent)
         event = c.EVENT_AGENT_CREATED
     else:
-        revived = not _live(mine, cutoff)
+        revived = not live(mine, cutoff)
         values = {"binary": report["binary"], "configurations": conf, "heartbeat_at": now,
                   "expired": False, **({"started_at": now} if revived else {})}
         await rows.update_agent(uow.conn, mine["id"], values)
@@ -245,7 +215,7 @@ async def _record_report(ctx: RequestContext | None, uow: UnitOfWork, clock: Hos
         event = c.EVENT_AGENT_UPDATED
     view = agent_view(agent, clock, now)
     uow.record(ctx, event, view, None)
-    others = [a for a in agents if a["id"] != agent["id"] and _live(a, cutoff)]
+    others = [a for a in agents if a["id"] != agent["id"] and live(a, cutoff)]
     # Reach is only ever written from agents, so a host without agents reaches nothing.
     known = set() if not agents else None
     await settle_reach(ctx, uow, host, [agent, *others], reason, known)
@@ -318,7 +288,7 @@ async def delete_agent(
     await rows.delete_agent(uow.conn, agent_id)
     remaining = await rows.agents_of_host(uow.conn, row["host"])
     cutoff = clock.cutoff(now)
-    await settle_reach(ctx, uow, row["host"], [a for a in remaining if _live(a, cutoff)],
+    await settle_reach(ctx, uow, row["host"], [a for a in remaining if live(a, cutoff)],
                        "agent_deleted")
     if not remaining:
         await rows.delete_host(uow.conn, row["host"])
@@ -337,7 +307,7 @@ async def expire_host(uow: UnitOfWork, clock: HostClock, host: str) -> bool:
     if await rows.expire_agents(uow.conn, host, cutoff) == 0:
         return False
     agents = await rows.agents_of_host(uow.conn, host)
-    await settle_reach(None, uow, host, [a for a in agents if _live(a, cutoff)], "expired")
+    await settle_reach(None, uow, host, [a for a in agents if live(a, cutoff)], "expired")
     return True
 
 

@@ -42,8 +42,9 @@ class UnitOfWork:
         )
 
 
-# Called once the work succeeded: the audit row to commit with it, or None for none.
-AuditRow = Callable[[UnitOfWork], dict[str, Any] | None]
+# Called once the work succeeded: the audit row (or rows, for work on many resources) to
+# commit with it, or None for none.
+AuditRow = Callable[[UnitOfWork], dict[str, Any] | list[dict[str, Any]] | None]
 
 
 @asynccontextmanager

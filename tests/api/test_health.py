@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import build_api, make_settings
+from tests.conftest import build_api
 from tests.factories import make_network
 
 ADMIN = {"X-Roles": "admin"}

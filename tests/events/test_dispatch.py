@@ -349,3 +349,51 @@ def test_a_dispatcher_without_targets_marks_events_fanned_out_only(db_url):
     fanned, count = asyncio.run(scenario())
     assert fanned == [True] and count == 0
 
+
+
+# -- the idle look -------------------------------------------------------------------------
+
+def test_the_idle_look_sees_unfanned_events_and_the_next_retry(db_url):
+    """What an idle dispatcher's one statement reports: an unfanned event, then the time of
+    a failed delivery's retry, then nothing once it is delivered."""
+    from segmentd.db import outbox as rows
+
+    settings = DispatchSettings(interval=0.02, retry_base=30.0, retry_max=60.0, lease=30.0)
+    event = network_event(str(uuid.uuid4()), 0)
+    failures = [RuntimeError("receiver down")]
+
+    async def subscriber(_event: Event) -> None:
+        if failures:
+            raise failures.pop()
+
+    async def look(engine):
+        async with engine.connect() as conn:
+            return await rows.next_work(conn)
+
+    async def scenario():
+        engine = make_engine(db_url)
+        bus = EventBus()
+        bus.subscribe(subscriber)
+        dispatcher = Dispatcher(engine, [LocalTarget(bus)], settings=settings)
+        try:
+            empty = await look(engine)
+            await write_events(engine, [event])
+            waiting = await look(engine)
+            before = utcnow()
+            await dispatcher.run_once()  # fans out; the one attempt fails and backs off
+            backing_off = await look(engine)
+            async with engine.begin() as conn:  # the retry is due now
+                await conn.execute(event_deliveries.update().values(next_attempt_at=utcnow()))
+            due = await dispatcher._work_due()
+            await dispatcher.run_once()
+            return empty, waiting, before, backing_off, due, await look(engine)
+        finally:
+            await engine.dispose()
+
+    empty, waiting, before, backing_off, due, done = asyncio.run(scenario())
+    assert empty == (False, None)
+    assert waiting == (True, None)
+    unfanned, retry_at = backing_off
+    assert not unfanned and retry_at >= before + timedelta(seconds=14)  # half of 30 s, at least
+    assert due is True
+    assert done == (False, None)

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 
 import pytest
+from sqlalchemy import text
 
 from tests.conftest import _truncate, build_api, wait_until
 from tests.factories import error_of, make_network, make_segment
-from tests.hosts import age_host, sweep
+from tests.hosts import age_host, bridges, send_report, sweep
 from tests.ovn.test_realize import OWNER
 
 ADMIN = {"X-Roles": "admin"}
@@ -129,6 +131,78 @@ def watcher_settles(api):
     """Wait until the watcher has looked at the replica's latest change."""
     watcher = api.client.app.state.chassis_watcher
     wait_until(lambda: watcher.caught_up, "the watcher to catch up")
+
+
+def add_fleet(sb, fleet: dict[str, tuple[str, str]]) -> None:
+    """Many chassis {name: (hostname, mappings)} in one Southbound transaction."""
+    args: list[str] = []
+    for name, (hostname, mappings) in fleet.items():
+        n = next(_ips)
+        args += ["--", "chassis-add", name, "geneve", f"10.1.{n // 250}.{n % 250 + 1}",
+                 "--", "set", "Chassis", name, f'hostname="{hostname}"',
+                 f'other_config:ovn-bridge-mappings="{mappings}"']
+    sb.sbctl(*args[1:])
+
+
+def audit_count(api, action: str) -> int:
+    async def count(conn):
+        return (await conn.execute(text("SELECT count(*) FROM audit_events WHERE action = :a"),
+                                   {"a": action})).scalar()
+    return api._run(count)
+
+
+def test_a_fleet_in_one_transaction_is_recorded_like_chassis_one_by_one(api, sb):
+    segs = world(api)
+    send_report(api, "compute-rest", bridge_mappings=bridges("physnet2"))
+    api.clear_events()
+    fleet = {f"ch-f{i}": (f"fleet-{i}", "physnet1:br-ex" if i % 2 else "physnet2:br-eth1")
+             for i in range(40)}
+    fleet["ch-rest"] = ("compute-rest", "physnet1:br-ex")  # a host a REST report made
+    add_fleet(sb, fleet)
+    p1 = {segs["p1a"], segs["p1b"], segs["overlay"]}
+    p2 = {segs["p2"], segs["overlay"]}
+    for i in range(40):
+        wait_until(lambda: reached(api, f"fleet-{i}") == (p1 if i % 2 else p2), f"fleet-{i}")
+    # The REST host keeps its own agent and gains the chassis' physnet.
+    wait_until(lambda: reached(api, "compute-rest") == p1 | p2, "the REST host's union")
+    agents = api.get("/v2.0/agents?host=compute-rest").json()["agents"]
+    assert sorted(a["agent_type"] for a in agents) == ["OVN Controller agent", "Open vSwitch agent"]
+    hosts = {h["host"]: h for h in api.get("/v2.0/hosts?limit=100").json()["hosts"]}
+    assert {h: hosts[h]["chassis"] for h in hosts} == {
+        hostname: name for name, (hostname, _) in fleet.items()}
+    # Per host, the events and audit row one chassis' own transaction writes.
+    for i in range(40):
+        (change,) = host_events(api, f"fleet-{i}")
+        assert change["reason"] == "chassis" and set(change["gained"]) == reached(api, f"fleet-{i}")
+        assert change["lost"] == [] and change["tunnel_types"] == ["geneve"]
+    created = [e.resource["host"] for e in api.events if e.type == "agent.created"]
+    assert sorted(created) == sorted(h for h, _ in fleet.values())
+    assert audit_count(api, "chassis_update") == 41
+
+
+def test_a_host_made_during_a_fleet_batch_sends_the_batch_one_by_one(api, sb, monkeypatch,
+                                                                     caplog):
+    """The batch checks which hosts exist, then inserts the rest; a host created between
+    the two (here: one the check is made to miss) fails the insert, and nothing of the
+    batch is lost: its chassis are applied one by one."""
+    from segmentd.db import fleet
+
+    caplog.set_level(logging.INFO, logger="segmentd.chassis")
+    segs = world(api)
+    send_report(api, "compute-late", bridge_mappings=bridges("physnet2"))
+    missed = fleet.existing_hosts
+
+    async def blind(conn, names):
+        return await missed(conn, [n for n in names if n != "compute-late"])
+
+    monkeypatch.setattr(fleet, "existing_hosts", blind)
+    add_fleet(sb, {"ch-l1": ("compute-late", "physnet1:br-ex"),
+                   "ch-l2": ("compute-new", "physnet1:br-ex")})
+    p1 = {segs["p1a"], segs["p1b"], segs["overlay"]}
+    wait_until(lambda: reached(api, "compute-new") == p1, "the new host")
+    wait_until(lambda: reached(api, "compute-late") == p1 | {segs["p2"]}, "the late host")
+    assert "applying them one by one" in caplog.text
+    assert len(api.get("/v2.0/agents?host=compute-new").json()["agents"]) == 1
 
 
 def test_a_new_segment_reaches_chassis_hosts_and_rest_cannot_pose_as_a_chassis(api, sb):

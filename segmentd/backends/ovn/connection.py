@@ -9,12 +9,21 @@ last error) is what readiness reports.
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 
 LOG = logging.getLogger(__name__)
-NB_TABLES = {"NB_Global": None, "Logical_Switch": None, "Logical_Switch_Port": None}
+# Only the columns segmentd reads or writes: an update to any other (ovn-northd setting a
+# port's `up`, NB_Global's sequence numbers) is then never sent to segmentd at all.
+NB_TABLES = {
+    "NB_Global": ["options"],
+    "Logical_Switch": ["name", "external_ids", "other_config", "ports"],
+    "Logical_Switch_Port": ["name", "type", "addresses", "options", "tag_request",
+                            "external_ids"],
+}
 
 
 @dataclass(frozen=True)
@@ -60,6 +69,9 @@ class OvsdbConnection:
         self.last_error: str | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        # Called from the connection's thread whenever the replica changed (or was
+        # loaded): lets a reader wait for changes instead of polling for them.
+        self.on_change: Callable[[], None] | None = None
 
     @property
     def connected(self) -> bool:
@@ -72,6 +84,7 @@ class OvsdbConnection:
         raise NotImplementedError
 
     def start(self) -> None:
+        _warn_if_slow_json()
         self._thread = threading.Thread(target=self._connect_loop,
                                         name=f"ovn-{self.schema}-connect", daemon=True)
         self._thread.start()
@@ -88,6 +101,7 @@ class OvsdbConnection:
             try:
                 self.api = self._open()
                 self.last_error = None
+                self._changed()  # the first copy is now readable
                 LOG.info("connected to the %s at %s", self.what, self.endpoint.remote)
                 return
             except Exception as exc:  # any failure: say so, wait, try again
@@ -107,12 +121,17 @@ class OvsdbConnection:
                 helper.register_table(table)
             else:
                 helper.register_columns(table, columns)
-        idl = connection.OvsdbIdl(self.endpoint.remote, helper,
-                                  probe_interval=self.endpoint.probe_interval_ms)
+        idl = _notifying_idl_class()(self.endpoint.remote, helper,
+                                     probe_interval=self.endpoint.probe_interval_ms)
+        idl.on_change = self._changed
         conn = connection.Connection(idl, timeout=self.endpoint.timeout)
         # ovsdbapp keeps the connection on the class: a class of our own per connection.
         api_class = type(f"Segmentd{self.schema}", (self._api_class(),), {})
         return api_class(conn)  # waits for the first full copy of the tables
+
+    def _changed(self) -> None:
+        if self.on_change is not None:
+            self.on_change()
 
     def stop(self) -> None:
         self._stop.set()
@@ -165,3 +184,41 @@ class OvnLimits:
 
     def max_tunnel_id(self) -> int | None:
         return self._northbound.max_tunnel_id()
+
+
+@functools.cache
+def _notifying_idl_class():
+    """ovsdbapp's IDL, calling `on_change` after a run that changed the replica.
+
+    It also does not yield the GIL after every row of an update, as ovsdbapp's does (a
+    hook for green threads). The IDL has a thread of its own, and Python already switches
+    threads every few milliseconds; a yield per row instead queued each of a large
+    update's rows behind the event loop's work (5,000 chassis took seconds to load while
+    the loop was busy).
+    """
+    from ovsdbapp.backend.ovs_idl import connection
+
+    class NotifyingIdl(connection.OvsdbIdl):
+        on_change: Callable[[], None] | None = None
+
+        def cooperative_yield(self) -> None:
+            pass
+
+        def run(self):
+            before = self.change_seqno
+            result = super().run()
+            if self.change_seqno != before and self.on_change is not None:
+                self.on_change()
+            return result
+
+    return NotifyingIdl
+
+
+@functools.cache
+def _warn_if_slow_json() -> None:
+    import ovs.json
+
+    if ovs.json.PARSER != ovs.json.PARSER_C:
+        LOG.warning("python-ovs parses OVSDB JSON in pure Python (its C extension is missing): "
+                    "large Southbound and Northbound updates load several times slower; "
+                    "see the README's OVN section")
