@@ -22,6 +22,7 @@ import asyncio
 import json
 import os
 import random
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -216,9 +217,11 @@ def chassis_phase(base, token, db_url, sb_remote, server_pid, k, args):
     want = {h: set().union(*(segs[p] for p in ps)) for h, ps in fleet.items()}
     sample = rng.sample(sorted(fleet), 50)
     last_wrong = None
+    all_agents = None  # when the database first held an agent per chassis
     while time.monotonic() - t0 < args.nb_timeout:
         rows = asyncio.run(row_counts(db_url))
         if rows["agents"] - before["agents"] == k:
+            all_agents = all_agents or time.monotonic() - t0
             wrong = [h for h in sample if {s["id"] for s in http(
                 "GET", f"{base}/v2.0/hosts/{h}/segments?limit=1000", token)[1]["segments"]}
                 != want[h]]
@@ -248,7 +251,14 @@ def chassis_phase(base, token, db_url, sb_remote, server_pid, k, args):
     time.sleep(5)
     again_cpu = cpu_seconds([server_pid]) - cpu0
     again_rows = {t: v - before[t] for t, v in asyncio.run(row_counts(db_url)).items()}
+    if args.profile_idle:  # after the figures: py-spy's sampling costs CPU of its own
+        pyspy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+        run([pyspy, "record", "--subprocesses", "--pid", str(server_pid), "--rate", "200",
+             "--duration", str(int(args.idle_seconds)), "--format", "raw",
+             "--output", args.profile_idle])
+        print(f"idle profile (active samples only) in {args.profile_idle}", file=sys.stderr)
     return {"chassis": k, "segments": args.segments, "sb_writes_s": round(added, 2),
+            "all_agents_s": all_agents and round(all_agents, 2),
             "converged_s": round(converged, 2), "sample_wrong_at_end": last_wrong if converged
             >= args.nb_timeout else [], "hosts_wrong_after": len(wrong_all),
             "rows_written": written, "idle_cpu_share_of_core": round(idle_cpu, 4),
@@ -272,6 +282,8 @@ def main(argv=None):
     ap.add_argument("--idle-seconds", type=float, default=30)
     ap.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432")
     ap.add_argument("--json", metavar="FILE")
+    ap.add_argument("--profile-idle", metavar="FILE",
+                    help="after the chassis figures, py-spy the idle server into FILE")
     args = ap.parse_args(argv)
     results = {}
     if args.neutron and args.networks:
