@@ -193,7 +193,7 @@ class Settings(BaseSettings):
     host_sweep_interval_seconds: float = Field(default=10.0, gt=0, le=3600)
 
     # Events (see README "Events").
-    event_dispatch_interval_seconds: float = Field(default=1.0, gt=0, le=60)
+    event_dispatch_interval_seconds: float = Field(default=5.0, gt=0, le=60)
     event_retry_base_seconds: float = Field(default=1.0, gt=0, le=3600)
     event_retry_max_seconds: float = Field(default=300.0, gt=0, le=86_400)
     event_retention_seconds: int = Field(default=7 * 86_400, ge=60)  # delivered events kept

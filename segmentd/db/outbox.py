@@ -46,20 +46,6 @@ async def take_dispatch_lock(conn: AsyncConnection) -> bool:
     return (await conn.execute(LOCK)).first() is not None
 
 
-NEXT_WORK = select(
-    exists().where(e.c.fanned_out == false()).label("unfanned"),
-    select(func.min(d.c.next_attempt_at)).where(d.c.delivered_at.is_(None))
-    .scalar_subquery().label("next_attempt"),
-)
-
-
-async def next_work(conn: AsyncConnection) -> tuple[bool, datetime | None]:
-    """(whether an event waits to be fanned out, when the earliest undelivered delivery is
-    next tried): two index probes, the whole of an idle dispatcher's look."""
-    row = (await conn.execute(NEXT_WORK)).first()
-    return bool(row[0]), row[1]
-
-
 UNFANNED = (
     select(e.c.seq, e.c.type, e.c.ordering_key)
     .where(e.c.fanned_out == false())  # "IS FALSE" would not use the index
@@ -82,24 +68,42 @@ async def add_deliveries(conn: AsyncConnection, rows: list[dict[str, Any]], seqs
 
 
 _earlier = d.alias("earlier")
+# A delivery is due when its time has come and no earlier one with its key is waiting.
+_DUE_WHERE = (
+    d.c.delivered_at.is_(None),
+    d.c.next_attempt_at <= bindparam("now"),
+    ~exists().where(
+        _earlier.c.target == d.c.target,
+        _earlier.c.ordering_key == d.c.ordering_key,
+        _earlier.c.event_seq < d.c.event_seq,
+        _earlier.c.delivered_at.is_(None),
+        _earlier.c.next_attempt_at > bindparam("now"),
+    ),
+)
 DUE = (
     select(d.c.id, d.c.event_seq, d.c.target, d.c.ordering_key, d.c.attempts,
            e.c.id.label("event_id"), e.c.type, e.c.body)
     .join(e, e.c.seq == d.c.event_seq)
-    .where(
-        d.c.delivered_at.is_(None),
-        d.c.next_attempt_at <= bindparam("now"),
-        ~exists().where(
-            _earlier.c.target == d.c.target,
-            _earlier.c.ordering_key == d.c.ordering_key,
-            _earlier.c.event_seq < d.c.event_seq,
-            _earlier.c.delivered_at.is_(None),
-            _earlier.c.next_attempt_at > bindparam("now"),
-        ),
-    )
+    .where(*_DUE_WHERE)
     .order_by(d.c.event_seq, d.c.id)
     .limit(bindparam("limit"))
 )
+NEXT_WORK = select(
+    exists().where(e.c.fanned_out == false()).label("unfanned"),
+    exists().where(*_DUE_WHERE).label("due"),
+    select(func.min(d.c.next_attempt_at))
+    .where(d.c.delivered_at.is_(None), d.c.next_attempt_at > bindparam("now"))
+    .scalar_subquery().label("next_attempt"),
+)
+
+
+async def next_work(conn: AsyncConnection, now: datetime) -> tuple[bool, bool, datetime | None]:
+    """(an event waits to be fanned out, a delivery is due, when the next delivery that
+    is not due yet becomes due): index probes, the whole of an idle dispatcher's look."""
+    row = (await conn.execute(NEXT_WORK, {"now": now})).first()
+    return bool(row[0]), bool(row[1]), row[2]
+
+
 LEASE = (
     update(d)
     .where(d.c.id.in_(bindparam("ids", expanding=True)))

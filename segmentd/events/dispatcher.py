@@ -90,6 +90,7 @@ class Dispatcher:
         self._stopping = False
         self._last_prune: float | None = None  # the first cycle prunes
         self._lock_missed = False  # the last cycle found another process dispatching
+        self._next_attempt: datetime | None = None  # the earliest retry the last look saw
 
     def wake(self) -> None:
         """Called after a commit that wrote events, so delivery does not wait for the timer."""
@@ -121,6 +122,8 @@ class Dispatcher:
             try:
                 if not look_first or await self._work_due():
                     busy = await self.run_once()
+                    if not busy and not self._lock_missed:
+                        busy = await self._work_due()  # and learn when the next retry is
                 else:
                     busy = False
                     await self._maybe_prune()
@@ -133,8 +136,12 @@ class Dispatcher:
                 look_first = False
                 continue
             # Another process held the lock and may have fanned out before this process'
-            # commits: look again shortly rather than leave them to the timer.
-            wait = self._settings.coalesce if self._lock_missed else self._settings.interval
+            # commits: look again shortly rather than leave them to the timer. Otherwise
+            # sleep until a wake, the next retry that is due, or the interval.
+            if self._lock_missed:
+                wait = self._settings.coalesce
+            else:
+                wait = min(self._settings.interval, self._next_due_in())
             try:
                 await asyncio.wait_for(self._wake.wait(), wait)
             except TimeoutError:
@@ -149,8 +156,14 @@ class Dispatcher:
     async def _work_due(self) -> bool:
         """The timer's look: one statement, and a full cycle only if something is due."""
         async with read_connection(self._engine) as conn:
-            unfanned, next_attempt = await rows.next_work(conn)
-        return unfanned or (next_attempt is not None and next_attempt <= _now())
+            unfanned, due, self._next_attempt = await rows.next_work(conn, _now())
+        return unfanned or due
+
+    def _next_due_in(self) -> float:
+        """Seconds until the earliest delivery the last look saw waiting becomes due."""
+        if self._next_attempt is None:
+            return self._settings.interval
+        return max((self._next_attempt - _now()).total_seconds(), 0.0) + 0.01
 
     async def run_once(self) -> bool:
         """One cycle; True if a batch was full (so the caller runs another at once)."""

@@ -368,7 +368,7 @@ def test_the_idle_look_sees_unfanned_events_and_the_next_retry(db_url):
 
     async def look(engine):
         async with engine.connect() as conn:
-            return await rows.next_work(conn)
+            return await rows.next_work(conn, utcnow())
 
     async def scenario():
         engine = make_engine(db_url)
@@ -391,9 +391,10 @@ def test_the_idle_look_sees_unfanned_events_and_the_next_retry(db_url):
             await engine.dispose()
 
     empty, waiting, before, backing_off, due, done = asyncio.run(scenario())
-    assert empty == (False, None)
-    assert waiting == (True, None)
-    unfanned, retry_at = backing_off
-    assert not unfanned and retry_at >= before + timedelta(seconds=14)  # half of 30 s, at least
+    assert empty == (False, False, None)
+    assert waiting == (True, False, None)
+    unfanned, due_now, retry_at = backing_off
+    assert not unfanned and not due_now
+    assert retry_at >= before + timedelta(seconds=14)  # half of 30 s, at least
     assert due is True
-    assert done == (False, None)
+    assert done == (False, False, None)
