@@ -130,8 +130,12 @@ class Dispatcher:
             except asyncio.CancelledError:
                 raise
             except Exception:
-                LOG.exception("event dispatch cycle failed; retrying")
+                LOG.exception("event dispatch cycle failed; retrying in %g s",
+                              self._settings.interval)
                 busy = False
+                # What the failed look or cycle left says nothing now (the database may be
+                # down): wait the whole interval, not a stale retry time or the lock retry.
+                self._next_attempt, self._lock_missed = None, False
             if busy or self._stopping:
                 look_first = False
                 continue

@@ -102,6 +102,7 @@ async def update_subscription(
     if values.get("enabled") and not row["enabled"]:
         # What it was owed waited out the longest backoff while disabled: send it now.
         await outbox_rows.resume_target(uow.conn, target_name(sub_id), values["updated_at"])
+        uow.wake = True  # the dispatcher delivers them right after the commit
     return subscription_view({**row, **values, "revision_number": row["revision_number"] + 1})
 
 

@@ -21,6 +21,7 @@ class UnitOfWork:
     conn: AsyncConnection
     events: list[Event] = field(default_factory=list)
     quiet: bool = False  # the work changed nothing worth an audit row (a plain heartbeat)
+    wake: bool = False  # deliveries became due without an event (a webhook enabled again)
 
     def record(
         self,
@@ -61,5 +62,5 @@ async def unit_of_work(
         uow = UnitOfWork(conn)
         yield uow
         await outbox.write(conn, uow.events, utcnow(), audit(uow) if audit else None)
-    if uow.events and after_commit is not None:
+    if (uow.events or uow.wake) and after_commit is not None:
         after_commit()

@@ -398,3 +398,23 @@ def test_the_idle_look_sees_unfanned_events_and_the_next_retry(db_url):
     assert retry_at >= before + timedelta(seconds=14)  # half of 30 s, at least
     assert due is True
     assert done == (False, False, None)
+
+
+def test_a_dispatcher_whose_database_is_gone_waits_the_interval_between_tries(caplog):
+    """No spinning on what a failed look left behind: a retry time already past, or a
+    missed lock, must not shorten the wait while every look fails."""
+    settings = DispatchSettings(interval=0.5, retry_base=0.1, retry_max=1.0, lease=30.0)
+
+    async def scenario():
+        engine = make_engine("postgresql+asyncpg://postgres@127.0.0.1:9/nowhere")
+        dispatcher = Dispatcher(engine, [LocalTarget(EventBus())], settings=settings)
+        dispatcher._next_attempt = utcnow() - timedelta(seconds=1)
+        dispatcher._lock_missed = True
+        dispatcher.start()
+        await asyncio.sleep(1.6)
+        await dispatcher.stop()
+        await engine.dispose()
+
+    asyncio.run(scenario())
+    failures = [r for r in caplog.records if "dispatch cycle failed" in r.getMessage()]
+    assert 2 <= len(failures) <= 5, len(failures)

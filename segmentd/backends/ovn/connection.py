@@ -206,10 +206,11 @@ def _notifying_idl_class():
 
         def run(self):
             before = self.change_seqno
-            result = super().run()
-            if self.change_seqno != before and self.on_change is not None:
-                self.on_change()
-            return result
+            try:
+                return super().run()
+            finally:  # also when a run failed after applying some rows
+                if self.change_seqno != before and self.on_change is not None:
+                    self.on_change()
 
     return NotifyingIdl
 
