@@ -25,8 +25,25 @@ def _failed(request) -> bool:
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)])
 def live_server(request, tmp_path):
     """The base URL of a freshly migrated `segmentd serve`; its log is printed if the test fails."""
-    with database(request.param, tmp_path) as db_url:
-        server = start_server(tmp_path, db_url, name=f"segmentd-{request.param}")
+    yield from _serve(request, tmp_path, request.param)
+
+
+# The CLI tests start the `openstack` command a dozen times each (about 1.5 s apiece): each
+# runs against one database, PostgreSQL or the embedded SQLite, and the SDK tests (one
+# process) against both.
+@pytest.fixture
+def pg_live_server(request, tmp_path):
+    yield from _serve(request, tmp_path, "postgresql")
+
+
+@pytest.fixture
+def sqlite_live_server(request, tmp_path):
+    yield from _serve(request, tmp_path, "sqlite")
+
+
+def _serve(request, tmp_path, kind: str):
+    with database(kind, tmp_path) as db_url:
+        server = start_server(tmp_path, db_url, name=f"segmentd-{kind}")
         try:
             yield server.base_url
         finally:

@@ -152,15 +152,16 @@ def set_mtu(base_url: str, network_id: str, mtu: int) -> dict:
 
 # -- python-openstackclient ----------------------------------------------------------------
 
-def test_cli_segment_lifecycle_create_list_paginate_rename_delete(live_server):
+@pytest.mark.postgresql
+def test_cli_segment_lifecycle_create_list_paginate_rename_delete(pg_live_server):
     """The whole segment scenario through `openstack ... -f json` with admin_token auth."""
-    cli = Cli(live_server)
+    cli = Cli(pg_live_server)
     net_name, seg_name = f"net-{uuid.uuid4().hex[:6]}", "seg-vxlan"
 
     net = cli.json("network", "create", "--provider-network-type", "vlan",
                    "--provider-physical-network", "physnet1", net_name)
     net_id = net["id"]
-    raw_net = api_get(live_server, f"/v2.0/networks/{net_id}").json()["network"]
+    raw_net = api_get(pg_live_server, f"/v2.0/networks/{net_id}").json()["network"]
     check_vlan_network(raw_net, net_name)
     for key in NETWORK_KEYS - {"tenant_id"}:  # OSC prints the API's values (and more)
         assert net[key] == raw_net[key], key
@@ -172,13 +173,13 @@ def test_cli_segment_lifecycle_create_list_paginate_rename_delete(live_server):
     err = cli.fails("network", "segment", "create", "--network", net_id,
                     "--network-type", "vxlan", seg_name)
     assert f"Requested MTU is too big, maximum is {VXLAN_MTU}" in err
-    lowered = set_mtu(live_server, net_id, VXLAN_MTU)
+    lowered = set_mtu(pg_live_server, net_id, VXLAN_MTU)
     assert lowered["mtu"] == VXLAN_MTU and lowered["revision_number"] == 1
 
     seg = cli.json("network", "segment", "create", "--network", net_name,
                    "--network-type", "vxlan", seg_name)
     check_segment(seg, network_id=net_id, network_type="vxlan", physnet=None, name=seg_name)
-    assert seg == api_get(live_server, f"/v2.0/segments/{seg['id']}").json()["segment"]
+    assert seg == api_get(pg_live_server, f"/v2.0/segments/{seg['id']}").json()["segment"]
 
     listed = cli.json("network", "segment", "list", "--network", net_id)
     assert [r["Network"] for r in listed] == [net_id, net_id]
@@ -192,7 +193,7 @@ def test_cli_segment_lifecycle_create_list_paginate_rename_delete(live_server):
     vlan_seg = cli.json("network", "segment", "show", vlan_id)
     check_segment(vlan_seg, network_id=net_id, network_type="vlan", physnet="physnet1", name=None)
     # The CLI has no type filter: check it on the API the CLI uses.
-    typed = api_get(live_server, "/v2.0/segments", network_id=net_id, network_type="vxlan")
+    typed = api_get(pg_live_server, "/v2.0/segments", network_id=net_id, network_type="vxlan")
     assert [s["id"] for s in typed.json()["segments"]] == [seg["id"]]
 
     shown = cli.json("network", "show", net_id)
@@ -209,9 +210,9 @@ def test_cli_segment_lifecycle_create_list_paginate_rename_delete(live_server):
     paged = cli.json("network", "segment", "list", "--limit", "1")
     assert sorted(r["ID"] for r in paged) == sorted(r["ID"] for r in everything)
     assert len({r["ID"] for r in paged}) == len(paged) == 2
-    raw_paged = walk_pages(f"{live_server}/v2.0/segments", limit=1)
+    raw_paged = walk_pages(f"{pg_live_server}/v2.0/segments", limit=1)
     assert [s["id"] for s in raw_paged] == sorted(r["ID"] for r in everything)
-    check_fields_selection(live_server, seg["id"])
+    check_fields_selection(pg_live_server, seg["id"])
 
     assert cli.ok("network", "segment", "set", "--name", "renamed", seg["id"]) == ""
     renamed = cli.json("network", "segment", "show", seg["id"])
@@ -229,12 +230,12 @@ def test_cli_segment_lifecycle_create_list_paginate_rename_delete(live_server):
     assert cli.ok("network", "delete", net_id) == ""
     assert NOT_FOUND.search(cli.fails("network", "show", net_id))
     assert NOT_FOUND.search(cli.fails("network", "segment", "show", vlan_id))
-    assert api_get(live_server, "/v2.0/segments").json() == {"segments": []}
+    assert api_get(pg_live_server, "/v2.0/segments").json() == {"segments": []}
 
 
 @pytest.mark.parametrize("suffix", ["", "/v2.0"])
 def test_cli_through_clouds_yaml_with_endpoint_with_or_without_version(
-    live_server, tmp_path, suffix
+    sqlite_live_server, tmp_path, suffix
 ):
     """`--os-cloud` from a clouds.yaml with admin_token auth; the endpoint may name /v2.0."""
     clouds = tmp_path / "clouds.yaml"
@@ -243,10 +244,10 @@ def test_cli_through_clouds_yaml_with_endpoint_with_or_without_version(
         "  segmentd:\n"
         "    auth_type: admin_token\n"
         "    auth:\n"
-        f"      endpoint: {live_server}{suffix}\n"
+        f"      endpoint: {sqlite_live_server}{suffix}\n"
         "      token: anything\n"
     )
-    cli = Cli(live_server, env=client_env(OS_CLIENT_CONFIG_FILE=str(clouds)),
+    cli = Cli(sqlite_live_server, env=client_env(OS_CLIENT_CONFIG_FILE=str(clouds)),
               auth=["--os-cloud", "segmentd"])
     net = cli.json("network", "create", "--provider-network-type", "vlan",
                    "--provider-physical-network", "physnet1", "via-clouds-yaml")
@@ -255,13 +256,14 @@ def test_cli_through_clouds_yaml_with_endpoint_with_or_without_version(
     assert [(s["Network"], s["Network Type"]) for s in segs] == [(net["id"], "vlan")]
     assert cli.ok("network", "delete", net["id"]) == ""
 
-    direct = Cli(f"{live_server}{suffix}")
+    direct = Cli(f"{sqlite_live_server}{suffix}")
     assert direct.json("network", "list") == []
 
 
-def test_cli_integer_options_sent_as_strings_are_accepted(live_server):
+@pytest.mark.postgresql
+def test_cli_integer_options_sent_as_strings_are_accepted(pg_live_server):
     """`network create --provider-segment N` and `network set --mtu N`: the CLI sends digit strings."""
-    cli = Cli(live_server)
+    cli = Cli(pg_live_server)
     net = cli.json("network", "create", "--provider-network-type", "vlan",
                    "--provider-physical-network", "physnet1", "--provider-segment", "200", "n")
     assert net["provider:segmentation_id"] == 200
