@@ -9,7 +9,6 @@ multi-row statements instead of a transaction per chassis.
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 import orjson
@@ -25,6 +24,7 @@ from segmentd.services.hosts import (
     canonical,
     is_chassis_agent,
     live,
+    new_agent,
     reach_of,
     record_reach_change,
     record_report,
@@ -59,12 +59,7 @@ async def apply_new_chassis(uow: UnitOfWork, clock: HostClock,
     agents, reach = [], {}
     for chassis, report in fresh:
         conf = canonical(report["configurations"])
-        agents.append({
-            "id": str(uuid.uuid4()), "host": report["host"], "agent_type": report["agent_type"],
-            "binary": report["binary"], "description": "", "admin_state_up": True,
-            "configurations": conf, "heartbeat_at": now, "expired": False,
-            "started_at": now, "created_at": now,
-        })
+        agents.append(new_agent(report, conf, now))
         reach[report["host"]] = reach_of(orjson.loads(conf))
     await fleet_rows.insert_hosts(uow.conn, [
         {"name": report["host"], "chassis": chassis, "reported_at": now, "created_at": now}

@@ -97,6 +97,16 @@ def agent_view(row: Mapping[str, Any], clock: HostClock, now: datetime) -> dict[
     }
 
 
+def new_agent(report: Mapping[str, Any], conf: str, now: datetime) -> dict[str, Any]:
+    """The row of an agent's first report (`conf`: its canonical configurations)."""
+    return {
+        "id": str(uuid.uuid4()), "host": report["host"], "agent_type": report["agent_type"],
+        "binary": report["binary"], "description": "", "admin_state_up": True,
+        "configurations": conf, "heartbeat_at": now, "expired": False,
+        "started_at": now, "created_at": now,
+    }
+
+
 def is_chassis_agent(agent: Mapping[str, Any]) -> bool:
     return agent["agent_type"] == c.OVN_AGENT_TYPE
 
@@ -188,12 +198,7 @@ async def record_report(ctx: RequestContext | None, uow: UnitOfWork, clock: Host
         return agent_view({**mine, "heartbeat_at": now}, clock, now)
 
     if mine is None:
-        agent = {
-            "id": str(uuid.uuid4()), "host": host, "agent_type": report["agent_type"],
-            "binary": report["binary"], "description": "", "admin_state_up": True,
-            "configurations": conf, "heartbeat_at": now, "expired": False,
-            "started_at": now, "created_at": now,
-        }
+        agent = new_agent(report, conf, now)
         if not agents:
             # The host's first agent: its reach is exactly this report's (one statement
             # with the agent on PostgreSQL).

@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from segmentd import verify_delivery
+from tests.conftest import wait_until
 from tests.e2e.server import E2E_CONFIG, database, start_server, stop_servers
 from tests.events.test_subscriptions_api import ALL_TYPES, SECRET, HookReceiver
 
@@ -116,10 +117,7 @@ def test_every_committed_change_is_delivered_after_a_kill_9(request, tmp_path):
             receiver.delay = 0
             second = start_server(tmp_path, db_url, name="after-restart", config=CONFIG)
             servers.append(second)
-            deadline = time.monotonic() + 30
-            while pending(db_url) and time.monotonic() < deadline:
-                time.sleep(0.2)
-            assert pending(db_url) == 0, "deliveries still pending 30 s after the restart"
+            wait_until(lambda: pending(db_url) == 0, "deliveries done after the restart", timeout=30)
             outbox = query(db_url, "SELECT seq, id, ordering_key, body FROM outbox_events "
                                    "ORDER BY seq")
             final = {r["id"]: r["revision_number"]

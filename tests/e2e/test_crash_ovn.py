@@ -11,6 +11,7 @@ from collections import Counter
 import httpx
 import pytest
 
+from tests.conftest import wait_until
 from tests.e2e.server import E2E_CONFIG, database, start_server, stop_servers
 from tests.e2e.test_crash_delivery import pending, query
 from tests.ovn.conftest import OvnDatabases
@@ -66,10 +67,7 @@ def test_after_a_kill_9_mid_burst_the_nb_holds_every_committed_change_once(reque
 
             second = start_server(tmp_path, db_url, name="after-restart", config=config)
             servers.append(second)
-            deadline = time.monotonic() + 30
-            while pending(db_url) and time.monotonic() < deadline:
-                time.sleep(0.2)
-            assert pending(db_url) == 0, "events still unrealized 30 s after the restart"
+            wait_until(lambda: pending(db_url) == 0, "events realized after the restart", timeout=30)
             networks = {r["id"] for r in query(db_url, "SELECT id FROM networks")}
             segments = {r["id"] for r in query(db_url, "SELECT id FROM segments")}
     finally:
