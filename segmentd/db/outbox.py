@@ -89,7 +89,10 @@ DUE = (
     .limit(bindparam("limit"))
 )
 NEXT_WORK = select(
-    exists().where(e.c.fanned_out == false()).label("unfanned"),
+    # The oldest unfanned event rather than EXISTS: with statistics from a busy moment
+    # PostgreSQL would answer EXISTS with a sequential scan, which reads every retained
+    # event when none is waiting; ORDER BY seq LIMIT 1 is a probe of the unfanned index.
+    UNFANNED.with_only_columns(e.c.seq).limit(1).scalar_subquery().is_not(None).label("unfanned"),
     exists().where(*_DUE_WHERE).label("due"),
     select(func.min(d.c.next_attempt_at))
     .where(d.c.delivered_at.is_(None), d.c.next_attempt_at > bindparam("now"))

@@ -122,8 +122,11 @@ class Dispatcher:
             try:
                 if not look_first or await self._work_due():
                     busy = await self.run_once()
-                    if not busy and not self._lock_missed:
-                        busy = await self._work_due()  # and learn when the next retry is
+                    # Learn when the next retry is due. Work that arrived during the cycle
+                    # is treated as a wake: under a steady stream of commits, cycles run
+                    # `coalesce` apart and each serves many events, not one cycle per few.
+                    if not busy and not self._lock_missed and await self._work_due():
+                        self._wake.set()
                 else:
                     busy = False
                     await self._maybe_prune()
