@@ -134,8 +134,3 @@ DELETE = delete(t).where(t.c.id == bindparam("row_id"))
 async def set_mtu(conn: AsyncConnection, network_id: str, mtu: int) -> None:
     """Correct the MTU chosen while creating the network (not a new revision)."""
     await conn.execute(SET_MTU, {"row_id": network_id, "v_mtu": mtu})
-
-
-async def delete_network(conn: AsyncConnection, network_id: str) -> bool:
-    result = await conn.execute(DELETE, {"row_id": network_id})
-    return result.rowcount == 1
