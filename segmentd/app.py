@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import ipaddress
 import logging
 from contextlib import asynccontextmanager
@@ -244,4 +245,18 @@ def app_from_environment() -> FastAPI:
     """uvicorn factory for worker processes started by `segmentd serve --workers N`."""
     import os
 
-    return create_app(Settings.model_validate_json(os.environ[SETTINGS_ENV]))
+    app = create_app(Settings.model_validate_json(os.environ[SETTINGS_ENV]))
+    settle_heap()
+    return app
+
+
+def settle_heap() -> None:
+    """Keep what the process built at start-up out of the garbage collector's full passes.
+
+    Modules, routes, schemas and policies (about 125,000 objects) live as long as the
+    process, yet every full collection walked them: about 0.1 s here, a pause landing on
+    whichever requests were in flight, and the long tail of list latencies. Frozen, they
+    are skipped. (Only for a serving process: tests build many apps in one process.)
+    """
+    gc.collect()
+    gc.freeze()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from segmentd.auth import policy
@@ -13,8 +13,14 @@ PROVIDER_KEYS = ("provider:network_type", "provider:physical_network", "provider
 
 
 def timestamp(value: datetime) -> str:
-    """Neutron's format: UTC, whole seconds, a trailing Z."""
-    return value.strftime("%Y-%m-%dT%H:%M:%SZ")
+    """Neutron's format: UTC, whole seconds, a trailing Z.
+
+    (isoformat, not strftime: a page of 100 segments formats 200 of these, and strftime
+    was a sixth of the page's time.) Stored times are naive UTC.
+    """
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC).replace(tzinfo=None)
+    return value.isoformat(timespec="seconds") + "Z"
 
 
 def segment_view(row: Mapping[str, Any]) -> dict[str, Any]:
