@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from fastapi import Request
@@ -37,7 +39,8 @@ class Runtime:
     limiter: RateLimiter
     realization: Watch | None = None  # the backend realizing changes, when there is one
 
-    def write(self, ctx: RequestContext, request: Request):
+    @asynccontextmanager
+    async def write(self, ctx: RequestContext, request: Request) -> AsyncIterator[UnitOfWork]:
         """One transaction holding the change, its events and its audit row."""
 
         def audit_success(uow: UnitOfWork) -> dict | None:
@@ -46,14 +49,20 @@ class Runtime:
             action, resource_type, resource_id = audit_target(request)
             if resource_id is None and uow.events:
                 resource_id = uow.events[0].resource_id
-            request.state.audited = True
             return audit.audit_row(
                 ctx, request_id=ctx.request_id, action=action,
                 resource_type=resource_type, resource_id=resource_id,
                 status=SUCCESS_STATUS.get(request.method, 200),
             )
 
-        return unit_of_work(self.engine, audit=audit_success, after_commit=self.dispatcher.wake)
+        async with unit_of_work(
+            self.engine, audit=audit_success, after_commit=self.dispatcher.wake
+        ) as uow:
+            yield uow
+        # Committed, with its audit row: an error answered after this point is not
+        # recorded again as a refusal. (Set only now: work may ask for the audit row and
+        # still fail, and its refusal must be recorded.)
+        request.state.audited = True
 
     def read(self):
         return read_connection(self.engine)
