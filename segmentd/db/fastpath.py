@@ -64,6 +64,18 @@ async def fetch(
     return await _driver_fetch(driver, stmt, params)
 
 
+async def fetch_autocommit(
+    conn: AsyncConnection, stmt: ClauseElement, params: Mapping[str, Any]
+) -> Sequence[Sequence[Any]]:
+    """Run one statement as its own transaction: `conn` must have sent nothing yet (its
+    transaction has not begun), so the statement commits itself and the caller's later
+    commit has nothing to do. PostgreSQL on asyncpg only."""
+    adapted = (await conn.get_raw_connection()).dbapi_connection
+    if getattr(adapted, "_transaction", True) is not None:
+        raise RuntimeError("fetch_autocommit needs a connection with no transaction begun")
+    return await _driver_fetch(adapted._connection, stmt, params)
+
+
 async def fetch_dicts(
     conn: AsyncConnection, stmt: ClauseElement, params: Mapping[str, Any]
 ) -> list[dict[str, Any]]:

@@ -22,6 +22,7 @@ from segmentd.errors import (
     SegmentsSetInConjunctionWithProviders,
 )
 from segmentd.query import ListQuery, Page
+from segmentd.services import oneshot
 from segmentd.services.common import check_revision, utcnow
 from segmentd.services.realization import Watch, mark_unrealized
 from segmentd.services.segments import (
@@ -76,6 +77,7 @@ async def create_network(
         if data.get(attr) is not None:
             enforce(ctx, f"create_network:{attr}", target)
     plans = [rules.plan(s) for s in specs]  # every rule checked before anything is written
+    requested_mtu = data.get("mtu")
 
     now = utcnow()
     row = {
@@ -91,10 +93,12 @@ async def create_network(
         "updated_at": now,
         "revision_number": 0,
     }
+    created = await oneshot.create_network(ctx, uow, rules, row, plans, requested_mtu)
+    if created is not None:
+        return _for_caller(ctx, created)
     # The row must exist before its segments (foreign key) but its MTU depends on where they
     # land: estimate it from the request and correct it in the rare case allocation differs.
     tenant_specs = [SegmentSpec(rules.tenant_types[0])] if not specs else specs
-    requested_mtu = data.get("mtu")
     row["mtu"] = requested_mtu or rules.max_network_mtu(tenant_specs)
 
     # The network row goes in with the first segment insert (one statement on PostgreSQL).

@@ -22,6 +22,8 @@ class UnitOfWork:
     events: list[Event] = field(default_factory=list)
     quiet: bool = False  # the work changed nothing worth an audit row (a plain heartbeat)
     wake: bool = False  # deliveries became due without an event (a webhook enabled again)
+    audit: AuditRow | None = None  # the audit row(s) of the work, asked for once it succeeded
+    journaled: bool = False  # the work wrote its events and audit row itself (oneshot create)
 
     def record(
         self,
@@ -59,8 +61,9 @@ async def unit_of_work(
     `after_commit` runs only if the commit succeeded (it wakes the dispatcher).
     """
     async with write_connection(engine) as conn:
-        uow = UnitOfWork(conn)
+        uow = UnitOfWork(conn, audit=audit)
         yield uow
-        await outbox.write(conn, uow.events, utcnow(), audit(uow) if audit else None)
+        if not uow.journaled:
+            await outbox.write(conn, uow.events, utcnow(), audit(uow) if audit else None)
     if (uow.events or uow.wake) and after_commit is not None:
         after_commit()
