@@ -70,10 +70,17 @@ async def fetch_autocommit(
     """Run one statement as its own transaction: `conn` must have sent nothing yet (its
     transaction has not begun), so the statement commits itself and the caller's later
     commit has nothing to do. PostgreSQL on asyncpg only."""
-    adapted = (await conn.get_raw_connection()).dbapi_connection
-    if getattr(adapted, "_transaction", True) is not None:
+    raw = await conn.get_raw_connection()
+    if not transaction_not_begun(raw):
         raise RuntimeError("fetch_autocommit needs a connection with no transaction begun")
-    return await _driver_fetch(adapted._connection, stmt, params)
+    return await _driver_fetch(raw.dbapi_connection._connection, stmt, params)
+
+
+def transaction_not_begun(raw) -> bool:
+    """True when the asyncpg adapter under a pooled connection has begun no transaction
+    (False too when this SQLAlchemy version's adapter does not say)."""
+    adapted = raw.dbapi_connection
+    return hasattr(adapted, "_connection") and getattr(adapted, "_transaction", True) is None
 
 
 async def fetch_dicts(

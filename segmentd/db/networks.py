@@ -20,6 +20,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from segmentd.context import RequestContext
+from segmentd.db import fastpath
 from segmentd.db.common import update_revised
 from segmentd.db.listing import Attribute, convert_filter_value, fetch_page
 from segmentd.db.models import networks as t
@@ -99,7 +100,8 @@ async def get_network_for_update(conn: AsyncConnection, ctx: RequestContext, net
     stmt, params = scoped_lookup(
         ctx, LOCKED_BY_ID_ANY, LOCKED_BY_ID_SCOPED, network_id=network_id
     )
-    return (await conn.execute(stmt, params)).mappings().first()
+    found = await fastpath.fetch_dicts(conn, stmt, params)  # on every write path
+    return found[0] if found else None
 
 
 async def list_networks(conn: AsyncConnection, ctx: RequestContext, q: ListQuery):

@@ -28,8 +28,11 @@ from segmentd.db.segments import PROBE_PARAMS, insert_statement
 
 
 async def available(conn: AsyncConnection) -> bool:
-    """Whether this connection can take the one-statement create (PostgreSQL on asyncpg)."""
-    return conn.dialect.name == "postgresql" and conn.dialect.driver == "asyncpg"
+    """Whether this connection can take the one-statement create: PostgreSQL on asyncpg,
+    through an adapter whose transaction state fastpath understands, none begun yet."""
+    if conn.dialect.name != "postgresql" or conn.dialect.driver != "asyncpg":
+        return False
+    return fastpath.transaction_not_begun(await conn.get_raw_connection())
 
 
 @cache

@@ -7,7 +7,6 @@ concurrent writers rarely pick the same one; the insert skips on any unique conf
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
 from functools import cache
 from typing import Any
 
@@ -22,7 +21,6 @@ from sqlalchemy import (
     null,
     or_,
     select,
-    true,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -36,14 +34,8 @@ from segmentd.db.common import update_revised
 from segmentd.db.listing import Attribute, fetch_page
 from segmentd.db.models import networks as n
 from segmentd.db.models import segments as t
-from segmentd.db.networks import COLUMNS as NETWORK_COLUMNS
 from segmentd.db.networks import DELETE as DELETE_NETWORK
-from segmentd.db.networks import (
-    get_network_for_update,
-    insert_network,
-    scoped_lookup,
-    visible_to,
-)
+from segmentd.db.networks import insert_network, scoped_lookup, visible_to
 from segmentd.query import ListQuery
 
 ATTRIBUTES: dict[str, Attribute] = {
@@ -311,61 +303,32 @@ async def delete_network_segments(conn: AsyncConnection, network_id: str):
     return rows
 
 
-def _network_delete_statement(scoped: bool):
-    """PostgreSQL: delete a visible network and its segments in one statement, returning
-    one row per segment (or one row without segment columns), segment columns as s_*."""
-    gone = delete(n).where(n.c.id == bindparam("network_id"))
-    if scoped:
-        gone = gone.where(or_(n.c.project_id == bindparam("project_id"), n.c.shared.is_(True)))
-    gone = gone.returning(*NETWORK_COLUMNS).cte("gone_network")
+def _network_delete_statement():
+    """PostgreSQL: a network's segments (returned, in index order) and the network itself,
+    deleted in one statement. Call with the network row locked, so no segment can be
+    added meanwhile and every segment is one this statement sees."""
     gone_segments = (
-        delete(t).where(t.c.network_id.in_(select(gone.c.id))).returning(*COLUMNS)
+        delete(t).where(t.c.network_id == bindparam("network_id")).returning(*COLUMNS)
         .cte("gone_segments")
     )
+    gone_network = delete(n).where(n.c.id == bindparam("network_id")).cte("gone_network")
     return (
-        select(*gone.c, *(col.label(f"s_{col.name}") for col in gone_segments.c))
-        .select_from(gone.outerjoin(gone_segments, true()))
-        .order_by(gone_segments.c.segment_index)
+        select(*gone_segments.c).add_cte(gone_network).order_by(gone_segments.c.segment_index)
     )
 
 
-DELETE_NETWORK_ANY = _network_delete_statement(scoped=False)
-DELETE_NETWORK_SCOPED = _network_delete_statement(scoped=True)
+DELETE_NETWORK_AND_SEGMENTS = _network_delete_statement()
 
 
-async def delete_network_with_segments(
-    conn: AsyncConnection,
-    ctx: RequestContext,
-    network_id: str,
-    authorize: Callable[[Mapping[str, Any]], None],
-):
-    """Delete a network the caller can see and its segments: (network row, segment rows),
-    or None if there is no such network.
-
-    `authorize(row)` raises to refuse. On PostgreSQL the rows are deleted in one statement
-    first and a refusal rolls the caller's transaction back; elsewhere the network is
-    locked and checked before anything is deleted.
-    """
+async def delete_network_and_segments(conn: AsyncConnection, network_id: str):
+    """Delete a locked network and its segments; returns the deleted segments' rows."""
     if conn.dialect.name != "postgresql":
-        row = await get_network_for_update(conn, ctx, network_id)
-        if row is None:
-            return None
-        authorize(row)
         segments = await delete_network_segments(conn, network_id)
         await conn.execute(DELETE_NETWORK, {"row_id": network_id})
-        return row, segments
-    stmt, params = scoped_lookup(
-        ctx, DELETE_NETWORK_ANY, DELETE_NETWORK_SCOPED, network_id=network_id
+        return segments
+    return await fastpath.fetch_dicts(
+        conn, DELETE_NETWORK_AND_SEGMENTS, {"network_id": network_id}
     )
-    found = await fastpath.fetch_dicts(conn, stmt, params)
-    if not found:
-        return None
-    network = {col.name: found[0][col.name] for col in NETWORK_COLUMNS}
-    authorize(network)
-    segments = [
-        {col.name: r[f"s_{col.name}"] for col in COLUMNS} for r in found if r["s_id"] is not None
-    ]
-    return network, segments
 
 
 

@@ -251,17 +251,9 @@ async def delete_network(
     ctx: RequestContext, uow: UnitOfWork, network_id: str, if_revision: int | None = None
 ) -> None:
     """Delete a network, its segments and their ID allocations in one transaction."""
-
-    def authorize(row) -> None:
-        if not check(ctx, "get_network", row):
-            raise NetworkNotFound(net_id=network_id)
-        enforce(ctx, "delete_network", row)
-        check_revision(row, if_revision)
-
-    found = await segment_rows.delete_network_with_segments(uow.conn, ctx, network_id, authorize)
-    if found is None:
-        raise NetworkNotFound(net_id=network_id)
-    row, deleted = found
+    row = await _locked_network(uow, ctx, network_id, "delete_network")
+    check_revision(row, if_revision)
+    deleted = await segment_rows.delete_network_and_segments(uow.conn, network_id)
     for s in deleted:
         uow.record(ctx, c.EVENT_SEGMENT_DELETED, segment_view(s), row["project_id"])
     uow.record(ctx, c.EVENT_NETWORK_DELETED, network_view(row, deleted, True), row["project_id"])

@@ -48,7 +48,8 @@ async def create_network(
     if plan.fixed_id is None and len(ranges) != 1:
         return None
     maximum = rules.max_network_mtu([SegmentSpec(plan.network_type, physnet or None)])
-    rules.check_mtu(requested_mtu or maximum, maximum)
+    if requested_mtu and maximum and requested_mtu > maximum:
+        return None  # another tenant type may carry it, and a taken ID answers first
     row["mtu"] = requested_mtu or maximum
 
     segment_row = dict(

@@ -34,6 +34,8 @@ class UnitOfWork:
         resource_id: str | None = None,
     ) -> None:
         """Queue an event; its outbox row is written just before the transaction commits."""
+        if self.journaled:  # the events were written with the work; more would be lost
+            raise RuntimeError("work that journaled its own events recorded another")
         self.events.append(
             Event(
                 type=type_,

@@ -113,3 +113,66 @@ def test_concurrent_creates_on_a_small_range_never_share_an_id(db_url):
     assert sorted(ids) == list(range(1, 17))
     assert [r for r in results if not isinstance(r, int)] == ["NoNetworkAvailable"] * 8
     assert counts == {"networks": 16, "segments": 16, "outbox_events": 32, "audit_events": 16}
+
+
+def test_postgresql_takes_the_one_statement_way_and_the_others_the_ordinary_one(db_url):
+    settings = make_settings(db_url)
+    rules, policy = TypeRules(settings), Policy(None)
+    ctx = RequestContext.build("p", {"admin"}, request_id="req-1", policy=policy)
+
+    def audit(uow):
+        return audit_row(ctx, request_id="req-1", action="create_network",
+                         resource_type="network", resource_id=uow.events[0].resource_id,
+                         status=201)
+
+    async def work(engine):
+        async with unit_of_work(engine, audit=audit) as uow:
+            await network_service.create_network(ctx, uow, rules, {"name": "n"})
+        return uow.journaled, engine.dialect.name
+
+    journaled, dialect = run_on(db_url, work)
+    assert journaled == (dialect == "postgresql")
+
+
+def test_an_mtu_only_a_later_tenant_type_carries_is_not_refused_early(db_url):
+    api = build_api(db_url, tenant_network_types=["vxlan", "vlan"],
+                    vni_ranges={"vxlan": ["5:5"]}, vlan_ranges=["physnet1:100:101"])
+    with api.client:
+        resp = api.post("/v2.0/networks", json={"network": {"name": "a", "mtu": 1500}})
+        assert resp.status_code == 400  # vxlan is free and carries at most 1450
+        assert "maximum is 1450" in error_of(resp)["message"]
+        assert make_network(api)["provider:network_type"] == "vxlan"  # takes VNI 5
+        net = make_network(api, mtu=1500)
+        assert (net["provider:network_type"], net["mtu"]) == ("vlan", 1500)
+
+
+def test_a_taken_id_answers_before_a_too_large_mtu(api):
+    fixed = {"provider:network_type": "vlan", "provider:physical_network": "physnet1",
+             "provider:segmentation_id": 222}
+    make_network(api, **fixed)
+    before = api.counts()
+    resp = api.post("/v2.0/networks", json={"network": {**fixed, "mtu": 9000}})
+    assert resp.status_code == 409
+    assert error_of(resp)["type"] == "VlanIdInUse"
+    assert api.counts() == before
+
+
+def test_refused_deletes_change_nothing_and_are_audited(api):
+    shared = make_network(api, shared=True)
+    api.post("/v2.0/segments", json={"segment": {"network_id": shared["id"],
+                                                 "network_type": "vxlan"}})
+    api.clear_events()
+    before = api.counts()
+    other = {"X-Project-Id": "p2", "X-Roles": "member,reader"}
+    resp = api.delete(f"/v2.0/networks/{shared['id']}", headers=other)
+    assert resp.status_code == 403
+    resp = api.delete(f"/v2.0/networks/{shared['id']}",
+                      headers={"If-Match": "revision_number=99"})
+    assert resp.status_code == 412
+    assert api.counts() == before == {"networks": 1, "segments": 2}
+    assert api.events == []
+    assert audit_rows(api)[-2:] == [("delete_network", 403), ("delete_network", 412)]
+    assert api.delete(f"/v2.0/networks/{shared['id']}").status_code == 204
+    assert [e.type for e in api.events] == ["segment.deleted", "segment.deleted",
+                                            "network.deleted"]
+    assert api.counts() == {"networks": 0, "segments": 0}
