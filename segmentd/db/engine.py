@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from sqlalchemy import event, text
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.util import greenlet_spawn
 
 # Writers queue on SQLite's single write lock for up to 10 s (PRAGMAs take no parameters).
 SQLITE_BUSY_TIMEOUT_PRAGMA = "PRAGMA busy_timeout=10000"
@@ -56,7 +58,8 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
 @asynccontextmanager
 async def write_connection(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
     """A connection inside one transaction: committed on success, rolled back on error."""
-    async with engine.begin() as conn:
+    sync_conn = await greenlet_spawn(_checkout, engine.sync_engine, None, True)
+    async with _held(engine, sync_conn, commit=True) as conn:
         yield conn
 
 
@@ -64,19 +67,65 @@ async def write_connection(engine: AsyncEngine) -> AsyncIterator[AsyncConnection
 async def snapshot_connection(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
     """A read-only view in which every statement sees one snapshot (REPEATABLE READ on
     PostgreSQL and MariaDB; SQLite's transaction already is one)."""
-    async with engine.connect() as conn:
-        if conn.dialect.name in ("postgresql", "mysql"):
-            conn = await conn.execution_options(isolation_level="REPEATABLE READ")
-        async with conn.begin():
-            yield conn
+    isolation = "REPEATABLE READ" if engine.dialect.name in ("postgresql", "mysql") else None
+    sync_conn = await greenlet_spawn(_checkout, engine.sync_engine, isolation, True)
+    async with _held(engine, sync_conn, commit=True) as conn:
+        yield conn
 
 
 @asynccontextmanager
 async def read_connection(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
     """A connection without an explicit transaction: reads pay no BEGIN/COMMIT round trips."""
-    async with engine.connect() as conn:
-        conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+    sync_conn = await greenlet_spawn(_checkout, engine.sync_engine, "AUTOCOMMIT", False)
+    async with _held(engine, sync_conn, commit=False) as conn:
         yield conn
+
+
+# Every request holds a connection, and each step of SQLAlchemy's own async context
+# managers (connect, begin, commit, close, the last one shielded in a task of its own)
+# is a separate greenlet switch: about 0.17 ms of CPU per request here, a seventh of a
+# network create. These take and give back the connection in one switch each.
+
+def _checkout(sync_engine: Engine, isolation: str | None, begin: bool) -> Connection:
+    conn = sync_engine.connect()
+    try:
+        if isolation:
+            conn = conn.execution_options(isolation_level=isolation)
+        if begin:
+            conn.begin()
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def _release(conn: Connection, commit: bool) -> None:
+    try:
+        if commit and conn.in_transaction():
+            conn.commit()
+    finally:
+        conn.close()  # rolls back whatever is left and returns the connection to the pool
+
+
+@asynccontextmanager
+async def _held(engine: AsyncEngine, sync_conn: Connection, commit: bool):
+    conn = AsyncConnection(engine, sync_conn)
+    try:
+        yield conn
+    except BaseException:
+        await _shielded_close(sync_conn)
+        raise
+    try:
+        await greenlet_spawn(_release, sync_conn, commit)
+    except asyncio.CancelledError:
+        await _shielded_close(sync_conn)
+        raise
+
+
+async def _shielded_close(sync_conn: Connection) -> None:
+    """Roll back and return the connection even if the caller is being cancelled."""
+    if not sync_conn.closed:
+        await asyncio.shield(greenlet_spawn(sync_conn.close))
 
 
 async def ping(conn: AsyncConnection) -> None:

@@ -44,7 +44,7 @@ async def driver_connection(conn: AsyncConnection) -> Any | None:
     """The asyncpg connection under `conn`, inside its transaction; None off the fast path."""
     if conn.dialect.driver != "asyncpg":
         return None
-    adapted = (await conn.get_raw_connection()).dbapi_connection
+    adapted = (await raw_connection(conn)).dbapi_connection
     start = getattr(adapted, "_start_transaction", None)
     if start is None or not hasattr(adapted, "_transaction"):
         return None
@@ -70,10 +70,19 @@ async def fetch_autocommit(
     """Run one statement as its own transaction: `conn` must have sent nothing yet (its
     transaction has not begun), so the statement commits itself and the caller's later
     commit has nothing to do. PostgreSQL on asyncpg only."""
-    raw = await conn.get_raw_connection()
+    raw = await raw_connection(conn)
     if not transaction_not_begun(raw):
         raise RuntimeError("fetch_autocommit needs a connection with no transaction begun")
     return await _driver_fetch(raw.dbapi_connection._connection, stmt, params)
+
+
+async def raw_connection(conn: AsyncConnection) -> Any:
+    """The pooled DBAPI connection under `conn`, read without a greenlet switch when it is
+    plainly there (`get_raw_connection` costs a switch, and may reconnect)."""
+    sync = conn.sync_connection
+    if sync is not None and not sync.closed and not sync.invalidated:
+        return sync.connection
+    return await conn.get_raw_connection()
 
 
 def transaction_not_begun(raw) -> bool:

@@ -32,7 +32,7 @@ async def available(conn: AsyncConnection) -> bool:
     through an adapter whose transaction state fastpath understands, none begun yet."""
     if conn.dialect.name != "postgresql" or conn.dialect.driver != "asyncpg":
         return False
-    return fastpath.transaction_not_begun(await conn.get_raw_connection())
+    return fastpath.transaction_not_begun(await fastpath.raw_connection(conn))
 
 
 @cache

@@ -1,0 +1,89 @@
+"""How callers hold connections: one transaction per write, given back whatever happens."""
+
+import asyncio
+
+import pytest
+from sqlalchemy import func, insert, select
+from sqlalchemy.exc import IntegrityError
+
+from segmentd.db.engine import read_connection, snapshot_connection, write_connection
+from segmentd.db.models import networks as n
+from tests.conftest import run_on
+from tests.db.test_fastpath import NET_A, NET_B, network_row
+
+COUNT = select(func.count()).select_from(n)
+
+
+def checked_out(engine) -> int:
+    return engine.sync_engine.pool.checkedout()
+
+
+def test_a_write_commits_and_gives_its_connection_back(db_url):
+    async def work(engine):
+        async with write_connection(engine) as conn:
+            await conn.execute(insert(n), network_row(NET_A))
+            assert conn.in_transaction()
+        async with read_connection(engine) as conn:
+            count = (await conn.execute(COUNT)).scalar()
+        return count, checked_out(engine)
+
+    assert run_on(db_url, work) == (1, 0)
+
+
+def test_a_cancelled_write_rolls_back_and_gives_its_connection_back(db_url):
+    async def work(engine):
+        inserted = asyncio.Event()
+
+        async def slow_write():
+            async with write_connection(engine) as conn:
+                await conn.execute(insert(n), network_row(NET_A))
+                inserted.set()
+                await asyncio.sleep(30)
+
+        task = asyncio.create_task(slow_write())
+        await inserted.wait()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        async with read_connection(engine) as conn:
+            count = (await conn.execute(COUNT)).scalar()
+        return count, checked_out(engine)
+
+    assert run_on(db_url, work) == (0, 0)
+
+
+def test_a_failed_statement_takes_the_whole_write_back(db_url):
+
+    async def work(engine):
+        with pytest.raises(IntegrityError):
+            async with write_connection(engine) as conn:
+                await conn.execute(insert(n), network_row(NET_A))
+                await conn.execute(insert(n), network_row(NET_A))
+        async with read_connection(engine) as conn:
+            count = (await conn.execute(COUNT)).scalar()
+        return count, checked_out(engine)
+
+    assert run_on(db_url, work) == (0, 0)
+
+
+def test_a_snapshot_does_not_see_what_commits_after_its_first_read(db_url):
+    async def work(engine):
+        async with snapshot_connection(engine) as snap:
+            before = (await snap.execute(COUNT)).scalar()
+            if engine.dialect.name != "sqlite":  # SQLite's one writer would wait on the reader
+                async with write_connection(engine) as conn:
+                    await conn.execute(insert(n), network_row(NET_B))
+            after = (await snap.execute(COUNT)).scalar()
+        return before, after, checked_out(engine)
+
+    assert run_on(db_url, work) == (0, 0, 0)
+
+
+def test_reads_are_autocommit_and_give_their_connection_back(db_url):
+    async def work(engine):
+        async with read_connection(engine) as conn:
+            await conn.execute(COUNT)
+            options = conn.sync_connection.get_execution_options().get("isolation_level")
+        return options, checked_out(engine)
+
+    assert run_on(db_url, work) == ("AUTOCOMMIT", 0)
