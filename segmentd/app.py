@@ -28,6 +28,7 @@ from segmentd.api.routes import (
     networks,
     ovn,
     segments,
+    subnets,
 )
 from segmentd.api.runtime import Runtime
 from segmentd.auth.policy import Policy
@@ -173,7 +174,7 @@ def create_app(settings: Settings, bus: EventBus | None = None) -> FastAPI:
             expose_headers=["X-Openstack-Request-Id"],
         )
     app.add_middleware(ResponseHeadersMiddleware)
-    for module in (meta, health, networks, segments, hosts, agents, event_subscriptions, audit_events,
+    for module in (meta, health, networks, segments, subnets, hosts, agents, event_subscriptions, audit_events,
                    ovn):
         app.include_router(module.router)
     return app

@@ -113,6 +113,58 @@ class SegmentInUse(InUse):
     message = "Segment '{segment_id}' cannot be deleted: {reason}."
 
 
+class SubnetNotFound(NotFound):
+    message = "Subnet {subnet_id} could not be found."
+
+
+class SubnetInUse(InUse):
+    message = "Unable to complete operation on subnet {subnet_id}: {reason}."
+
+
+class InvalidAllocationPool(BadRequest):
+    message = "The allocation pool {pool} is not valid."
+
+
+class OutOfBoundsAllocationPool(BadRequest):
+    message = "The allocation pool {pool} spans beyond the subnet cidr {subnet_cidr}."
+
+
+class OverlappingAllocationPools(BadRequest):
+    """Neutron answers 409; an overlap within one request is a bad request."""
+
+    message = "Found overlapping allocation pools: {pool_1} and {pool_2} for subnet {subnet_cidr}."
+
+
+class GatewayConflictWithAllocationPools(BadRequest):
+    """Neutron answers 409; a gateway inside the pools asked for is a bad request."""
+
+    message = "Gateway ip {ip_address} conflicts with allocation pool {pool}."
+
+
+class DNSNameServersExhausted(BadRequest):
+    message = "Unable to complete operation for the subnet. The number of DNS nameservers exceeds the limit {quota}."
+
+
+class HostRoutesExhausted(BadRequest):
+    message = "Unable to complete operation for the subnet. The number of host routes exceeds the limit {quota}."
+
+
+class NetworkIdsDontMatch(BadRequest):
+    message = "The subnet's network id, '{subnet_network}', doesn't match the segment's network id, '{segment_id}'."
+
+
+class SubnetsNotAllAssociatedWithSegments(BadRequest):
+    message = "All of the subnets on network '{network_id}' must either all be associated with segments or all not associated with any segment."
+
+
+class SubnetSegmentAssociationChangeNotAllowed(BadRequest):
+    message = "A subnet that is already associated with a segment cannot change its segment association."
+
+
+class NoUpdateSubnetWhenMultipleSegmentsOnNetwork(BadRequest):
+    message = "The network '{network_id}' has multiple segments; the segment association of its subnet cannot be changed."
+
+
 class NoNetworkAvailable(ServiceUnavailable):
     message = "Unable to create the network. No project network is available for allocation."
 

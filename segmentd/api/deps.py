@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -265,8 +266,13 @@ def body_schema(key: str, model: type[BaseModel]) -> dict:
     return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
 
 
+_ID_LIKE = re.compile(r"[A-Za-z0-9._-]{1,64}")
+
+
 def known_id(value: str, not_found: type, kwarg: str) -> None:
     """A path id that cannot be an id is answered 404 at once, like any missing resource."""
     if not is_resource_id(value):
-        shown = value if value.isprintable() and len(value) <= 64 else "<invalid id>"
+        # Quoted back only when it looks like an identifier: free text from the path (a
+        # space, quotes, SQL words) is not repeated in an error message.
+        shown = value if _ID_LIKE.fullmatch(value) else "<invalid id>"
         raise not_found(**{kwarg: shown})

@@ -48,6 +48,13 @@ ACTION_RULES = [
     ("get_segment", ADMIN, "Show or list segments"),
     ("update_segment", ADMIN, "Rename a segment"),
     ("delete_segment", ADMIN, "Delete a segment"),
+    ("create_subnet", PROJECT_MEMBER, "Create a subnet on a network of the project"),
+    ("create_subnet:segment_id", ADMIN, "Put a new subnet on a segment (routed networks)"),
+    ("get_subnet", "rule:admin_only or rule:project_reader or rule:shared or rule:service_api",
+     "Show or list subnets (those of shared networks too)"),
+    ("update_subnet", PROJECT_MEMBER, "Update a subnet"),
+    ("update_subnet:segment_id", ADMIN, "Move a subnet onto a segment"),
+    ("delete_subnet", PROJECT_MEMBER, "Delete a subnet"),
     ("get_audit_event", ADMIN, "Read the audit trail"),
     ("create_host_report", "rule:service_api",
      "Report a host's physical networks and tunnel types (a token bound to a host may "

@@ -11,6 +11,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    JSON,
     MetaData,
     String,
     Text,
@@ -91,6 +92,40 @@ class Segment(Base):
 
 
 Index("ix_segments_physical_network", Segment.physical_network)
+
+
+class Subnet(Base):
+    """An IP range on a network, optionally pinned to one segment (routed networks).
+
+    Pools, DNS servers and host routes are short bounded lists read and written with the
+    subnet, so they are JSON columns; addresses themselves are never stored one per row.
+    A segment with subnets cannot be deleted (the foreign key restricts too).
+    """
+
+    __tablename__ = "subnets"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    project_id: Mapped[str] = mapped_column(String(c.PROJECT_ID_MAX_LEN), index=True)
+    network_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("networks.id", ondelete="CASCADE"), index=True
+    )
+    segment_id: Mapped[str | None] = mapped_column(
+        String(36), ForeignKey("segments.id", ondelete="RESTRICT"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(c.NAME_MAX_LEN), default="")
+    description: Mapped[str] = mapped_column(String(c.DESCRIPTION_MAX_LEN), default="")
+    cidr: Mapped[str] = mapped_column(String(64))
+    ip_version: Mapped[int] = mapped_column(Integer)
+    gateway_ip: Mapped[str | None] = mapped_column(String(64))
+    enable_dhcp: Mapped[bool] = mapped_column(Boolean, default=True)
+    allocation_pools: Mapped[list] = mapped_column(JSON)
+    dns_nameservers: Mapped[list] = mapped_column(JSON)
+    host_routes: Mapped[list] = mapped_column(JSON)
+    ipv6_ra_mode: Mapped[str | None] = mapped_column(String(16))
+    ipv6_address_mode: Mapped[str | None] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    updated_at: Mapped[datetime] = mapped_column(DateTime)
+    revision_number: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class Token(Base):
@@ -281,6 +316,7 @@ class OvnChassisWatch(Base):
 
 networks = Network.__table__
 segments = Segment.__table__
+subnets = Subnet.__table__
 tokens = Token.__table__
 audit_events = AuditEvent.__table__
 hosts = Host.__table__

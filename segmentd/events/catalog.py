@@ -55,6 +55,7 @@ NETWORK = _object(
         "id": _UUID, "name": _STR, "description": _STR, "project_id": _STR, "tenant_id": _STR,
         "admin_state_up": {"type": "boolean"}, "shared": {"type": "boolean"}, "status": _STR,
         "mtu": _COUNT, "subnets": {"type": "array", "items": _UUID},
+        "l2_adjacency": {"type": "boolean"},
         "created_at": _TIME, "updated_at": _TIME, "revision_number": _COUNT,
         **_PROVIDER,
         "segments": {"type": "array", "minItems": 2, "items": _object(dict(_PROVIDER))},
@@ -62,6 +63,21 @@ NETWORK = _object(
     required=["id", "name", "project_id", "admin_state_up", "shared", "status", "mtu",
               "created_at", "updated_at", "revision_number"],
 )
+
+_NULLABLE_UUID = {"anyOf": [_UUID, {"type": "null"}]}
+_IPV6_MODE = {"enum": ["slaac", "dhcpv6-stateful", "dhcpv6-stateless", None]}
+SUBNET = _object({
+    "id": _UUID, "name": _STR, "description": _STR, "network_id": _UUID,
+    "segment_id": _NULLABLE_UUID, "project_id": _STR, "tenant_id": _STR, "cidr": _STR,
+    "ip_version": {"enum": [4, 6]}, "gateway_ip": _NULLABLE_STR,
+    "enable_dhcp": {"type": "boolean"},
+    "allocation_pools": {"type": "array", "items": _object({"start": _STR, "end": _STR})},
+    "dns_nameservers": {"type": "array", "items": _STR},
+    "host_routes": {"type": "array", "items": _object({"destination": _STR, "nexthop": _STR})},
+    "ipv6_ra_mode": _IPV6_MODE, "ipv6_address_mode": _IPV6_MODE,
+    "subnetpool_id": {"type": "null"}, "service_types": {"type": "array", "items": _STR},
+    "created_at": _TIME, "updated_at": _TIME, "revision_number": _COUNT,
+})
 
 _NAMES = {"type": "array", "items": _STR, "uniqueItems": True}
 AGENT = _object({
@@ -80,7 +96,7 @@ HOST_CHANGE = _object({
     "lost": {"type": "array", "items": _UUID, "uniqueItems": True},
 })
 
-RESOURCE_SCHEMAS = {"network": NETWORK, "segment": SEGMENT, "agent": AGENT, "host": HOST_CHANGE}
+RESOURCE_SCHEMAS = {"network": NETWORK, "segment": SEGMENT, "subnet": SUBNET, "agent": AGENT, "host": HOST_CHANGE}
 
 
 def build_schema(event_type: str) -> dict[str, Any]:

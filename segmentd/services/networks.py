@@ -12,6 +12,7 @@ from segmentd.auth.policy import PROVIDER_ATTRIBUTES, check, enforce
 from segmentd.context import RequestContext
 from segmentd.db import networks as rows
 from segmentd.db import segments as segment_rows
+from segmentd.db import subnets as subnet_rows
 from segmentd.errors import (
     HTTPBadRequest,
     InvalidInput,
@@ -30,6 +31,7 @@ from segmentd.services.segments import (
     new_segment_base,
     reassign_vlan_id,
 )
+from segmentd.services.subnets import delete_network_subnets
 from segmentd.services.types import SegmentSpec, TypeRules
 from segmentd.services.uow import UnitOfWork
 from segmentd.services.views import (
@@ -156,7 +158,8 @@ async def get_network(
         raise NetworkNotFound(net_id=network_id)
     show = shows_provider(ctx)
     segments = (await segment_rows.segments_of_networks(conn, [row["id"]]))[row["id"]] if show else []
-    view = network_view(row, segments, show)
+    subnets = (await subnet_rows.subnets_by_network(conn, [row["id"]])).get(row["id"], ())
+    view = network_view(row, segments, show, subnets)
     await mark_unrealized(conn, watch, [view])
     return view
 
@@ -174,7 +177,8 @@ async def list_networks(
     by_net = (
         await segment_rows.segments_of_networks(conn, [r["id"] for r in found]) if show else {}
     )
-    views = [network_view(r, by_net.get(r["id"], []), show) for r in found]
+    subnets = await subnet_rows.subnets_by_network(conn, [r["id"] for r in found])
+    views = [network_view(r, by_net.get(r["id"], []), show, subnets.get(r["id"], ())) for r in found]
     await mark_unrealized(conn, watch, views)
     return Page(views, has_more)
 
@@ -221,7 +225,8 @@ async def update_network(
         values["mtu"] = data["mtu"]
     values["updated_at"] = utcnow()
     updated = await rows.update_network(uow.conn, network_id, values)
-    view = network_view(updated, segments, show_provider=True)
+    subnets = (await subnet_rows.subnets_by_network(uow.conn, [network_id])).get(network_id, ())
+    view = network_view(updated, segments, True, subnets)
     uow.record(ctx, c.EVENT_NETWORK_UPDATED, view, row["project_id"])
     if changed_segment is not None:
         uow.record(ctx, c.EVENT_SEGMENT_UPDATED, segment_view(changed_segment), row["project_id"])
@@ -253,6 +258,7 @@ async def delete_network(
     """Delete a network, its segments and their ID allocations in one transaction."""
     row = await _locked_network(uow, ctx, network_id, "delete_network")
     check_revision(row, if_revision)
+    await delete_network_subnets(ctx, uow, network_id, row["project_id"])
     deleted = await segment_rows.delete_network_and_segments(uow.conn, network_id)
     for s in deleted:
         uow.record(ctx, c.EVENT_SEGMENT_DELETED, segment_view(s), row["project_id"])

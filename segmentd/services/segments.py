@@ -16,12 +16,14 @@ from segmentd.context import RequestContext
 from segmentd.db import hosts as host_rows
 from segmentd.db import networks as network_rows
 from segmentd.db import segments as rows
+from segmentd.db import subnets as subnet_rows
 from segmentd.errors import (
     FlatNetworkInUse,
     HTTPBadRequest,
     NetworkNotFound,
     NoNetworkAvailable,
     RevisionNumberConstraintFailed,
+    SegmentInUse,
     SegmentNotFound,
     TunnelIdInUse,
     VlanIdInUse,
@@ -206,11 +208,17 @@ async def update_segment(
 
 
 async def ensure_segment_unused(conn: AsyncConnection, segment_id: str) -> None:
-    """Raise SegmentInUse while anything depends on the segment.
+    """Raise SegmentInUse while subnets sit on the segment (409, as Neutron answers).
 
-    Nothing but its own allocation depends on a segment yet; subnets on segments will be
-    checked here and answered with SegmentInUse (409).
-    """
+    The caller holds its network's row lock, which subnet writes take too: a subnet being
+    put on the segment meanwhile is either committed and seen here, or waits and then
+    finds the segment gone."""
+    subnet_ids = await subnet_rows.subnet_ids_of_segment(conn, segment_id)
+    if subnet_ids:
+        raise SegmentInUse(
+            segment_id=segment_id,
+            reason=f"The segment is still associated with subnet(s) {', '.join(subnet_ids)}",
+        )
 
 
 async def delete_segment(
@@ -219,6 +227,8 @@ async def delete_segment(
     """Delete a segment and free its segmentation ID in the same transaction."""
     row = await _readable_segment(ctx, uow.conn, segment_id)
     enforce(ctx, "delete_segment", _target(row))
+    await network_rows.get_network_for_update(uow.conn, ctx, row["network_id"])
+    row = await _readable_segment(ctx, uow.conn, segment_id)  # as of the lock
     check_revision(row, if_revision)
     await ensure_segment_unused(uow.conn, segment_id)
     if not await rows.delete_segment(uow.conn, segment_id):

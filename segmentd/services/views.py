@@ -38,6 +38,32 @@ def segment_view(row: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def subnet_view(row: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "name": row["name"],
+        "description": row["description"],
+        "network_id": row["network_id"],
+        "segment_id": row["segment_id"],
+        "project_id": row["project_id"],
+        "tenant_id": row["project_id"],
+        "cidr": row["cidr"],
+        "ip_version": row["ip_version"],
+        "gateway_ip": row["gateway_ip"],
+        "enable_dhcp": row["enable_dhcp"],
+        "allocation_pools": list(row["allocation_pools"]),
+        "dns_nameservers": list(row["dns_nameservers"]),
+        "host_routes": list(row["host_routes"]),
+        "ipv6_ra_mode": row["ipv6_ra_mode"],
+        "ipv6_address_mode": row["ipv6_address_mode"],
+        "subnetpool_id": None,
+        "service_types": [],
+        "created_at": timestamp(row["created_at"]),
+        "updated_at": timestamp(row["updated_at"]),
+        "revision_number": row["revision_number"],
+    }
+
+
 def provider_view(segments: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """One segment as provider:* attributes, several as the multi-provider list."""
     if len(segments) > 1:
@@ -62,8 +88,13 @@ def provider_view(segments: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
 
 
 def network_view(
-    row: Mapping[str, Any], segments: Sequence[Mapping[str, Any]], show_provider: bool
+    row: Mapping[str, Any],
+    segments: Sequence[Mapping[str, Any]],
+    show_provider: bool,
+    subnets: Sequence[tuple[str, str | None]] = (),
 ) -> dict[str, Any]:
+    """`subnets` are the network's (subnet id, segment id) pairs: its subnets are on
+    segments (it is routed, so not L2-adjacent) when the first one is."""
     view = {
         "id": row["id"],
         "name": row["name"],
@@ -74,7 +105,8 @@ def network_view(
         "shared": row["shared"],
         "status": row["status"],
         "mtu": row["mtu"],
-        "subnets": [],
+        "subnets": [subnet_id for subnet_id, _ in subnets],
+        "l2_adjacency": not subnets or subnets[0][1] is None,
         "created_at": timestamp(row["created_at"]),
         "updated_at": timestamp(row["updated_at"]),
         "revision_number": row["revision_number"],

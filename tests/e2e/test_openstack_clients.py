@@ -30,7 +30,7 @@ SEGMENT_KEYS = {
 }
 NETWORK_KEYS = {
     "id", "name", "description", "project_id", "tenant_id", "admin_state_up", "shared",
-    "status", "mtu", "subnets", "created_at", "updated_at", "revision_number",
+    "status", "mtu", "subnets", "l2_adjacency", "created_at", "updated_at", "revision_number",
 }
 PROVIDER_KEYS = ("provider:network_type", "provider:physical_network", "provider:segmentation_id")
 VXLAN_MTU = 1500 - 20 - 30  # global_physnet_mtu minus IPv4 and VXLAN headers

@@ -76,6 +76,11 @@ class TestServed:
         assert resp.status_code == 200, resp.text
 
 
+def seg_of(api, network_id: str) -> str:
+    found = api.get(f"/v2.0/segments?network_id={network_id}").json()["segments"]
+    return found[0]["id"]
+
+
 def run_scenario(api) -> None:
     """Changes that produce every event type once or more."""
     net = make_network(api, name="scenario")
@@ -85,6 +90,18 @@ def run_scenario(api) -> None:
                        name=None)
     assert api.put(f"/v2.0/segments/{seg['id']}",
                    json={"segment": {"name": "flat"}}).status_code == 200
+    v4 = api.post("/v2.0/subnets", json={"subnet": {
+        "network_id": vlan["id"], "cidr": "10.1.0.0/24", "ip_version": 4,
+        "segment_id": seg_of(api, vlan["id"]), "dns_nameservers": ["10.1.0.53"],
+        "host_routes": [{"destination": "10.9.0.0/16", "nexthop": "10.1.0.1"}]}})
+    assert v4.status_code == 201, v4.text
+    v6 = api.post("/v2.0/subnets", json={"subnet": {
+        "network_id": net["id"], "cidr": "2001:db8::/64", "ip_version": 6, "gateway_ip": None,
+        "ipv6_ra_mode": "slaac", "ipv6_address_mode": "slaac"}})
+    assert v6.status_code == 201, v6.text
+    assert api.put(f"/v2.0/subnets/{v6.json()['subnet']['id']}",
+                   json={"subnet": {"name": "v6"}}).status_code == 200
+    assert api.delete(f"/v2.0/subnets/{v6.json()['subnet']['id']}").status_code == 204
     assert api.put(f"/v2.0/networks/{net['id']}",
                    json={"network": {"name": "renamed", "description": "ünïcode ☃"}}
                    ).status_code == 200

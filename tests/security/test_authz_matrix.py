@@ -56,6 +56,7 @@ ANY_VALID_TOKEN = statuses(200, 200, 200, 200, 200)
 ADMIN_ONLY = statuses(200, 403, 403, 403, 403)
 NET = "/v2.0/networks/{network_id}"
 SEG = "/v2.0/segments/{segment_id}"
+SUBNET = "/v2.0/subnets/{subnet_id}"
 AGENT = "/v2.0/agents/{agent_id}"
 SUB = "/v2.0/event-subscriptions/{sub_id}"
 FIXTURE_HOST = "matrix-fixture-host"
@@ -89,6 +90,13 @@ EXPECTED: dict[tuple[str, str], dict[str, int]] = {
     ("GET", SEG): statuses(200, 404, 404, 404, 404),
     ("PUT", SEG): statuses(200, 404, 404, 404, 404),
     ("DELETE", SEG): statuses(204, 404, 404, 404, 404),
+    # Subnets follow their network: its project's members write, its readers and the
+    # service read, another project sees nothing (404).
+    ("GET", "/v2.0/subnets"): ANY_VALID_TOKEN,
+    ("POST", "/v2.0/subnets"): statuses(201, 201, 403, 404, 403),
+    ("GET", SUBNET): statuses(200, 200, 200, 404, 200),
+    ("PUT", SUBNET): statuses(200, 200, 403, 404, 403),
+    ("DELETE", SUBNET): statuses(204, 204, 403, 404, 403),
     # The audit trail is admin-only: others get an empty list.
     ("GET", "/v2.0/audit-events"): ANY_VALID_TOKEN,
     # Host reports come from agents: the service role only (not even admin).
@@ -130,6 +138,9 @@ VISIBLE = {
         "networks", "network", {"admin", "member_of_p1", "reader_of_p1", "service"}
     ),
     ("GET", "/v2.0/segments"): ("segments", "segment", {"admin"}),
+    ("GET", "/v2.0/subnets"): (
+        "subnets", "subnet", {"admin", "member_of_p1", "reader_of_p1", "service"}
+    ),
     ("GET", "/v2.0/audit-events"): ("audit_events", None, {"admin"}),
     ("GET", "/v2.0/agents"): ("agents", "agent", {"admin"}),
     ("GET", "/v2.0/hosts"): ("hosts", "host", {"admin"}),
@@ -142,7 +153,7 @@ VISIBLE = {
 ITEM_KEY = {"host": "host"}
 
 ERROR_TYPES = {401: {"NotAuthenticated"}, 403: {"PolicyNotAuthorized"},
-               404: {"NetworkNotFound", "SegmentNotFound", "AgentNotFound", "HostNotFound",
+               404: {"NetworkNotFound", "SegmentNotFound", "SubnetNotFound", "AgentNotFound", "HostNotFound",
                      "EventSubscriptionNotFound", "EventTypeNotFound", "OvnDriftReportNotFound",
                      "OvnBackendNotConfigured"}}
 MUTATING = {"POST", "PUT", "DELETE"}
@@ -151,7 +162,7 @@ MUTATING = {"POST", "PUT", "DELETE"}
 PUBLISHES_NOTHING = {("POST", "/v2.0/event-subscriptions"), ("PUT", SUB), ("DELETE", SUB)}
 # Tables a refused request must leave as they were (audit_events takes the refusal itself;
 # the outbox is checked through api.events).
-COUNTED = ("networks", "segments", "agents", "hosts", "host_reach", "event_subscriptions",
+COUNTED = ("networks", "segments", "subnets", "agents", "hosts", "host_reach", "event_subscriptions",
            "event_deliveries")
 
 
@@ -161,6 +172,11 @@ def request_body(method: str, path: str, fx: dict) -> dict | None:
         return {"network": {"name": "made-by-matrix", "project_id": OWNER}}
     if (method, path) == ("POST", "/v2.0/segments"):
         return {"segment": {"network_id": fx["network"]["id"], "network_type": "geneve"}}
+    if (method, path) == ("POST", "/v2.0/subnets"):
+        return {"subnet": {"network_id": fx["network"]["id"], "cidr": "10.78.0.0/24",
+                           "ip_version": 4}}
+    if (method, path) == ("PUT", SUBNET):
+        return {"subnet": {"name": "renamed-by-matrix"}}
     if (method, path) == ("PUT", NET):
         return {"network": {"name": "renamed-by-matrix"}}
     if (method, path) == ("PUT", SEG):
@@ -192,6 +208,7 @@ def fill_path(path: str, fx: dict) -> str:
     values = {
         "network_id": fx["network"]["id"],
         "segment_id": fx["segment"]["id"],
+        "subnet_id": fx["subnet"]["id"],
         "alias": "segment",
         "agent_id": fx["agent"]["id"],
         "host": fx["host"]["host"],
@@ -267,7 +284,10 @@ def make_objects(api, admin: dict, service: dict | None = None) -> dict:
     network = resp.json()["network"]
     segs = api.get("/v2.0/segments", params={"network_id": network["id"]}, headers=admin)
     (segment,) = segs.json()["segments"]
-    fx = {"network": network, "segment": segment}
+    resp = api.post("/v2.0/subnets", headers=admin, json={"subnet": {
+        "network_id": network["id"], "cidr": "10.77.0.0/24", "ip_version": 4}})
+    assert resp.status_code == 201, resp.text
+    fx = {"network": network, "segment": segment, "subnet": resp.json()["subnet"]}
     if service is None:
         return fx
     resp = api.post("/v2.0/host-reports", json=host_report(FIXTURE_HOST), headers=service)
@@ -282,7 +302,8 @@ def make_objects(api, admin: dict, service: dict | None = None) -> dict:
 
 def snapshot(api, admin: dict, fx: dict) -> tuple:
     """The fixture objects as the admin sees them now (status and body)."""
-    urls = [f"/v2.0/networks/{fx['network']['id']}", f"/v2.0/segments/{fx['segment']['id']}"]
+    urls = [f"/v2.0/networks/{fx['network']['id']}", f"/v2.0/segments/{fx['segment']['id']}",
+            f"/v2.0/subnets/{fx['subnet']['id']}"]
     if "agent" in fx:
         urls += [f"/v2.0/agents/{fx['agent']['id']}",
                  f"/v2.0/event-subscriptions/{fx['subscription']['id']}",

@@ -14,6 +14,8 @@ EXTENSIONS = [
     ("provider", "Provider Network", "Expose mapping of virtual networks to physical networks"),
     ("multi-provider", "Multi Provider Network", "Expose mapping of virtual networks to multiple physical networks"),
     ("segment", "Segment", "Segments extension."),
+    ("subnet-segmentid-writable", "Subnet SegmentID (writable)", "Provides a writable segment_id attribute for a subnet resource."),
+    ("l2_adjacency", "L2 Adjacency", "Display L2 Adjacency for Neutron Networks."),
     ("net-mtu", "Network MTU", "Provides MTU attribute for a network resource."),
     ("net-mtu-writable", "Network MTU (writable)", "Provides a writable MTU attribute for a network resource."),
     ("standard-attr-description", "standard-attr-description", "Extension to add descriptions to standard attributes"),
@@ -50,7 +52,7 @@ async def resources(request: Request, _ctx: ContextDep):
     return json_response({"resources": [
         {"name": name, "collection": coll,
          "links": [{"href": f"{base}/v2.0/{coll}", "rel": "self"}]}
-        for name, coll in (("network", "networks"), ("segment", "segments"))
+        for name, coll in (("network", "networks"), ("segment", "segments"), ("subnet", "subnets"))
     ]})
 
 

@@ -25,7 +25,7 @@ from segmentd.services.realization import just_written
 router = APIRouter(tags=["networks"])
 FIELDS = (
     "id", "name", "description", "project_id", "tenant_id", "admin_state_up", "shared",
-    "status", "mtu", "subnets", "created_at", "updated_at", "revision_number",
+    "status", "mtu", "subnets", "l2_adjacency", "created_at", "updated_at", "revision_number",
     "provider:network_type", "provider:physical_network", "provider:segmentation_id",
     "segments",
 )

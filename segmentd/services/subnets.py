@@ -1,0 +1,203 @@
+"""Subnets: address rules, the routed-network rules of segments, and their events."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from segmentd import constants as c
+from segmentd.auth.policy import check, enforce
+from segmentd.context import RequestContext
+from segmentd.db import networks as network_rows
+from segmentd.db import segments as segment_rows
+from segmentd.db import subnets as rows
+from segmentd.errors import (
+    GatewayConflictWithAllocationPools,
+    InvalidInput,
+    NetworkIdsDontMatch,
+    NetworkNotFound,
+    NoUpdateSubnetWhenMultipleSegmentsOnNetwork,
+    RevisionNumberConstraintFailed,
+    SegmentNotFound,
+    SubnetNotFound,
+    SubnetsNotAllAssociatedWithSegments,
+    SubnetSegmentAssociationChangeNotAllowed,
+)
+from segmentd.query import ListQuery, Page
+from segmentd.services import addressing as a
+from segmentd.services.common import check_revision, utcnow
+from segmentd.services.uow import UnitOfWork
+from segmentd.services.views import subnet_view
+
+UNSET = object()
+
+
+def _target(row) -> dict[str, Any]:
+    """What policy rules see of a subnet: its project, and whether its network is shared."""
+    return {"project_id": row["project_id"], "network_id": row["network_id"],
+            "shared": bool(row.get("network_shared"))}
+
+
+async def _network_for_write(ctx: RequestContext, uow: UnitOfWork, network_id: str, action: str):
+    """The subnet's network, locked: concurrent subnet writes on one network serialise, so
+    the overlap and all-or-none rules see every committed sibling."""
+    net = await network_rows.get_network_for_update(uow.conn, ctx, network_id)
+    if net is None or not check(ctx, "get_network", net):
+        raise NetworkNotFound(net_id=network_id)
+    enforce(ctx, action, {"project_id": net["project_id"], "network_id": net["id"],
+                          "shared": net["shared"]})
+    return net
+
+
+async def _segment_of_network(conn: AsyncConnection, segment_id: str, network_id: str):
+    segment = await segment_rows.get_segment(conn, segment_id)
+    if segment is None:
+        raise SegmentNotFound(segment_id=segment_id)
+    if segment["network_id"] != network_id:
+        raise NetworkIdsDontMatch(subnet_network=network_id, segment_id=segment_id)
+    return segment
+
+
+async def create_subnet(ctx: RequestContext, uow: UnitOfWork, data: dict[str, Any]) -> dict:
+    net = await _network_for_write(ctx, uow, data["network_id"], "create_subnet")
+    target = {"project_id": net["project_id"], "network_id": net["id"]}
+    for key in ("project_id", "tenant_id"):
+        if data.get(key) is not None and data[key] != net["project_id"]:
+            raise InvalidInput(error_message=f"A subnet belongs to the project of its network, "
+                               f"not to {data[key]}")
+    cidr = a.parse_cidr(data["cidr"], data["ip_version"])
+    gateway = (a.default_gateway(cidr) if data.get("gateway_ip", UNSET) is UNSET
+               else a.check_gateway(cidr, data["gateway_ip"]))
+    pools = (a.check_pools(cidr, gateway, data["allocation_pools"])
+             if data.get("allocation_pools") is not None else a.default_pools(cidr, gateway))
+    a.check_ipv6_modes(cidr, data.get("ipv6_ra_mode"), data.get("ipv6_address_mode"))
+    dns = a.check_dns(cidr.version, data.get("dns_nameservers") or [])
+    routes = a.check_routes(cidr.version, data.get("host_routes") or [])
+
+    segment_id = data.get("segment_id")
+    if segment_id is not None:
+        enforce(ctx, "create_subnet:segment_id", target)
+        await _segment_of_network(uow.conn, segment_id, net["id"])
+    siblings = await rows.subnets_of_network(uow.conn, net["id"])
+    if any((s["segment_id"] is None) != (segment_id is None) for s in siblings):
+        raise SubnetsNotAllAssociatedWithSegments(network_id=net["id"])
+    clash = a.overlapping(cidr, siblings)
+    if clash is not None:
+        raise InvalidInput(
+            error_message=f"Requested subnet with cidr: {cidr} for network: {net['id']} "
+            f"overlaps with another subnet"
+        )
+    now = utcnow()
+    row = {
+        "id": str(uuid.uuid4()), "project_id": net["project_id"], "network_id": net["id"],
+        "segment_id": segment_id, "name": data.get("name") or "",
+        "description": data.get("description") or "", "cidr": str(cidr),
+        "ip_version": cidr.version, "gateway_ip": str(gateway) if gateway else None,
+        "enable_dhcp": data.get("enable_dhcp", True),
+        "allocation_pools": [p.view() for p in pools], "dns_nameservers": dns,
+        "host_routes": routes, "ipv6_ra_mode": data.get("ipv6_ra_mode"),
+        "ipv6_address_mode": data.get("ipv6_address_mode"),
+        "created_at": now, "updated_at": now, "revision_number": 0,
+    }
+    await rows.insert_subnet(uow.conn, row)
+    view = subnet_view(row)
+    uow.record(ctx, c.EVENT_SUBNET_CREATED, view, net["project_id"])
+    return view
+
+
+async def _readable_subnet(ctx: RequestContext, conn: AsyncConnection, subnet_id: str):
+    row = await rows.get_visible_subnet(conn, ctx, subnet_id)
+    if row is None or not check(ctx, "get_subnet", _target(row)):
+        raise SubnetNotFound(subnet_id=subnet_id)
+    return row
+
+
+async def get_subnet(ctx: RequestContext, conn: AsyncConnection, subnet_id: str) -> dict:
+    return subnet_view(await _readable_subnet(ctx, conn, subnet_id))
+
+
+async def list_subnets(ctx: RequestContext, conn: AsyncConnection, q: ListQuery) -> Page:
+    found, has_more = await rows.list_subnets(conn, ctx, q)
+    return Page([subnet_view(r) for r in found if check(ctx, "get_subnet", _target(r))], has_more)
+
+
+async def update_subnet(
+    ctx: RequestContext, uow: UnitOfWork, subnet_id: str, data: dict[str, Any],
+    if_revision: int | None = None,
+) -> dict:
+    current = await _readable_subnet(ctx, uow.conn, subnet_id)
+    await _network_for_write(ctx, uow, current["network_id"], "update_subnet")
+    current = await _readable_subnet(ctx, uow.conn, subnet_id)  # as of the lock
+    check_revision(current, if_revision)
+    cidr = a.parse_cidr(current["cidr"], current["ip_version"])
+    values: dict[str, Any] = {}
+    for key in ("name", "description"):
+        if key in data:
+            values[key] = data[key] or ""
+    if "enable_dhcp" in data:
+        values["enable_dhcp"] = data["enable_dhcp"]
+    gateway = (a.check_gateway(cidr, data["gateway_ip"]) if "gateway_ip" in data
+               else (a.parse_address(current["gateway_ip"], cidr.version, "gateway_ip")
+                     if current["gateway_ip"] else None))
+    if "gateway_ip" in data:
+        values["gateway_ip"] = str(gateway) if gateway else None
+    if data.get("allocation_pools") is not None:
+        pools = a.check_pools(cidr, gateway, data["allocation_pools"])
+        values["allocation_pools"] = [p.view() for p in pools]
+    elif gateway is not None and "gateway_ip" in data:
+        for pool in a.pools_of(current["allocation_pools"]):
+            if gateway in pool:
+                raise GatewayConflictWithAllocationPools(
+                    ip_address=str(gateway), pool=f"{pool.first}-{pool.last}"
+                )
+    if "dns_nameservers" in data:
+        values["dns_nameservers"] = a.check_dns(cidr.version, data["dns_nameservers"] or [])
+    if "host_routes" in data:
+        values["host_routes"] = a.check_routes(cidr.version, data["host_routes"] or [])
+    if "segment_id" in data and data["segment_id"] != current["segment_id"]:
+        enforce(ctx, "update_subnet:segment_id", _target(current))
+        await _move_to_segment(uow.conn, current, data["segment_id"])
+        values["segment_id"] = data["segment_id"]
+    values["updated_at"] = utcnow()
+    row = await rows.update_subnet(uow.conn, subnet_id, values, if_revision)
+    if row is None:
+        raise RevisionNumberConstraintFailed(
+            constraint=if_revision, current=current["revision_number"]
+        )
+    view = subnet_view(row)
+    uow.record(ctx, c.EVENT_SUBNET_UPDATED, view, current["project_id"])
+    return view
+
+
+async def _move_to_segment(conn: AsyncConnection, subnet, segment_id: str | None) -> None:
+    """Only a network that is not routed yet may be migrated: one segment, one subnet."""
+    network_id = subnet["network_id"]
+    if segment_id is not None:
+        await _segment_of_network(conn, segment_id, network_id)
+    if subnet["segment_id"] is not None or segment_id is None:
+        raise SubnetSegmentAssociationChangeNotAllowed()
+    if len(await rows.subnets_of_network(conn, network_id)) > 1:
+        raise SubnetsNotAllAssociatedWithSegments(network_id=network_id)
+    segments = (await segment_rows.segments_of_networks(conn, [network_id]))[network_id]
+    if len(segments) > 1:
+        raise NoUpdateSubnetWhenMultipleSegmentsOnNetwork(network_id=network_id)
+
+
+async def delete_subnet(
+    ctx: RequestContext, uow: UnitOfWork, subnet_id: str, if_revision: int | None = None
+) -> None:
+    row = await _readable_subnet(ctx, uow.conn, subnet_id)
+    enforce(ctx, "delete_subnet", _target(row))
+    check_revision(row, if_revision)
+    if not await rows.delete_subnet(uow.conn, subnet_id):
+        raise SubnetNotFound(subnet_id=subnet_id)
+    uow.record(ctx, c.EVENT_SUBNET_DELETED, subnet_view(row), row["project_id"])
+
+
+async def delete_network_subnets(ctx: RequestContext, uow: UnitOfWork, network_id: str,
+                                 project_id: str) -> None:
+    """The subnets go with their network (no ports hold them yet), each with its event."""
+    for row in await rows.delete_network_subnets(uow.conn, network_id):
+        uow.record(ctx, c.EVENT_SUBNET_DELETED, subnet_view(row), project_id)
