@@ -104,6 +104,21 @@ async def get_network_for_update(conn: AsyncConnection, ctx: RequestContext, net
     return found[0] if found else None
 
 
+LOCK_OF_SEGMENT = (
+    select(t.c.id)
+    .where(t.c.id == select(s.c.network_id).where(s.c.id == bindparam("segment_id")).scalar_subquery())
+    .with_for_update()
+)
+
+
+async def lock_network_of_segment(conn: AsyncConnection, segment_id: str) -> None:
+    """Take the row lock of a segment's network (nothing if the segment is gone), so the
+    segment is then read and changed with its network's other writers held off."""
+    if conn.dialect.name == "sqlite":  # BEGIN IMMEDIATE already holds the write lock
+        return
+    await fastpath.fetch(conn, LOCK_OF_SEGMENT, {"segment_id": segment_id})
+
+
 async def list_networks(conn: AsyncConnection, ctx: RequestContext, q: ListQuery):
     stmt = scoped_select(ctx)
     provider = {k: v for k, v in q.filters.items() if k in PROVIDER_FILTERS}

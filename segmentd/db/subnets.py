@@ -72,7 +72,7 @@ async def insert_subnet(conn: AsyncConnection, row: dict[str, Any]) -> None:
 
 async def get_visible_subnet(conn: AsyncConnection, ctx: RequestContext, subnet_id: str):
     """The subnet (with its network's `network_shared`) if the caller may see it."""
-    stmt = BY_ID.where(visible_to(ctx)) if not ctx.reads_all_projects else BY_ID
+    stmt = BY_ID.where(visible_to(ctx))
     return (await conn.execute(stmt, {"subnet_id": subnet_id})).mappings().first()
 
 

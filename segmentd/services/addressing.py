@@ -122,6 +122,7 @@ def check_pools(
         raise InvalidInput(
             error_message=f"A subnet has at most {MAX_ALLOCATION_POOLS} allocation pools"
         )
+    low, high = usable_range(net)
     pools = []
     for item in given:
         text = f"{item['start']}-{item['end']}"
@@ -131,7 +132,6 @@ def check_pools(
             raise InvalidAllocationPool(pool=text) from None
         if first.version != net.version or last.version != net.version or first > last:
             raise InvalidAllocationPool(pool=text)
-        low, high = usable_range(net)
         if first < low or last > high:
             raise OutOfBoundsAllocationPool(pool=text, subnet_cidr=str(net))
         pools.append(Pool(first, last))

@@ -225,10 +225,9 @@ async def delete_segment(
     ctx: RequestContext, uow: UnitOfWork, segment_id: str, if_revision: int | None = None
 ) -> None:
     """Delete a segment and free its segmentation ID in the same transaction."""
+    await network_rows.lock_network_of_segment(uow.conn, segment_id)
     row = await _readable_segment(ctx, uow.conn, segment_id)
     enforce(ctx, "delete_segment", _target(row))
-    await network_rows.get_network_for_update(uow.conn, ctx, row["network_id"])
-    row = await _readable_segment(ctx, uow.conn, segment_id)  # as of the lock
     check_revision(row, if_revision)
     await ensure_segment_unused(uow.conn, segment_id)
     if not await rows.delete_segment(uow.conn, segment_id):
