@@ -24,9 +24,11 @@ from segmentd.api.routes import (
     event_subscriptions,
     health,
     hosts,
+    ip_availability,
     meta,
     networks,
     ovn,
+    ports,
     segments,
     subnets,
 )
@@ -174,8 +176,8 @@ def create_app(settings: Settings, bus: EventBus | None = None) -> FastAPI:
             expose_headers=["X-Openstack-Request-Id"],
         )
     app.add_middleware(ResponseHeadersMiddleware)
-    for module in (meta, health, networks, segments, subnets, hosts, agents, event_subscriptions, audit_events,
-                   ovn):
+    for module in (meta, health, networks, segments, subnets, ports, ip_availability, hosts,
+                   agents, event_subscriptions, audit_events, ovn):
         app.include_router(module.router)
     return app
 

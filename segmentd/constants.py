@@ -54,6 +54,9 @@ EVENT_SEGMENT_DELETED = "segment.deleted"
 EVENT_SUBNET_CREATED = "subnet.created"
 EVENT_SUBNET_UPDATED = "subnet.updated"
 EVENT_SUBNET_DELETED = "subnet.deleted"
+EVENT_PORT_CREATED = "port.created"
+EVENT_PORT_UPDATED = "port.updated"
+EVENT_PORT_DELETED = "port.deleted"
 EVENT_AGENT_CREATED = "agent.created"
 EVENT_AGENT_UPDATED = "agent.updated"
 EVENT_AGENT_DELETED = "agent.deleted"
@@ -62,6 +65,7 @@ EVENT_TYPES = (
     EVENT_NETWORK_CREATED, EVENT_NETWORK_UPDATED, EVENT_NETWORK_DELETED,
     EVENT_SEGMENT_CREATED, EVENT_SEGMENT_UPDATED, EVENT_SEGMENT_DELETED,
     EVENT_SUBNET_CREATED, EVENT_SUBNET_UPDATED, EVENT_SUBNET_DELETED,
+    EVENT_PORT_CREATED, EVENT_PORT_UPDATED, EVENT_PORT_DELETED,
     EVENT_AGENT_CREATED, EVENT_AGENT_UPDATED, EVENT_AGENT_DELETED,
     EVENT_HOST_SEGMENTS_CHANGED,
 )
@@ -76,3 +80,28 @@ WEBHOOK_TARGET_PREFIX = "webhook:"  # a subscription's delivery target is this +
 # writes it, and it is alive while the chassis row exists.
 OVN_AGENT_TYPE = "OVN Controller agent"
 OVN_AGENT_BINARY = "ovn-controller"
+
+# Ports.
+MAC_PREFIX = (0xFA, 0x16, 0x3E)  # Neutron's default base_mac: locally administered, unicast
+MAC_ATTEMPTS = 16  # a generated MAC taken on the network is drawn again, this many times
+MAX_FIXED_IPS_PER_PORT = 5  # Neutron's max_fixed_ips_per_port default
+DEVICE_FIELD_MAX_LEN = 255  # device_id and device_owner
+BINDING_PROFILE_MAX_LEN = 4096  # bytes of binding:profile as JSON
+# Ports a network's own services create; they go with the network, any other port blocks
+# its deletion (NetworkInUse), as in Neutron.
+AUTO_DELETE_DEVICE_OWNERS = ("network:dhcp", "network:distributed")
+VNIC_TYPES = (
+    "normal", "direct", "macvtap", "baremetal", "direct-physical", "virtio-forwarder",
+    "smart-nic", "vdpa", "accelerator-direct", "accelerator-direct-physical", "remote-managed",
+)
+VIF_TYPE_OVS = "ovs"  # bound: the host reaches one of the port's segments
+VIF_TYPE_UNBOUND = "unbound"  # no host
+VIF_TYPE_BINDING_FAILED = "binding_failed"  # a host that reaches none of them
+IP_ALLOCATION_IMMEDIATE = "immediate"
+IP_ALLOCATION_DEFERRED = "deferred"
+IP_ALLOCATION_NONE = "none"
+# IP allocation: random addresses tried before the subnet's taken addresses are read and
+# a free one chosen among them. In a sparse subnet (a /8, a /64) the first try succeeds.
+IP_RANDOM_TRIES = 3
+IP_SCAN_ATTEMPTS = 12  # scans of a dense subnet before giving up to concurrent writers
+IP_SCAN_SPREAD = 32  # a scan picks at random among this many free addresses

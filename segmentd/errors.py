@@ -236,3 +236,63 @@ class EventSubscriptionNotFound(NotFound):
 
 class EventTypeNotFound(NotFound):
     message = "Event type {type} could not be found."
+
+
+# -- ports and addresses
+
+class PortNotFound(NotFound):
+    message = "Port {port_id} could not be found."
+
+
+class NetworkInUse(InUse):
+    message = (
+        "Unable to complete operation on network {net_id}. There are one or more ports "
+        "still in use on the network."
+    )
+
+
+class MacAddressInUse(InUse):
+    message = "Unable to complete operation for network {net_id}. The mac address {mac} is in use."
+
+
+class MacAddressGenerationFailure(ServiceUnavailable):
+    message = "Unable to generate unique mac on network {net_id}."
+
+
+class IpAddressGenerationFailure(Conflict):
+    message = "No more IP addresses available on network {net_id}."
+
+
+class IpAddressAlreadyAllocated(Conflict):
+    message = (
+        "IP address {ip} already allocated in subnet {subnet_id}"
+    )
+
+
+class InvalidIpForSubnet(BadRequest):
+    message = "IP address {ip_address} is not a valid IP for the specified subnet."
+
+
+class InvalidIpForNetwork(BadRequest):
+    message = (
+        "IP address {ip_address} is not a valid IP for any of the subnets on the specified "
+        "network."
+    )
+
+
+class HostNotConnectedToAnySegment(Conflict):
+    message = (
+        "Host {host} is not connected to any segments on routed provider network "
+        "'{network_id}'.  It should be connected to one."
+    )
+
+
+class HostNotCompatibleWithFixedIps(Conflict):
+    message = (
+        "Host {host} is not connected to a segment where the existing fixed_ips on port "
+        "{port_id} will function given the routed network topology."
+    )
+
+
+class FixedIpsSubnetsNotOnSameSegment(BadRequest):
+    message = "Cannot allocate addresses from different segments."

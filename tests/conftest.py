@@ -34,7 +34,8 @@ TABLES = ("segments", "networks")  # what "a rejected request changed nothing" c
 # Emptied between tests, children first (dispatch_lock keeps its one row).
 ALL_TABLES = (
     "ovn_chassis_watch", "ovn_drift_checks", "event_deliveries", "outbox_events",
-    "event_subscriptions", "host_reach", "agents", "hosts", "audit_events", "tokens", "subnets",
+    "event_subscriptions", "host_reach", "agents", "hosts", "audit_events", "tokens",
+    "ip_allocations", "ports", "subnets",
     *TABLES,
 )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable
 from typing import Annotated, Any
@@ -85,7 +86,11 @@ ContextDep = Annotated[RequestContext, Depends(request_context)]
 
 
 def json_response(body: Any, status: int = 200) -> Response:
-    return Response(orjson.dumps(body), status_code=status, media_type="application/json")
+    try:
+        content = orjson.dumps(body)
+    except orjson.JSONEncodeError:  # integers beyond 64 bits: address counts of IPv6 subnets
+        content = json.dumps(body, separators=(",", ":")).encode()
+    return Response(content, status_code=status, media_type="application/json")
 
 
 def _describe(err: dict) -> str:

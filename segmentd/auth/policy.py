@@ -24,12 +24,22 @@ PROVIDER_ATTRIBUTES = (
     "provider:network_type", "provider:physical_network", "provider:segmentation_id", "segments",
 )
 
+BINDER = "rule:admin_only or rule:service_api"  # Nova and agents bind ports, as in Neutron
+BINDING_ATTRIBUTES = ("binding:host_id", "binding:profile", "binding:vif_type",
+                      "binding:vif_details")
+
 BASE_RULES = [
     ("admin_only", "role:admin", "Admin of any project"),
     ("service_api", "role:service", "A service account, such as a host agent"),
     ("project_member", "role:member and project_id:%(project_id)s", "Member of the owning project"),
     ("project_reader", "role:reader and project_id:%(project_id)s", "Reader of the owning project"),
     ("shared", "'True':%(shared)s", "The resource is shared with every project"),
+    ("network_owner", "role:member and project_id:%(network_project_id)s",
+     "Member of the project owning the port's network"),
+    ("project_member_of_network_or_shared",
+     "role:member and project_id:%(project_id)s and "
+     "(project_id:%(network_project_id)s or 'True':%(shared)s)",
+     "Member of the port's project, on that project's network or a shared one"),
 ]
 
 ACTION_RULES = [
@@ -55,6 +65,27 @@ ACTION_RULES = [
     ("update_subnet", PROJECT_MEMBER, "Update a subnet"),
     ("update_subnet:segment_id", ADMIN, "Move a subnet onto a segment"),
     ("delete_subnet", PROJECT_MEMBER, "Delete a subnet"),
+    ("create_port", "rule:admin_only or rule:project_member_of_network_or_shared",
+     "Create a port on a network the project owns, or on a shared one"),
+    ("create_port:project_id", ADMIN, "Create a port for another project"),
+    ("create_port:mac_address", "rule:admin_only or rule:network_owner",
+     "Choose a port's MAC address"),
+    ("create_port:fixed_ips:ip_address", "rule:admin_only or rule:network_owner",
+     "Choose a port's IP address"),
+    ("create_port:binding:host_id", BINDER, "Bind a new port to a host"),
+    ("create_port:binding:profile", BINDER, "Set a new port's binding profile"),
+    ("get_port", "rule:admin_only or rule:project_reader or rule:network_owner "
+     "or rule:service_api", "Show or list ports"),
+    *[(f"get_port:{a}", BINDER, f"Read {a} of a port") for a in BINDING_ATTRIBUTES],
+    ("update_port", "rule:admin_only or rule:project_member or rule:network_owner "
+     "or rule:service_api", "Update a port"),
+    ("update_port:binding:host_id", BINDER, "Bind a port to a host, or move or unbind it"),
+    ("update_port:binding:profile", BINDER, "Change a port's binding profile"),
+    ("update_port:fixed_ips", "rule:admin_only or rule:project_member or rule:network_owner",
+     "Change a port's addresses"),
+    ("delete_port", "rule:admin_only or rule:project_member or rule:network_owner "
+     "or rule:service_api", "Delete a port"),
+    ("get_network_ip_availability", ADMIN, "Show or list how many addresses networks use"),
     ("get_audit_event", ADMIN, "Read the audit trail"),
     ("create_host_report", "rule:service_api",
      "Report a host's physical networks and tunnel types (a token bound to a host may "

@@ -341,14 +341,17 @@ async def hosts_reaching(
     return await fetch_page(conn, stmt, HOST_NAME_ATTRIBUTES, r.c.host, q, marker_ok)
 
 
-def reached_by(host: str, cutoff: datetime):
-    """WHERE clause on the segments table: the segments a host reaches, if it is live."""
-    return exists().where(
+def reached_by(host: str, cutoff: datetime | None):
+    """WHERE clause on the segments table: the segments a host reaches, if it is live
+    (`cutoff` None: as its stored reach stands, for a caller that just settled it)."""
+    conditions = [
         r.c.host == host,
         r.c.network_type == s.c.network_type,
         r.c.physnet == s.c.alloc_physnet,
-        exists().where(h.c.name == host, _live_host(cutoff)),
-    )
+    ]
+    if cutoff is not None:
+        conditions.append(exists().where(h.c.name == host, _live_host(cutoff)))
+    return exists().where(*conditions)
 
 
 SEGMENT_COUNT = (

@@ -120,12 +120,70 @@ class Subnet(Base):
     enable_dhcp: Mapped[bool] = mapped_column(Boolean, default=True)
     allocation_pools: Mapped[list] = mapped_column(JSON)
     dns_nameservers: Mapped[list] = mapped_column(JSON)
-    host_routes: Mapped[list] = mapped_column(JSON)
+    host_routes: Mapped[list] = mapped_column(JSON)  # as the user gave them
+    # Routes to the subnets on the network's other segments (segments-peer-subnet-host-routes),
+    # recomputed whenever a sibling changes; shown after the user's.
+    peer_routes: Mapped[list] = mapped_column(JSON, default=list)
     ipv6_ra_mode: Mapped[str | None] = mapped_column(String(16))
     ipv6_address_mode: Mapped[str | None] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(DateTime)
     updated_at: Mapped[datetime] = mapped_column(DateTime)
     revision_number: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Port(Base):
+    """A port on a network: its MAC, its binding to a host and the segment that host reaches.
+
+    Addresses live in ip_allocations, one row per address actually given to a port.
+    """
+
+    __tablename__ = "ports"
+    __table_args__ = (UniqueConstraint("network_id", "mac_address"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    project_id: Mapped[str] = mapped_column(String(c.PROJECT_ID_MAX_LEN), index=True)
+    # RESTRICT: a network is deleted only after its ports are (NetworkInUse otherwise).
+    network_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("networks.id", ondelete="RESTRICT"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(c.NAME_MAX_LEN), default="")
+    description: Mapped[str] = mapped_column(String(c.DESCRIPTION_MAX_LEN), default="")
+    mac_address: Mapped[str] = mapped_column(String(17))
+    admin_state_up: Mapped[bool] = mapped_column(Boolean, default=True)
+    device_id: Mapped[str] = mapped_column(String(c.DEVICE_FIELD_MAX_LEN), default="", index=True)
+    device_owner: Mapped[str] = mapped_column(String(c.DEVICE_FIELD_MAX_LEN), default="",
+                                              index=True)
+    host: Mapped[str] = mapped_column(Name(c.HOST_MAX_LEN), default="", index=True)  # "" unbound
+    vnic_type: Mapped[str] = mapped_column(String(32), default="normal")
+    profile: Mapped[dict] = mapped_column(JSON, default=dict)
+    vif_type: Mapped[str] = mapped_column(String(32), default=c.VIF_TYPE_UNBOUND)
+    # ACTIVE while bound (vif_type ovs) and admin_state_up; DOWN otherwise. Stored, so that
+    # lists filter and sort on it; every write that changes either input sets it.
+    status: Mapped[str] = mapped_column(String(16), default=c.STATUS_DOWN)
+    # The segment the port is bound to; a segment with bound ports cannot be deleted.
+    bound_segment_id: Mapped[str | None] = mapped_column(
+        String(36), ForeignKey("segments.id", ondelete="RESTRICT"), index=True
+    )
+    ip_allocation: Mapped[str] = mapped_column(String(16), default=c.IP_ALLOCATION_IMMEDIATE)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    updated_at: Mapped[datetime] = mapped_column(DateTime)
+    revision_number: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class IpAllocation(Base):
+    """One address given to one port. Free addresses are never stored: the key on
+    (subnet, address) is what makes concurrent allocators in any process never collide."""
+
+    __tablename__ = "ip_allocations"
+
+    subnet_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("subnets.id", ondelete="RESTRICT"), primary_key=True
+    )
+    ip_address: Mapped[str] = mapped_column(String(64), primary_key=True)  # canonical text
+    port_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("ports.id", ondelete="CASCADE"), index=True
+    )
+    network_id: Mapped[str] = mapped_column(String(36), index=True)
 
 
 class Token(Base):
@@ -317,6 +375,8 @@ class OvnChassisWatch(Base):
 networks = Network.__table__
 segments = Segment.__table__
 subnets = Subnet.__table__
+ports = Port.__table__
+ip_allocations = IpAllocation.__table__
 tokens = Token.__table__
 audit_events = AuditEvent.__table__
 hosts = Host.__table__

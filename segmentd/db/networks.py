@@ -91,6 +91,20 @@ async def get_network(conn: AsyncConnection, ctx: RequestContext, network_id: st
 
 LOCKED_BY_ID_ANY = BY_ID_ANY.with_for_update()
 LOCKED_BY_ID_SCOPED = BY_ID_SCOPED.with_for_update()
+SHARED_BY_ID_ANY = BY_ID_ANY.with_for_update(read=True)
+SHARED_BY_ID_SCOPED = BY_ID_SCOPED.with_for_update(read=True)
+
+
+async def get_network_for_share(conn: AsyncConnection, ctx: RequestContext, network_id: str):
+    """The visible network row under a shared lock: port writes on one network run side by
+    side, while a writer of the network's shape (subnets, deletion) waits for them."""
+    if conn.dialect.name == "sqlite":
+        return await get_network(conn, ctx, network_id)
+    stmt, params = scoped_lookup(
+        ctx, SHARED_BY_ID_ANY, SHARED_BY_ID_SCOPED, network_id=network_id
+    )
+    found = await fastpath.fetch_dicts(conn, stmt, params)
+    return found[0] if found else None
 
 
 async def get_network_for_update(conn: AsyncConnection, ctx: RequestContext, network_id: str):

@@ -122,3 +122,18 @@ async def delete_network_subnets(conn: AsyncConnection, network_id: str):
     if rows:
         await conn.execute(DELETE_OF_NETWORK, {"network_id": network_id})
     return rows
+
+
+OF_NETWORKS = (
+    select(*COLUMNS).where(t.c.network_id.in_(bindparam("network_ids", expanding=True)))
+    .order_by(t.c.network_id, t.c.created_at, t.c.id)
+)
+
+
+async def subnet_rows_of_networks(conn: AsyncConnection, network_ids: list[str]):
+    """{network_id: [subnet row, ...]} oldest first, for reports over a page of networks."""
+    out: dict[str, list] = {nid: [] for nid in network_ids}
+    if network_ids:
+        for row in (await conn.execute(OF_NETWORKS, {"network_ids": network_ids})).mappings():
+            out[row["network_id"]].append(row)
+    return out

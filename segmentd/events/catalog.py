@@ -79,6 +79,24 @@ SUBNET = _object({
     "created_at": _TIME, "updated_at": _TIME, "revision_number": _COUNT,
 })
 
+_PORT_PROPS = {
+    "id": _UUID, "name": _STR, "description": _STR, "network_id": _UUID, "project_id": _STR,
+    "tenant_id": _STR, "mac_address": {"type": "string", "pattern": "^([0-9a-f]{2}:){5}[0-9a-f]{2}$"},
+    "admin_state_up": {"type": "boolean"}, "status": {"enum": ["ACTIVE", "DOWN"]},
+    "device_id": _STR, "device_owner": _STR,
+    "fixed_ips": {"type": "array",
+                  "items": _object({"subnet_id": _UUID, "ip_address": _STR})},
+    "ip_allocation": {"enum": ["immediate", "deferred", "none"]},
+    "binding:host_id": _STR, "binding:vnic_type": {"enum": list(c.VNIC_TYPES)},
+    "binding:profile": {"type": "object"},
+    "binding:vif_type": {"enum": ["ovs", "unbound", "binding_failed"]},
+    "binding:vif_details": {"type": "object"},
+    "allowed_address_pairs": {"type": "array"}, "extra_dhcp_opts": {"type": "array"},
+    "security_groups": {"type": "array"}, "port_security_enabled": {"type": "boolean"},
+    "created_at": _TIME, "updated_at": _TIME, "revision_number": _COUNT,
+}
+PORT = _object(_PORT_PROPS)
+
 _NAMES = {"type": "array", "items": _STR, "uniqueItems": True}
 AGENT = _object({
     "id": _UUID, "host": _STR, "agent_type": _STR, "binary": _STR, "alive": {"type": "boolean"},
@@ -96,7 +114,8 @@ HOST_CHANGE = _object({
     "lost": {"type": "array", "items": _UUID, "uniqueItems": True},
 })
 
-RESOURCE_SCHEMAS = {"network": NETWORK, "segment": SEGMENT, "subnet": SUBNET, "agent": AGENT, "host": HOST_CHANGE}
+RESOURCE_SCHEMAS = {"network": NETWORK, "segment": SEGMENT, "subnet": SUBNET, "port": PORT,
+                    "agent": AGENT, "host": HOST_CHANGE}
 
 
 def build_schema(event_type: str) -> dict[str, Any]:

@@ -16,11 +16,11 @@ from segmentd.events.bus import Event
 def ordering_key(event: Event) -> str:
     """The unit events are delivered in order within, for each target.
 
-    A segment orders with its network and an agent with its host, so a subscriber never
+    A segment or port orders with its network and an agent with its host, so a subscriber never
     sees a segment before its network exists, or an agent after its host's reach changed.
     """
     resource = event.resource
-    if event.resource_type == "segment":
+    if event.resource_type in ("segment", "port"):  # a port's switch is its network's
         return f"network:{resource['network_id']}"
     if event.resource_type == "agent":
         return f"host:{resource['host']}"

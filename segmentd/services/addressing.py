@@ -215,3 +215,22 @@ def overlapping(net: IPNetwork, others: Iterable[dict[str, Any]]) -> dict[str, A
         if other.version == net.version and other.overlaps(net):
             return row
     return None
+
+
+def peer_routes(subnet: dict[str, Any], siblings: Iterable[dict[str, Any]]) -> list[dict[str, str]]:
+    """Routes from a subnet on a segment to the same-version subnets on the network's other
+    segments, through its own gateway (Neutron's segments-peer-subnet-host-routes). A user
+    route whose destination already covers a peer subnet takes its place."""
+    if subnet["segment_id"] is None or not subnet["gateway_ip"]:
+        return []
+    covered = [ipaddress.ip_network(r["destination"]) for r in subnet["host_routes"]]
+    routes = []
+    for other in siblings:
+        if (other["id"] == subnet["id"] or other["ip_version"] != subnet["ip_version"]
+                or other["segment_id"] in (None, subnet["segment_id"])):
+            continue
+        net = ipaddress.ip_network(other["cidr"])
+        if any(net.version == c.version and net.subnet_of(c) for c in covered):
+            continue
+        routes.append({"destination": other["cidr"], "nexthop": subnet["gateway_ip"]})
+    return routes

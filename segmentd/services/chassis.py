@@ -72,7 +72,7 @@ async def apply_new_chassis(uow: UnitOfWork, clock: HostClock,
         keys = reach[agent["host"]]
         if keys:
             gained = sorted(s for key in keys for s in by_key.get(key, ()))
-            record_reach_change(None, uow, agent["host"], "chassis", keys, gained, [])
+            await record_reach_change(None, uow, agent["host"], "chassis", keys, gained, [])
     return [ch for ch, report in fleet if report["host"] in taken]
 
 

@@ -31,6 +31,7 @@ from segmentd.errors import (
     InvalidInput,
 )
 from segmentd.query import ListQuery, Page
+from segmentd.services.binding import rebind_host_ports
 from segmentd.services.common import utcnow
 from segmentd.services.uow import UnitOfWork, unit_of_work
 from segmentd.services.views import timestamp
@@ -140,16 +141,19 @@ async def settle_reach(
     # A segment matches exactly one key, so gained and lost are the segments of those keys.
     gained = await rows.add_reach(uow.conn, host, added)
     lost = await rows.remove_reach(uow.conn, host, removed)
-    record_reach_change(ctx, uow, host, reason, wanted, gained, lost)
+    await record_reach_change(ctx, uow, host, reason, wanted, gained, lost)
     return True
 
 
-def record_reach_change(ctx, uow: UnitOfWork, host: str, reason: str,
-                         reach: set[ReachKey], gained: list[str], lost: list[str]) -> None:
+async def record_reach_change(ctx, uow: UnitOfWork, host: str, reason: str,
+                              reach: set[ReachKey], gained: list[str], lost: list[str]) -> None:
+    """The host.segments_changed event, then the host's ports bound again as its reach now
+    stands (a port whose segment the host lost goes DOWN, with its own event)."""
     physnets, tunnels = describe_reach(reach)
     change = {"host": host, "reason": reason, "physnets": physnets, "tunnel_types": tunnels,
               "gained": gained, "lost": lost}
     uow.record(ctx, c.EVENT_HOST_SEGMENTS_CHANGED, change, None, resource_id=host)
+    await rebind_host_ports(ctx, uow, host)
 
 
 async def apply_report(
@@ -207,7 +211,7 @@ async def record_report(ctx: RequestContext | None, uow: UnitOfWork, clock: Host
             view = agent_view(agent, clock, now)
             uow.record(ctx, c.EVENT_AGENT_CREATED, view, None)
             if reach:
-                record_reach_change(ctx, uow, host, reason, reach, gained, [])
+                await record_reach_change(ctx, uow, host, reason, reach, gained, [])
             return view
         await rows.insert_agent(uow.conn, agent)
         event = c.EVENT_AGENT_CREATED

@@ -31,6 +31,7 @@ from segmentd.services.segments import (
     new_segment_base,
     reassign_vlan_id,
 )
+from segmentd.services.ports import delete_network_ports
 from segmentd.services.subnets import delete_network_subnets
 from segmentd.services.types import SegmentSpec, TypeRules
 from segmentd.services.uow import UnitOfWork
@@ -258,6 +259,7 @@ async def delete_network(
     """Delete a network, its segments and their ID allocations in one transaction."""
     row = await _locked_network(uow, ctx, network_id, "delete_network")
     check_revision(row, if_revision)
+    await delete_network_ports(ctx, uow, network_id)
     await delete_network_subnets(ctx, uow, network_id, row["project_id"])
     deleted = await segment_rows.delete_network_and_segments(uow.conn, network_id)
     for s in deleted:

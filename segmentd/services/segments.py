@@ -16,6 +16,7 @@ from segmentd.context import RequestContext
 from segmentd.db import hosts as host_rows
 from segmentd.db import networks as network_rows
 from segmentd.db import segments as rows
+from segmentd.db import ports as port_rows
 from segmentd.db import subnets as subnet_rows
 from segmentd.errors import (
     FlatNetworkInUse,
@@ -218,6 +219,11 @@ async def ensure_segment_unused(conn: AsyncConnection, segment_id: str) -> None:
         raise SegmentInUse(
             segment_id=segment_id,
             reason=f"The segment is still associated with subnet(s) {', '.join(subnet_ids)}",
+        )
+    port_ids = await port_rows.ports_bound_to_segment(conn, segment_id, 5)
+    if port_ids:  # Neutron's ML2 refuses this too
+        raise SegmentInUse(
+            segment_id=segment_id, reason=f"Ports are bound to it: {', '.join(port_ids)}"
         )
 
 

@@ -11,6 +11,7 @@ from segmentd import constants as c
 from segmentd.auth.policy import check, enforce
 from segmentd.context import RequestContext
 from segmentd.db import networks as network_rows
+from segmentd.db import ports as port_rows
 from segmentd.db import segments as segment_rows
 from segmentd.db import subnets as rows
 from segmentd.errors import (
@@ -21,6 +22,7 @@ from segmentd.errors import (
     NoUpdateSubnetWhenMultipleSegmentsOnNetwork,
     RevisionNumberConstraintFailed,
     SegmentNotFound,
+    SubnetInUse,
     SubnetNotFound,
     SubnetsNotAllAssociatedWithSegments,
     SubnetSegmentAssociationChangeNotAllowed,
@@ -101,7 +103,9 @@ async def create_subnet(ctx: RequestContext, uow: UnitOfWork, data: dict[str, An
         "ipv6_address_mode": data.get("ipv6_address_mode"),
         "created_at": now, "updated_at": now, "revision_number": 0,
     }
+    row["peer_routes"] = a.peer_routes(row, siblings)
     await rows.insert_subnet(uow.conn, row)
+    await _refresh_peer_routes(ctx, uow, [*siblings, row], row["id"])
     view = subnet_view(row)
     uow.record(ctx, c.EVENT_SUBNET_CREATED, view, net["project_id"])
     return view
@@ -160,6 +164,10 @@ async def update_subnet(
         enforce(ctx, "update_subnet:segment_id", _target(current))
         await _move_to_segment(uow.conn, current, data["segment_id"])
         values["segment_id"] = data["segment_id"]
+    siblings = [s for s in await rows.subnets_of_network(uow.conn, current["network_id"])
+                if s["id"] != subnet_id]
+    future = {**current, **values}
+    values["peer_routes"] = a.peer_routes(future, siblings)
     values["updated_at"] = utcnow()
     row = await rows.update_subnet(uow.conn, subnet_id, values, if_revision)
     if row is None:
@@ -168,7 +176,22 @@ async def update_subnet(
         )
     view = subnet_view(row)
     uow.record(ctx, c.EVENT_SUBNET_UPDATED, view, current["project_id"])
+    await _refresh_peer_routes(ctx, uow, [*siblings, row], subnet_id)
     return view
+
+
+async def _refresh_peer_routes(ctx: RequestContext, uow: UnitOfWork, subnets, skip: str | None):
+    """Recompute the peer routes of a network's subnets after one of them changed (`skip`
+    has its own already); each subnet whose routes change gets its subnet.updated event."""
+    for sibling in subnets:
+        if sibling["id"] == skip:
+            continue
+        routes = a.peer_routes(sibling, subnets)
+        if routes == list(sibling.get("peer_routes") or ()):
+            continue
+        row = await rows.update_subnet(uow.conn, sibling["id"],
+                                       {"peer_routes": routes, "updated_at": utcnow()})
+        uow.record(ctx, c.EVENT_SUBNET_UPDATED, subnet_view(row), row["project_id"])
 
 
 async def _move_to_segment(conn: AsyncConnection, subnet, segment_id: str | None) -> None:
@@ -190,14 +213,24 @@ async def delete_subnet(
 ) -> None:
     row = await _readable_subnet(ctx, uow.conn, subnet_id)
     enforce(ctx, "delete_subnet", _target(row))
+    # The network's lock holds off port writes, which take it shared: no address is being
+    # given from this subnet while it is checked and deleted.
+    await network_rows.get_network_for_update(uow.conn, ctx, row["network_id"])
+    row = await _readable_subnet(ctx, uow.conn, subnet_id)  # as of the lock
     check_revision(row, if_revision)
+    holders = await port_rows.ports_of_subnet(uow.conn, subnet_id, 5)
+    if holders:
+        raise SubnetInUse(subnet_id=subnet_id, reason="One or more ports have an IP allocation "
+                          f"from this subnet: {', '.join(holders)}")
     if not await rows.delete_subnet(uow.conn, subnet_id):
         raise SubnetNotFound(subnet_id=subnet_id)
     uow.record(ctx, c.EVENT_SUBNET_DELETED, subnet_view(row), row["project_id"])
+    remaining = await rows.subnets_of_network(uow.conn, row["network_id"])
+    await _refresh_peer_routes(ctx, uow, remaining, None)
 
 
 async def delete_network_subnets(ctx: RequestContext, uow: UnitOfWork, network_id: str,
                                  project_id: str) -> None:
-    """The subnets go with their network (no ports hold them yet), each with its event."""
+    """The subnets go with their network (its ports are gone already), each with its event."""
     for row in await rows.delete_network_subnets(uow.conn, network_id):
         uow.record(ctx, c.EVENT_SUBNET_DELETED, subnet_view(row), project_id)

@@ -53,7 +53,7 @@ def subnet_view(row: Mapping[str, Any]) -> dict[str, Any]:
         "enable_dhcp": row["enable_dhcp"],
         "allocation_pools": list(row["allocation_pools"]),
         "dns_nameservers": list(row["dns_nameservers"]),
-        "host_routes": list(row["host_routes"]),
+        "host_routes": [*row["host_routes"], *(row.get("peer_routes") or ())],
         "ipv6_ra_mode": row["ipv6_ra_mode"],
         "ipv6_address_mode": row["ipv6_address_mode"],
         "subnetpool_id": None,

@@ -112,11 +112,18 @@ def run_scenario(api) -> None:
                            "tunnel_types": ["geneve", "vxlan"]}}})
     assert first.status_code == 201, first.text
     agent = first.json()["agent"]
+    # A port bound on the host; the host's next report loses physnet1, so the port's
+    # binding fails (port.updated), and then it is deleted.
+    port = api.post("/v2.0/ports", json={"port": {
+        "network_id": vlan["id"], "binding:host_id": "compute-1.example.org",
+        "binding:profile": {"pci_slot": "0000:03:00.1"}, "device_owner": "compute:nova"}})
+    assert port.status_code == 201, port.text
     second = api.post("/v2.0/host-reports", headers=SERVICE, json={"report": {
         "host": "compute-1.example.org", "agent_type": "Open vSwitch agent",
         "binary": "neutron-openvswitch-agent",
         "configurations": {"bridge_mappings": {"physnet2": "br-ex"}, "tunnel_types": []}}})
     assert second.status_code == 201, second.text
+    assert api.delete(f"/v2.0/ports/{port.json()['port']['id']}").status_code == 204
     assert api.put(f"/v2.0/agents/{agent['id']}",
                    json={"agent": {"admin_state_up": False}}).status_code == 200
     assert api.delete(f"/v2.0/segments/{seg['id']}").status_code == 204

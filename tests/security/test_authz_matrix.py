@@ -57,6 +57,8 @@ ADMIN_ONLY = statuses(200, 403, 403, 403, 403)
 NET = "/v2.0/networks/{network_id}"
 SEG = "/v2.0/segments/{segment_id}"
 SUBNET = "/v2.0/subnets/{subnet_id}"
+PORT = "/v2.0/ports/{port_id}"
+AVAILABILITY = "/v2.0/network-ip-availabilities"
 AGENT = "/v2.0/agents/{agent_id}"
 SUB = "/v2.0/event-subscriptions/{sub_id}"
 FIXTURE_HOST = "matrix-fixture-host"
@@ -97,6 +99,16 @@ EXPECTED: dict[tuple[str, str], dict[str, int]] = {
     ("GET", SUBNET): statuses(200, 200, 200, 404, 200),
     ("PUT", SUBNET): statuses(200, 200, 403, 404, 403),
     ("DELETE", SUBNET): statuses(204, 204, 403, 404, 403),
+    # Ports: their project's members and the network's owners write; its readers read; the
+    # service role (Nova, agents) reads and updates (binds) and deletes, but does not create.
+    ("GET", "/v2.0/ports"): ANY_VALID_TOKEN,
+    ("POST", "/v2.0/ports"): statuses(201, 201, 403, 404, 403),
+    ("GET", PORT): statuses(200, 200, 200, 404, 200),
+    ("PUT", PORT): statuses(200, 200, 403, 404, 200),
+    ("DELETE", PORT): statuses(204, 204, 403, 404, 204),
+    # Address usage is admin-only, as in Neutron.
+    ("GET", AVAILABILITY): ADMIN_ONLY,
+    ("GET", AVAILABILITY + "/{network_id}"): ADMIN_ONLY,
     # The audit trail is admin-only: others get an empty list.
     ("GET", "/v2.0/audit-events"): ANY_VALID_TOKEN,
     # Host reports come from agents: the service role only (not even admin).
@@ -141,6 +153,8 @@ VISIBLE = {
     ("GET", "/v2.0/subnets"): (
         "subnets", "subnet", {"admin", "member_of_p1", "reader_of_p1", "service"}
     ),
+    ("GET", "/v2.0/ports"): ("ports", "port", {"admin", "member_of_p1", "reader_of_p1", "service"}),
+    ("GET", AVAILABILITY): ("network_ip_availabilities", "availability", {"admin"}),
     ("GET", "/v2.0/audit-events"): ("audit_events", None, {"admin"}),
     ("GET", "/v2.0/agents"): ("agents", "agent", {"admin"}),
     ("GET", "/v2.0/hosts"): ("hosts", "host", {"admin"}),
@@ -150,10 +164,10 @@ VISIBLE = {
     ("GET", "/v2.0/event-schemas"): ("event_schemas", None, set(VALID)),
 }
 # What identifies an item of a fixture object's collection (hosts are named, not numbered).
-ITEM_KEY = {"host": "host"}
+ITEM_KEY = {"host": "host", "availability": "network_id"}
 
 ERROR_TYPES = {401: {"NotAuthenticated"}, 403: {"PolicyNotAuthorized"},
-               404: {"NetworkNotFound", "SegmentNotFound", "SubnetNotFound", "AgentNotFound", "HostNotFound",
+               404: {"NetworkNotFound", "SegmentNotFound", "SubnetNotFound", "PortNotFound", "AgentNotFound", "HostNotFound",
                      "EventSubscriptionNotFound", "EventTypeNotFound", "OvnDriftReportNotFound",
                      "OvnBackendNotConfigured"}}
 MUTATING = {"POST", "PUT", "DELETE"}
@@ -162,7 +176,7 @@ MUTATING = {"POST", "PUT", "DELETE"}
 PUBLISHES_NOTHING = {("POST", "/v2.0/event-subscriptions"), ("PUT", SUB), ("DELETE", SUB)}
 # Tables a refused request must leave as they were (audit_events takes the refusal itself;
 # the outbox is checked through api.events).
-COUNTED = ("networks", "segments", "subnets", "agents", "hosts", "host_reach", "event_subscriptions",
+COUNTED = ("networks", "segments", "subnets", "ports", "ip_allocations", "agents", "hosts", "host_reach", "event_subscriptions",
            "event_deliveries")
 
 
@@ -175,6 +189,10 @@ def request_body(method: str, path: str, fx: dict) -> dict | None:
     if (method, path) == ("POST", "/v2.0/subnets"):
         return {"subnet": {"network_id": fx["network"]["id"], "cidr": "10.78.0.0/24",
                            "ip_version": 4}}
+    if (method, path) == ("POST", "/v2.0/ports"):
+        return {"port": {"network_id": fx["network"]["id"], "name": "made-by-matrix"}}
+    if (method, path) == ("PUT", PORT):
+        return {"port": {"name": "renamed-by-matrix"}}
     if (method, path) == ("PUT", SUBNET):
         return {"subnet": {"name": "renamed-by-matrix"}}
     if (method, path) == ("PUT", NET):
@@ -209,6 +227,7 @@ def fill_path(path: str, fx: dict) -> str:
         "network_id": fx["network"]["id"],
         "segment_id": fx["segment"]["id"],
         "subnet_id": fx["subnet"]["id"],
+        "port_id": fx["port"]["id"],
         "alias": "segment",
         "agent_id": fx["agent"]["id"],
         "host": fx["host"]["host"],
@@ -287,7 +306,15 @@ def make_objects(api, admin: dict, service: dict | None = None) -> dict:
     resp = api.post("/v2.0/subnets", headers=admin, json={"subnet": {
         "network_id": network["id"], "cidr": "10.77.0.0/24", "ip_version": 4}})
     assert resp.status_code == 201, resp.text
-    fx = {"network": network, "segment": segment, "subnet": resp.json()["subnet"]}
+    subnet = resp.json()["subnet"]
+    # The fixture port holds no address (the subnet stays deletable) and is the network's
+    # own service port (the network stays deletable; it goes with it).
+    resp = api.post("/v2.0/ports", headers=admin, json={"port": {
+        "network_id": network["id"], "project_id": OWNER, "fixed_ips": [],
+        "device_owner": "network:dhcp"}})
+    assert resp.status_code == 201, resp.text
+    fx = {"network": network, "segment": segment, "subnet": subnet,
+          "port": resp.json()["port"], "availability": {"network_id": network["id"]}}
     if service is None:
         return fx
     resp = api.post("/v2.0/host-reports", json=host_report(FIXTURE_HOST), headers=service)
@@ -303,7 +330,7 @@ def make_objects(api, admin: dict, service: dict | None = None) -> dict:
 def snapshot(api, admin: dict, fx: dict) -> tuple:
     """The fixture objects as the admin sees them now (status and body)."""
     urls = [f"/v2.0/networks/{fx['network']['id']}", f"/v2.0/segments/{fx['segment']['id']}",
-            f"/v2.0/subnets/{fx['subnet']['id']}"]
+            f"/v2.0/subnets/{fx['subnet']['id']}", f"/v2.0/ports/{fx['port']['id']}"]
     if "agent" in fx:
         urls += [f"/v2.0/agents/{fx['agent']['id']}",
                  f"/v2.0/event-subscriptions/{fx['subscription']['id']}",

@@ -16,6 +16,10 @@ EXTENSIONS = [
     ("segment", "Segment", "Segments extension."),
     ("subnet-segmentid-writable", "Subnet SegmentID (writable)", "Provides a writable segment_id attribute for a subnet resource."),
     ("l2_adjacency", "L2 Adjacency", "Display L2 Adjacency for Neutron Networks."),
+    ("binding", "Port Binding", "Expose port bindings of a virtual port to external application"),
+    ("ip_allocation", "IP Allocation", "IP allocation extension."),
+    ("segments-peer-subnet-host-routes", "Segments peer-subnet host routes", "Add host routes to subnets on a routed network (segments)"),
+    ("network-ip-availability", "Network IP Availability", "Provides IP availability data for each network and subnet."),
     ("net-mtu", "Network MTU", "Provides MTU attribute for a network resource."),
     ("net-mtu-writable", "Network MTU (writable)", "Provides a writable MTU attribute for a network resource."),
     ("standard-attr-description", "standard-attr-description", "Extension to add descriptions to standard attributes"),
@@ -52,7 +56,8 @@ async def resources(request: Request, _ctx: ContextDep):
     return json_response({"resources": [
         {"name": name, "collection": coll,
          "links": [{"href": f"{base}/v2.0/{coll}", "rel": "self"}]}
-        for name, coll in (("network", "networks"), ("segment", "segments"), ("subnet", "subnets"))
+        for name, coll in (("network", "networks"), ("segment", "segments"), ("subnet", "subnets"),
+                           ("port", "ports"))
     ]})
 
 

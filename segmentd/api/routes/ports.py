@@ -1,0 +1,71 @@
+"""/v2.0/ports"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from starlette.responses import Response
+
+from segmentd.api.deps import (
+    ContextDep,
+    body_schema,
+    if_match_revision,
+    json_response,
+    known_id,
+    parse_body,
+)
+from segmentd.api.port_schemas import PORT_READ_ONLY, PortCreate, PortUpdate
+from segmentd.api.render import list_response, show_response
+from segmentd.api.runtime import runtime
+from segmentd.errors import PortNotFound
+from segmentd.services import ports
+
+router = APIRouter(tags=["ports"])
+FIELDS = (
+    "id", "name", "description", "network_id", "project_id", "tenant_id", "mac_address",
+    "admin_state_up", "status", "device_id", "device_owner", "fixed_ips", "ip_allocation",
+    "binding:host_id", "binding:vnic_type", "binding:profile", "binding:vif_type",
+    "binding:vif_details", "allowed_address_pairs", "extra_dhcp_opts", "security_groups",
+    "port_security_enabled", "created_at", "updated_at", "revision_number",
+)
+
+
+@router.get("/v2.0/ports")
+async def list_ports(request: Request, ctx: ContextDep):
+    return await list_response(request, ctx, "ports", FIELDS, ports.list_ports)
+
+
+@router.post("/v2.0/ports", status_code=201, openapi_extra=body_schema("port", PortCreate))
+async def create_port(request: Request, ctx: ContextDep):
+    rt = runtime(request)
+    data = await parse_body(request, "port", PortCreate)
+    async with rt.write(ctx, request) as uow:
+        port = await ports.create_port(ctx, uow, rt.clock, data)
+    return json_response({"port": port}, 201)
+
+
+@router.get("/v2.0/ports/{port_id}")
+async def show_port(port_id: str, request: Request, ctx: ContextDep):
+    return await show_response(
+        request, ctx, "port", FIELDS, ports.get_port, port_id, (PortNotFound, "port_id")
+    )
+
+
+@router.put("/v2.0/ports/{port_id}", openapi_extra=body_schema("port", PortUpdate))
+async def update_port(port_id: str, request: Request, ctx: ContextDep):
+    rt = runtime(request)
+    known_id(port_id, PortNotFound, "port_id")
+    data = await parse_body(request, "port", PortUpdate, PORT_READ_ONLY)
+    revision = if_match_revision(request)
+    async with rt.write(ctx, request) as uow:
+        port = await ports.update_port(ctx, uow, rt.clock, port_id, data, revision)
+    return json_response({"port": port})
+
+
+@router.delete("/v2.0/ports/{port_id}", status_code=204)
+async def delete_port(port_id: str, request: Request, ctx: ContextDep):
+    rt = runtime(request)
+    known_id(port_id, PortNotFound, "port_id")
+    revision = if_match_revision(request)
+    async with rt.write(ctx, request) as uow:
+        await ports.delete_port(ctx, uow, port_id, revision)
+    return Response(status_code=204)
