@@ -199,10 +199,10 @@ def _start_ovn(settings: Settings, targets: list):
 def _watch_of(northbound):
     if northbound is None:
         return None
-    from segmentd.backends.ovn.target import HANDLED, OvnTarget
+    from segmentd.backends.ovn.target import HANDLED, NETWORK_SHAPE, OvnTarget
     from segmentd.services.realization import Watch
 
-    return Watch(OvnTarget.name, HANDLED, lambda: northbound.connected)
+    return Watch(OvnTarget.name, HANDLED, lambda: northbound.connected, NETWORK_SHAPE)
 
 
 def _limits_of(northbound):

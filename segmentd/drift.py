@@ -29,7 +29,7 @@ async def _compare(engine: AsyncEngine, api, owner: str) -> drift.DriftReport:
     async with snapshot_connection(engine) as conn:  # one snapshot of every table read
         state = await realization.desired_state(conn, TARGET)
     return await asyncio.to_thread(drift.snapshot_compare, api, owner, state.networks,
-                                   state.segments, state.in_flight)
+                                   state.segments, state.in_flight, state.subnets, state.ports)
 
 
 async def check(engine: AsyncEngine, api, owner: str, mode: str) -> dict[str, Any]:

@@ -17,9 +17,17 @@ from segmentd.db.models import ovn_chassis_watch as watch
 from segmentd.db.models import ovn_drift_checks as checks
 from segmentd.db.networks import COLUMNS as NETWORK_COLUMNS
 from segmentd.db.segments import COLUMNS as SEGMENT_COLUMNS
+from segmentd.db.models import ip_allocations as a
+from segmentd.db.models import ports as p
 from segmentd.db.models import segments as s
+from segmentd.db.models import subnets as sub
+from segmentd.db.ports import COLUMNS as PORT_COLUMNS
+from segmentd.db.subnets import COLUMNS as SUBNET_COLUMNS
 
 ALL_NETWORKS = select(*NETWORK_COLUMNS).order_by(n.c.id)
+ALL_SUBNETS = select(*SUBNET_COLUMNS).order_by(sub.c.id)
+ALL_PORTS = select(*PORT_COLUMNS).order_by(p.c.id)
+ALL_ADDRESSES = select(a.c.port_id, a.c.subnet_id, a.c.ip_address)
 ALL_SEGMENTS = select(*SEGMENT_COLUMNS).order_by(s.c.network_id, s.c.segment_index)
 # A resource is on its way while an event about it is not fanned out yet, or fanned out
 # to the target and not delivered.
@@ -38,6 +46,19 @@ async def all_networks(conn: AsyncConnection):
 
 async def all_segments(conn: AsyncConnection):
     return (await conn.execute(ALL_SEGMENTS)).mappings().all()
+
+
+async def all_subnets(conn: AsyncConnection):
+    return (await conn.execute(ALL_SUBNETS)).mappings().all()
+
+
+async def all_ports(conn: AsyncConnection):
+    """Every port row, and every port's (subnet_id, ip_address) pairs."""
+    ports = (await conn.execute(ALL_PORTS)).mappings().all()
+    addresses: dict[str, list[tuple[str, str]]] = {}
+    for port_id, subnet_id, ip in await conn.execute(ALL_ADDRESSES):
+        addresses.setdefault(port_id, []).append((subnet_id, ip))
+    return ports, addresses
 
 
 async def in_flight(conn: AsyncConnection, target: str) -> set[str]:

@@ -16,11 +16,12 @@ from segmentd.events.bus import Event
 def ordering_key(event: Event) -> str:
     """The unit events are delivered in order within, for each target.
 
-    A segment or port orders with its network and an agent with its host, so a subscriber never
+    A segment, subnet or port orders with its network (a port's switch and its DHCP
+    options exist before it, in OVN for one) and an agent with its host, so a subscriber never
     sees a segment before its network exists, or an agent after its host's reach changed.
     """
     resource = event.resource
-    if event.resource_type in ("segment", "port"):  # a port's switch is its network's
+    if event.resource_type in ("segment", "subnet", "port"):
         return f"network:{resource['network_id']}"
     if event.resource_type == "agent":
         return f"host:{resource['host']}"

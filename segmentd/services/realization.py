@@ -5,21 +5,24 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from segmentd.db import realization as rows
-from segmentd.services.views import network_view, segment_view
+from segmentd.services.port_views import port_view
+from segmentd.services.views import network_view, segment_view, subnet_view
 
 
 @dataclass
 class DesiredState:
     networks: list[dict[str, Any]]
     segments: list[dict[str, Any]]
-    in_flight: set[str]  # resource ids whose latest change has not reached the target yet
+    in_flight: set[str]
+    subnets: list[dict[str, Any]] = field(default_factory=list)
+    ports: list[dict[str, Any]] = field(default_factory=list)  # resource ids whose latest change has not reached the target yet
 
 
 async def desired_state(conn: AsyncConnection, target: str) -> DesiredState:
@@ -31,7 +34,12 @@ async def desired_state(conn: AsyncConnection, target: str) -> DesiredState:
         by_network[row["network_id"]].append(row)
     networks = [network_view(row, by_network.get(row["id"], []), show_provider=True)
                 for row in await rows.all_networks(conn)]
-    return DesiredState(networks, [segment_view(r) for r in segment_rows], in_flight)
+    ports, addresses = await rows.all_ports(conn)
+    return DesiredState(
+        networks, [segment_view(r) for r in segment_rows], in_flight,
+        [subnet_view(r) for r in await rows.all_subnets(conn)],
+        [port_view(r, addresses.get(r["id"], [])) for r in ports],
+    )
 
 
 async def claim_check(conn: AsyncConnection, now, every) -> bool:
@@ -56,6 +64,8 @@ class Watch:
     target: str
     types: frozenset[str]  # the event types the target applies
     connected: Callable[[], bool]
+    # The types that make a network BUILD while on their way (its own and its segments').
+    shape: frozenset[str] | None = None
 
 
 def network_key(network_id: str) -> str:
@@ -68,7 +78,7 @@ async def mark_unrealized(conn: AsyncConnection, watch: Watch | None, views: lis
     if watch is None or not views:
         return
     keys = {network_key(v["id"]) for v in views}
-    pending = await rows.pending_keys(conn, watch.target, watch.types, keys)
+    pending = await rows.pending_keys(conn, watch.target, watch.shape or watch.types, keys)
     for view in views:
         if network_key(view["id"]) in pending:
             view["status"] = STATUS_BUILD

@@ -22,7 +22,9 @@ NB_TABLES = {
     "NB_Global": ["options"],
     "Logical_Switch": ["name", "external_ids", "other_config", "ports"],
     "Logical_Switch_Port": ["name", "type", "addresses", "options", "tag_request",
-                            "external_ids"],
+                            "external_ids", "port_security", "enabled", "dhcpv4_options",
+                            "dhcpv6_options"],
+    "DHCP_Options": ["cidr", "options", "external_ids"],
 }
 
 

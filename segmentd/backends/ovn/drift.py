@@ -25,28 +25,20 @@ from typing import Any
 
 from segmentd.backends.ovn import commands as cmd
 from segmentd.backends.ovn import naming
+from segmentd.backends.ovn import vif_drift
+from segmentd.backends.ovn.drift_model import (  # noqa: F401 (re-exported)
+    DIFFERENT,
+    DUPLICATE,
+    EXTRA,
+    FOREIGN,
+    MISSING,
+    REPAIRABLE,
+    DriftItem,
+)
 
-MISSING, EXTRA, DIFFERENT, FOREIGN, DUPLICATE = "missing", "extra", "different", "foreign", "duplicate"
-REPAIRABLE = (MISSING, EXTRA, DIFFERENT)
 SWITCH_NAME = re.compile(r"^neutron-([0-9a-f-]{36})$")
 PORT_NAME = re.compile(r"^provnet-([0-9a-f-]{36})$")
 REPAIR_BATCH = 500
-
-
-@dataclass
-class DriftItem:
-    kind: str  # "switch" | "localnet_port"
-    problem: str
-    name: str
-    resource_id: str
-    details: dict[str, Any] = field(default_factory=dict)
-    # What repair needs: the resource as the database has it (None for an extra row).
-    desired: dict[str, Any] | None = None
-    switch: str | None = None  # a port's switch (desired, or the one holding an extra port)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "problem": self.problem, "name": self.name,
-                "resource_id": self.resource_id, "details": self.details}
 
 
 @dataclass
@@ -55,6 +47,8 @@ class DriftReport:
     networks_checked: int
     segments_checked: int
     pending: int  # resources left out: an event for them is still on its way
+    subnets_checked: int = 0
+    ports_checked: int = 0
 
     @property
     def in_sync(self) -> bool:
@@ -71,6 +65,8 @@ class DriftReport:
             "in_sync": self.in_sync,
             "networks_checked": self.networks_checked,
             "segments_checked": self.segments_checked,
+            "subnets_checked": self.subnets_checked,
+            "ports_checked": self.ports_checked,
             "pending": self.pending,
             "counts": self.counts(),
             "items": [i.as_dict() for i in self.items],
@@ -112,7 +108,9 @@ def _port_differences(row, segment: dict[str, Any], holder: str | None, switch: 
 
 
 def compare(api, owner: str, networks: Iterable[dict[str, Any]],
-            segments: Iterable[dict[str, Any]], pending: set[str]) -> DriftReport:
+            segments: Iterable[dict[str, Any]], pending: set[str],
+            subnets: Iterable[dict[str, Any]] = (),
+            ports: Iterable[dict[str, Any]] = ()) -> DriftReport:
     """The report for the database's networks and segments against the NB's copy.
 
     Call with the IDL's lock held (see `snapshot_compare`)."""
@@ -183,13 +181,19 @@ def compare(api, owner: str, networks: Iterable[dict[str, Any]],
             items.append(DriftItem("localnet_port", EXTRA, name, match.group(1),
                                    switch=holder_of.get(row.uuid)))
 
-    return DriftReport(items, len(networks), len(segments), len(pending))
+    subnets = [x for x in subnets if x["id"] not in pending and x["network_id"] not in pending]
+    ports = [x for x in ports if x["id"] not in pending and x["network_id"] not in pending]
+    switch_rows = {name: rows[0] for name, rows in switches_by_name.items()}
+    items += vif_drift.compare_dhcp(api, owner, subnets, pending, switch_rows)
+    items += vif_drift.compare_ports(api, owner, ports, pending, ports_by_name, holder_of)
+    return DriftReport(items, len(networks), len(segments), len(pending), len(subnets),
+                       len(ports))
 
 
-def snapshot_compare(api, owner, networks, segments, pending) -> DriftReport:
+def snapshot_compare(api, owner, networks, segments, pending, subnets=(), ports=()) -> DriftReport:
     """`compare` with the IDL's lock held, so its copy does not change under the walk."""
     with api.ovsdb_connection.lock:
-        return compare(api, owner, networks, segments, pending)
+        return compare(api, owner, networks, segments, pending, subnets, ports)
 
 
 def repair(api, owner: str, report: DriftReport) -> int:
@@ -205,6 +209,8 @@ def repair(api, owner: str, report: DriftReport) -> int:
 
 
 def _repair_commands(api, batch: cmd.Batch, item: DriftItem) -> list:
+    if item.kind in vif_drift.KINDS:
+        return vif_drift.repair_commands(api, batch, item)
     if item.kind == "switch":
         if item.problem == EXTRA:
             return [cmd.DeleteSwitch(api, batch, item.name)]

@@ -19,13 +19,19 @@ import orjson
 from segmentd import constants as c
 from segmentd.backends.ovn import commands as cmd
 from segmentd.backends.ovn import naming
+from segmentd.backends.ovn import port_commands as pcmd
 from segmentd.backends.ovn.connection import NorthboundConnection
 from segmentd.events.dispatcher import TargetUnavailable
 
 LOG = logging.getLogger(__name__)
-HANDLED = frozenset({
+# A network shows status BUILD while one of these (its own or a segment's) is on its way.
+NETWORK_SHAPE = frozenset({
     c.EVENT_NETWORK_CREATED, c.EVENT_NETWORK_UPDATED, c.EVENT_NETWORK_DELETED,
     c.EVENT_SEGMENT_CREATED, c.EVENT_SEGMENT_DELETED,
+})
+HANDLED = NETWORK_SHAPE | frozenset({
+    c.EVENT_SUBNET_CREATED, c.EVENT_SUBNET_UPDATED, c.EVENT_SUBNET_DELETED,
+    c.EVENT_PORT_CREATED, c.EVENT_PORT_UPDATED, c.EVENT_PORT_DELETED,
 })
 
 
@@ -37,8 +43,20 @@ def commands_for(api, batch: cmd.Batch, event_type: str, resource: dict[str, Any
     """The Northbound commands that realize one event (none for what OVN does not hold)."""
     if event_type in (c.EVENT_NETWORK_CREATED, c.EVENT_NETWORK_UPDATED):
         external_ids, other_config = naming.switch_columns(resource)
-        return [cmd.EnsureSwitch(api, batch, naming.switch_name(resource["id"]), external_ids,
-                                 other_config, int(resource["revision_number"]))]
+        out = [cmd.EnsureSwitch(api, batch, naming.switch_name(resource["id"]), external_ids,
+                                other_config, int(resource["revision_number"]))]
+        if event_type == c.EVENT_NETWORK_UPDATED and resource.get("mtu"):
+            out.append(pcmd.FollowSwitchMtu(api, batch, resource["id"], int(resource["mtu"])))
+        return out
+    if event_type.startswith("subnet."):
+        if event_type != c.EVENT_SUBNET_DELETED and naming.has_dhcp_options(resource):
+            return [pcmd.EnsureDhcpOptions(api, batch, resource)]
+        return [pcmd.DeleteDhcpOptions(api, batch, resource["id"])]
+    if event_type.startswith("port."):
+        switch = naming.switch_name(resource["network_id"])
+        if event_type != c.EVENT_PORT_DELETED and naming.realizes_port(resource):
+            return [pcmd.EnsureVifPort(api, batch, resource)]
+        return [cmd.DeletePort(api, batch, switch, resource["id"])]
     if event_type == c.EVENT_NETWORK_DELETED:
         return [cmd.DeleteSwitch(api, batch, naming.switch_name(resource["id"]))]
     if not naming.has_localnet_port(resource):
