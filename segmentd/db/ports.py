@@ -224,6 +224,17 @@ async def ports_of_host(conn: AsyncConnection, host: str):
     return (await conn.execute(PORTS_OF_HOST, {"host": host})).mappings().all()
 
 
+HOSTS_WITH_PORTS = (
+    select(t.c.host).where(t.c.host.in_(bindparam("hosts", expanding=True))).distinct()
+)
+
+
+async def hosts_with_ports(conn: AsyncConnection, hosts: list[str]) -> list[str]:
+    if not hosts:
+        return []
+    return sorted((await conn.execute(HOSTS_WITH_PORTS, {"hosts": hosts})).scalars())
+
+
 def _reached_segments(host: str, cutoff: datetime | None):
     stmt = select(s.c.id).where(s.c.network_id == bindparam("network_id"))
     if host:

@@ -17,7 +17,6 @@ from segmentd.services.port_views import port_view
 from segmentd.services.uow import UnitOfWork
 
 
-
 def bind(host: str, reached: list[str], address_segments: set[str | None]) -> dict[str, Any]:
     """The binding columns for a port on `host`, which reaches `reached` of its network's
     segments (in segment_index order); `address_segments`: the segments of its addresses."""

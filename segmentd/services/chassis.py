@@ -17,6 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from segmentd import constants as c
 from segmentd.db import fleet as fleet_rows
 from segmentd.db import hosts as rows
+from segmentd.db import ports as port_rows
+from segmentd.services.binding import rebind_host_ports
 from segmentd.services.common import utcnow
 from segmentd.services.hosts import (
     HostClock,
@@ -72,7 +74,12 @@ async def apply_new_chassis(uow: UnitOfWork, clock: HostClock,
         keys = reach[agent["host"]]
         if keys:
             gained = sorted(s for key in keys for s in by_key.get(key, ()))
-            await record_reach_change(None, uow, agent["host"], "chassis", keys, gained, [])
+            await record_reach_change(None, uow, agent["host"], "chassis", keys, gained, [],
+                                      rebind=False)
+    # New hosts rarely have ports already (bound before their chassis came): one query
+    # finds those that do, rather than one per host.
+    for host in await port_rows.hosts_with_ports(uow.conn, list(reach)):
+        await rebind_host_ports(None, uow, host)
     return [ch for ch, report in fleet if report["host"] in taken]
 
 

@@ -146,14 +146,16 @@ async def settle_reach(
 
 
 async def record_reach_change(ctx, uow: UnitOfWork, host: str, reason: str,
-                              reach: set[ReachKey], gained: list[str], lost: list[str]) -> None:
+                              reach: set[ReachKey], gained: list[str], lost: list[str],
+                              rebind: bool = True) -> None:
     """The host.segments_changed event, then the host's ports bound again as its reach now
     stands (a port whose segment the host lost goes DOWN, with its own event)."""
     physnets, tunnels = describe_reach(reach)
     change = {"host": host, "reason": reason, "physnets": physnets, "tunnel_types": tunnels,
               "gained": gained, "lost": lost}
     uow.record(ctx, c.EVENT_HOST_SEGMENTS_CHANGED, change, None, resource_id=host)
-    await rebind_host_ports(ctx, uow, host)
+    if rebind:
+        await rebind_host_ports(ctx, uow, host)
 
 
 async def apply_report(

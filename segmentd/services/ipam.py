@@ -7,8 +7,8 @@ subnet reads what is taken and picks among the first free addresses (`free_addre
 
 from __future__ import annotations
 
-import ipaddress
 import bisect
+import ipaddress
 import random
 import re
 from collections.abc import Iterable, Iterator, Sequence

@@ -24,8 +24,8 @@ from segmentd.errors import (
     SegmentNotFound,
     SubnetInUse,
     SubnetNotFound,
-    SubnetsNotAllAssociatedWithSegments,
     SubnetSegmentAssociationChangeNotAllowed,
+    SubnetsNotAllAssociatedWithSegments,
 )
 from segmentd.query import ListQuery, Page
 from segmentd.services import addressing as a
