@@ -59,10 +59,15 @@ def is_routed(subnets) -> bool:
     return any(s["segment_id"] is not None for s in subnets)
 
 
+def check_entry_count(entries: list[dict[str, Any]]) -> None:
+    if len(entries) > c.MAX_FIXED_IPS_PER_PORT:
+        raise InvalidInput(error_message=(
+            f"Exceeded maximum amount of fixed ips per port ({c.MAX_FIXED_IPS_PER_PORT})"))
+
+
 def resolve_fixed_ips(network_id: str, subnets, entries: list[dict[str, Any]]) -> list[Request]:
     """Check requested fixed_ips against the network's subnets (400/404 per Neutron)."""
-    if len(entries) > c.MAX_FIXED_IPS_PER_PORT:
-        raise InvalidInput(error_message="Exceeded maximum amount of fixed ips per port.")
+    check_entry_count(entries)
     by_id = {s["id"]: s for s in subnets}
     out: list[Request] = []
     seen: set[tuple[str, str]] = set()

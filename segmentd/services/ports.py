@@ -19,6 +19,7 @@ from segmentd.db import subnets as subnet_rows
 from segmentd.errors import (
     FixedIpsSubnetsNotOnSameSegment,
     HTTPBadRequest,
+    InvalidInput,
     MacAddressGenerationFailure,
     MacAddressInUse,
     NetworkInUse,
@@ -241,6 +242,8 @@ async def _readdress(conn, port, subnets, host, reached, held, data,
     by_id = {s["id"]: s for s in subnets}
     if "fixed_ips" in data:
         wanted = data["fixed_ips"] or []
+        ipalloc.check_entry_count(wanted)
+        _refuse_duplicates(wanted)
         kept, new = _split_kept(wanted, held)
         requests = ipalloc.resolve_fixed_ips(port["network_id"], subnets, new) if new else []
         segments = {by_id[sid]["segment_id"] for sid, _ in kept} | {
@@ -277,6 +280,18 @@ def _split_kept(wanted: list[dict[str, Any]], held: list[tuple[str, str]]):
             remaining.remove(match)
             kept.append(match)
     return kept, new
+
+
+def _refuse_duplicates(wanted: list[dict[str, Any]]) -> None:
+    """One address named twice is a mistake in the request, whether held or new."""
+    seen: set[str] = set()
+    for entry in wanted:
+        if entry.get("ip_address") is None:
+            continue
+        ip = _canonical(entry["ip_address"])
+        if ip in seen:
+            raise InvalidInput(error_message=f"Duplicate IP address '{ip}' in fixed_ips")
+        seen.add(ip)
 
 
 def _canonical(text: str) -> str:
