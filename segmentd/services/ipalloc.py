@@ -127,6 +127,17 @@ def check_host_fits(host: str, port_id: str, segment_ids, reached: list[str]) ->
         raise HostNotCompatibleWithFixedIps(host=host, port_id=port_id)
 
 
+def check_requested_fit(host: str, network_id: str, requests: list[Request],
+                        reached: list[str]) -> None:
+    """On create, a requested subnet the host cannot reach is a bad request (Neutron's 400)."""
+    for req in requests:
+        segment_id = req.subnet["segment_id"]
+        if host and segment_id is not None and segment_id not in reached:
+            raise InvalidInput(error_message=(
+                f"Failed to create port on network {network_id}, because fixed_ips included "
+                f"invalid subnet {req.subnet['id']}"))
+
+
 def automatic_plan(network_id: str, subnets, host: str, reached: list[str]) -> Plan:
     """No fixed_ips asked for: where the port's addresses come from, or that they wait."""
     if not subnets:

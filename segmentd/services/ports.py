@@ -139,7 +139,7 @@ def _plan(network_id, port_id, subnets, host, reached, fixed_ips) -> ipalloc.Pla
     if not fixed_ips:
         return ipalloc.Plan(c.IP_ALLOCATION_NONE)
     requests = ipalloc.resolve_fixed_ips(network_id, subnets, fixed_ips)
-    ipalloc.check_host_fits(host, port_id, {r.subnet["segment_id"] for r in requests}, reached)
+    ipalloc.check_requested_fit(host, network_id, requests, reached)
     requests += ipalloc.same_segment_auto(subnets, requests)
     return ipalloc.Plan(c.IP_ALLOCATION_IMMEDIATE, requests=requests)
 async def _readable_port(ctx: RequestContext, conn: AsyncConnection, port_id: str, lock=False):
@@ -218,11 +218,8 @@ async def update_port(
     port = {**current, **values}
     addresses = await _readdress(conn, port, subnets, host, reached, held, data,
                                  current["host"])
-    if "fixed_ips" in data:
-        values["ip_allocation"] = (c.IP_ALLOCATION_IMMEDIATE if data["fixed_ips"]
-                                   else c.IP_ALLOCATION_NONE)
-    elif current["ip_allocation"] == c.IP_ALLOCATION_DEFERRED and addresses:
-        values["ip_allocation"] = c.IP_ALLOCATION_IMMEDIATE
+    # ip_allocation says how the port was created (Neutron writes it on create only): a
+    # deferred port keeps it once bound and addressed.
     values.update(_binding(host, reached, _segments_of(subnets, addresses),
                            values.get("admin_state_up", current["admin_state_up"])))
     values["updated_at"] = utcnow()

@@ -103,8 +103,9 @@ class TestRoutedCreate:
                 refused(post_port(api, routed.net, fixed_ips=fixed_ips, **host), 400,
                         "FixedIpsSubnetsNotOnSameSegment", what=(fixed_ips, host))
         for fixed_ips in ([{"subnet_id": routed.sub2["id"]}], [{"ip_address": "10.2.0.9"}]):
+            # Neutron's answer on create: the subnet is not one the port can use.
             refused(post_port(api, routed.net, fixed_ips=fixed_ips, **{"binding:host_id": "host-1"}),
-                    409, "HostNotCompatibleWithFixedIps", what=fixed_ips)
+                    400, "InvalidInput", what=fixed_ips)
         assert state(api) == before
         port = make_port(api, routed.net, fixed_ips=[{"ip_address": "10.2.0.9"}],
                          **{"binding:host_id": "host-2"})
@@ -123,7 +124,8 @@ class TestRoutedUpdate:
                 "HostNotConnectedToAnySegment")
         assert state(api) == before
         got = updated(api, port["id"], **{"binding:host_id": "host-2"})
-        assert binding(got) == ("host-2", "ovs", "ACTIVE", "immediate")
+        # ip_allocation tells how the port was created: it stays "deferred", as in Neutron.
+        assert binding(got) == ("host-2", "ovs", "ACTIVE", "deferred")
         assert [f["subnet_id"] for f in got["fixed_ips"]] == [routed.sub2["id"]]
         assert got["revision_number"] == 1 and got["binding:vif_details"]
         assert [(e.type, e.resource) for e in port_events(api)] == [("port.updated", got)]

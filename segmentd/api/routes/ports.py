@@ -26,6 +26,9 @@ FIELDS = (
     "binding:host_id", "binding:vnic_type", "binding:profile", "binding:vif_type",
     "binding:vif_details", "allowed_address_pairs", "extra_dhcp_opts", "security_groups",
     "port_security_enabled", "created_at", "updated_at", "revision_number",
+    # Asked for by `openstack port list --long`; segmentd has neither, so they are left out
+    # of the answer rather than refusing the request.
+    "tags", "trunk_details",
 )
 
 

@@ -129,6 +129,10 @@ def dhcp_columns(subnet: dict[str, Any], mtu: int | None) -> tuple[str, dict[str
         if dns:
             options["dns_server"] = "{" + ", ".join(dns) + "}"
         routes = [f"{r['destination']},{r['nexthop']}" for r in subnet["host_routes"]]
+        if routes and subnet["gateway_ip"]:
+            # RFC 3442: a client given option 121 ignores option 3 (router), so the default
+            # route goes in too, as Neutron's OVN driver does.
+            routes.append(f"0.0.0.0/0,{subnet['gateway_ip']}")
         if routes:
             options["classless_static_route"] = "{" + ", ".join(routes) + "}"
     else:

@@ -7,6 +7,7 @@ wins over an older event delivered late.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 from typing import Any
 
@@ -75,6 +76,29 @@ class EnsureDhcpOptions(_Command):
         row.cidr = cidr
         row.options = options
         row.external_ids = {**external_ids, OWNER_KEY: self.batch.owner}
+        if self.result == CREATED:  # ports on the subnet lost their reference with the old row
+            self._point_ports_at(row, cidr)
+
+    def _point_ports_at(self, row, cidr: str) -> None:
+        column = "dhcpv6_options" if ":" in cidr else "dhcpv4_options"
+        network = ipaddress.ip_network(cidr)
+        for switch in self.batch.rows(self.api, SWITCH, naming.switch_name(self.subnet["network_id"])):
+            for port in switch.ports:
+                if (port.type or not self.batch.owns(port) or getattr(port, column)
+                        or not _holds_address_in(port, network)):
+                    continue
+                setattr(port, column, [row])
+
+
+def _holds_address_in(port, network) -> bool:
+    for entry in port.addresses:
+        for word in entry.split()[1:]:
+            try:
+                if ipaddress.ip_address(word) in network:
+                    return True
+            except ValueError:
+                continue
+    return False
 
 
 class DeleteDhcpOptions(_Command):
@@ -104,7 +128,7 @@ class FollowSwitchMtu(_Command):
         self.result = ABSENT
         for row in list(self.api.tables[DHCP].rows.values()):
             if (row.external_ids.get(naming.NETWORK_KEY) == self.network_id
-                    and self.batch.owns(row) and "router" in row.options
+                    and self.batch.owns(row) and ":" not in row.cidr
                     and row.options.get("mtu") != str(self.mtu)):
                 row.options = {**row.options, "mtu": str(self.mtu)}
                 self.result = UPDATED

@@ -70,7 +70,22 @@ def compare_dhcp(api, owner: str, subnets, pending: set[str], switches) -> list[
     return items
 
 
-def _port_differences(row, port: dict[str, Any], holder: str | None) -> dict[str, Any]:
+def _dhcp_refs(port: dict[str, Any], dhcp_by_subnet) -> dict[str, list]:
+    """The DHCP rows a port should point at: those of its first IPv4 and IPv6 subnets
+    that have one in the NB (what EnsureVifPort sets)."""
+    refs: dict[str, list] = {"dhcpv4_options": [], "dhcpv6_options": []}
+    for fixed in port["fixed_ips"]:
+        row = dhcp_by_subnet.get(fixed["subnet_id"])
+        if row is None:
+            continue
+        column = "dhcpv6_options" if ":" in row.cidr else "dhcpv4_options"
+        if not refs[column]:
+            refs[column] = [row.uuid]
+    return refs
+
+
+def _port_differences(row, port: dict[str, Any], holder: str | None,
+                      dhcp_by_subnet) -> dict[str, Any]:
     cidrs = {}
     for ref in list(row.dhcpv4_options) + list(row.dhcpv6_options):
         cidrs[ref.external_ids.get("subnet_id", "")] = ref.cidr
@@ -86,6 +101,11 @@ def _port_differences(row, port: dict[str, Any], holder: str | None) -> dict[str
         if row.external_ids.get(key) != wanted["external_ids"][key]:
             details[f"external_ids:{key}"] = {"database": wanted["external_ids"][key],
                                               "northbound": row.external_ids.get(key)}
+    for column, wanted_refs in _dhcp_refs(port, dhcp_by_subnet).items():
+        current_refs = [ref.uuid for ref in getattr(row, column)]
+        if current_refs != wanted_refs:
+            details[column] = {"database": [str(u) for u in wanted_refs],
+                               "northbound": [str(u) for u in current_refs]}
     switch = naming.switch_name(port["network_id"])
     if holder != switch:
         details["switch"] = {"database": switch, "northbound": holder}
@@ -94,6 +114,10 @@ def _port_differences(row, port: dict[str, Any], holder: str | None) -> dict[str
 
 def compare_ports(api, owner: str, ports, pending: set[str], lsps, holder_of) -> list[DriftItem]:
     items: list[DriftItem] = []
+    dhcp_by_subnet = {}
+    for dhcp in api.tables[pcmd.DHCP].rows.values():
+        if _owned(dhcp, owner):
+            dhcp_by_subnet.setdefault(dhcp.external_ids.get("subnet_id", ""), dhcp)
     wanted = set()
     for port in ports:
         if not naming.realizes_port(port):
@@ -109,7 +133,7 @@ def compare_ports(api, owner: str, ports, pending: set[str], lsps, holder_of) ->
             items.append(DriftItem("port", FOREIGN, port["id"], port["id"],
                                    {"owner": row.external_ids.get(cmd.OWNER_KEY)}))
             continue
-        details = _port_differences(row, port, holder_of.get(row.uuid))
+        details = _port_differences(row, port, holder_of.get(row.uuid), dhcp_by_subnet)
         if details:
             items.append(DriftItem("port", DIFFERENT, port["id"], port["id"], details,
                                    desired=port, switch=switch))
