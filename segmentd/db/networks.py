@@ -91,8 +91,10 @@ async def get_network(conn: AsyncConnection, ctx: RequestContext, network_id: st
 
 LOCKED_BY_ID_ANY = BY_ID_ANY.with_for_update()
 LOCKED_BY_ID_SCOPED = BY_ID_SCOPED.with_for_update()
-SHARED_BY_ID_ANY = BY_ID_ANY.with_for_update(read=True)
-SHARED_BY_ID_SCOPED = BY_ID_SCOPED.with_for_update(read=True)
+# FOR KEY SHARE on PostgreSQL (the lock a foreign key check takes): it conflicts with the
+# FOR UPDATE of subnet writes and deletes, not with other port writes.
+SHARED_BY_ID_ANY = BY_ID_ANY.with_for_update(read=True, key_share=True)
+SHARED_BY_ID_SCOPED = BY_ID_SCOPED.with_for_update(read=True, key_share=True)
 
 
 async def get_network_for_share(conn: AsyncConnection, ctx: RequestContext, network_id: str):

@@ -52,6 +52,11 @@ OF_NETWORK = (
     select(*COLUMNS).where(t.c.network_id == bindparam("network_id"))
     .order_by(t.c.created_at, t.c.id).with_for_update(read=True)
 )
+# For port writes, which hold the network's shared lock: no subnet of it changes meanwhile.
+OF_NETWORK_UNLOCKED = (
+    select(*COLUMNS).where(t.c.network_id == bindparam("network_id"))
+    .order_by(t.c.created_at, t.c.id)
+)
 IDS_OF_SEGMENT = (
     select(t.c.id).where(t.c.segment_id == bindparam("segment_id"))
     .order_by(t.c.id).with_for_update(read=True)
@@ -79,6 +84,11 @@ async def get_visible_subnet(conn: AsyncConnection, ctx: RequestContext, subnet_
 async def subnets_of_network(conn: AsyncConnection, network_id: str):
     """Every subnet of a network, oldest first (rules look at all of them)."""
     return (await conn.execute(OF_NETWORK, {"network_id": network_id})).mappings().all()
+
+
+async def subnets_of_locked_network(conn: AsyncConnection, network_id: str):
+    """Every subnet of a network whose row lock the caller holds (shared is enough)."""
+    return (await conn.execute(OF_NETWORK_UNLOCKED, {"network_id": network_id})).mappings().all()
 
 
 async def subnet_ids_of_segment(conn: AsyncConnection, segment_id: str) -> list[str]:

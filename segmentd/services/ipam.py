@@ -17,7 +17,7 @@ from segmentd import constants as c
 from segmentd.errors import InvalidInput
 from segmentd.services.addressing import IPAddress, IPNetwork, Pool
 
-_MAC = re.compile(r"^[0-9a-f]{2}([:-])[0-9a-f]{2}(\1[0-9a-f]{2}){4}$")
+_MAC = re.compile(r"[0-9a-f]{2}([:-])[0-9a-f]{2}(\1[0-9a-f]{2}){4}")
 AUTO_ADDRESS_MODES = ("slaac", "dhcpv6-stateless")
 
 
@@ -29,8 +29,8 @@ def random_mac(rng: random.Random) -> str:
 
 def parse_mac(text: str) -> str:
     """A given MAC in canonical form (lower case, colons); 400 unless it is a unicast MAC."""
-    mac = text.strip().lower()
-    if not _MAC.match(mac):
+    mac = text.lower()  # no whitespace, as Neutron
+    if not _MAC.fullmatch(mac):
         raise InvalidInput(error_message=f"'{text}' is not a valid MAC address")
     mac = mac.replace("-", ":")
     first = int(mac[:2], 16)

@@ -82,7 +82,9 @@ async def create_port(
     if any(e.get("ip_address") is not None for e in data.get("fixed_ips") or ()):
         enforce(ctx, "create_port:fixed_ips:ip_address", target)
     host = data.get("binding:host_id") or ""
-    subnets = await subnet_rows.subnets_of_network(conn, net["id"])
+    # The network's lock is this transaction's first read, so a plain read sees every
+    # committed subnet (even in MariaDB's REPEATABLE READ), and none changes meanwhile.
+    subnets = await subnet_rows.subnets_of_locked_network(conn, net["id"])
     reached = await _reached(conn, clock, net["id"], host)
     now = utcnow()
     port = {
@@ -212,6 +214,7 @@ async def update_port(
     host = (data["binding:host_id"] or "") if "binding:host_id" in data else current["host"]
     values["host"] = host
 
+    # A locking read: MariaDB's snapshot of this transaction predates the network lock.
     subnets = await subnet_rows.subnets_of_network(conn, net["id"])
     reached = await _reached(conn, clock, net["id"], host)
     held = (await rows.addresses_of_ports(conn, [port_id]))[port_id]
