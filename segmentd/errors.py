@@ -296,3 +296,10 @@ class HostNotCompatibleWithFixedIps(Conflict):
 
 class FixedIpsSubnetsNotOnSameSegment(BadRequest):
     message = "Cannot allocate addresses from different segments."
+
+
+class InvalidSharedSetting(Conflict):
+    message = (
+        "Unable to reconfigure sharing settings for network {network}. Multiple tenants are "
+        "using it."
+    )

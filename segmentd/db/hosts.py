@@ -84,6 +84,21 @@ async def lock_existing_host(conn: AsyncConnection, host: str) -> None:
         await conn.execute(LOCK, {"host": host})
 
 
+SHARE_HOSTS = (
+    select(h.c.name).where(h.c.name.in_(bindparam("hosts", expanding=True)))
+    .order_by(h.c.name).with_for_update(read=True)
+)
+
+
+async def share_lock_hosts(conn: AsyncConnection, hosts) -> None:
+    """Hold the hosts' row locks shared (in name order): a port write reading what a host
+    reaches keeps a report for that host from changing it until the port is committed, so
+    the report's rebinding sees the port. A host that never reported has no row to lock."""
+    names = sorted({name for name in hosts if name})
+    if names and conn.dialect.name != "sqlite":
+        await conn.execute(SHARE_HOSTS, {"hosts": names})
+
+
 DELETE_HOST = delete(h).where(h.c.name == bindparam("host"))
 CLAIM = (
     update(h).where(h.c.name == bindparam("of_host"), h.c.chassis.is_(None))

@@ -105,11 +105,16 @@ ADDRESSES_OF_PORTS = (
 )
 
 
-async def addresses_of_ports(conn: AsyncConnection, port_ids: list[str]):
-    """{port_id: [(subnet_id, ip_address), ...]} in a stable order."""
+ADDRESSES_OF_PORTS_LOCKING = ADDRESSES_OF_PORTS.with_for_update()
+
+
+async def addresses_of_ports(conn: AsyncConnection, port_ids: list[str], lock: bool = False):
+    """{port_id: [(subnet_id, ip_address), ...]}; `lock`: locking read (writers of the
+    ports' addresses, which on MariaDB must see past the transaction's snapshot)."""
     out: dict[str, list[tuple[str, str]]] = {pid: [] for pid in port_ids}
+    stmt = ADDRESSES_OF_PORTS_LOCKING if lock and conn.dialect.name != "sqlite" else ADDRESSES_OF_PORTS
     if port_ids:
-        for port_id, subnet_id, ip in await conn.execute(ADDRESSES_OF_PORTS, {"port_ids": port_ids}):
+        for port_id, subnet_id, ip in await conn.execute(stmt, {"port_ids": port_ids}):
             out[port_id].append((subnet_id, ip))
     return out
 
@@ -134,6 +139,18 @@ async def get_port(conn: AsyncConnection, port_id: str):
 async def get_visible_port(conn: AsyncConnection, ctx: RequestContext, port_id: str):
     stmt = BY_ID.where(visible_to(ctx))
     return (await conn.execute(stmt, {"port_id": port_id})).mappings().first()
+
+
+async def share_lock_network(conn: AsyncConnection, network_id: str) -> None:
+    """The network's FOR KEY SHARE lock, as port writes take it (rebinding a host's ports)."""
+    if conn.dialect.name != "sqlite":
+        await conn.execute(NETWORK_KEY_SHARE, {"network_id": network_id})
+
+
+NETWORK_KEY_SHARE = (
+    select(n.c.id).where(n.c.id == bindparam("network_id"))
+    .with_for_update(read=True, key_share=True)
+)
 
 
 async def get_port_for_update(conn: AsyncConnection, ctx: RequestContext, port_id: str):
@@ -211,17 +228,25 @@ PORT_IDS_OF_SUBNET = (
 
 
 async def ports_of_subnet(conn: AsyncConnection, subnet_id: str, limit: int) -> list[str]:
+    """Ports holding the subnet's addresses (a locking read on MariaDB: see past the snapshot)."""
     params = {"subnet_id": subnet_id, "limit": limit}
-    return list((await conn.execute(PORT_IDS_OF_SUBNET, params)).scalars())
+    stmt = PORT_IDS_OF_SUBNET
+    if conn.dialect.name == "mysql":
+        stmt = select(a.c.port_id).where(a.c.subnet_id == bindparam("subnet_id")).order_by(
+            a.c.port_id).limit(bindparam("limit")).with_for_update(read=True)
+    return list(dict.fromkeys((await conn.execute(stmt, params)).scalars()))
 
 
 # Ports whose binding a change of the host's reach may change: bound to a segment it may
 # have lost, or failed and perhaps bindable now.
 PORTS_OF_HOST = select(*COLUMNS).where(t.c.host == bindparam("host")).order_by(t.c.id)
+PORTS_OF_HOST_LOCKING = PORTS_OF_HOST.with_for_update()
 
 
-async def ports_of_host(conn: AsyncConnection, host: str):
-    return (await conn.execute(PORTS_OF_HOST, {"host": host})).mappings().all()
+async def ports_of_host(conn: AsyncConnection, host: str, lock: bool = False):
+    """The host's ports in id order; `lock`: locked, as they stand once other writers are done."""
+    stmt = PORTS_OF_HOST_LOCKING if lock and conn.dialect.name != "sqlite" else PORTS_OF_HOST
+    return (await conn.execute(stmt, {"host": host})).mappings().all()
 
 
 HOSTS_WITH_PORTS = (
@@ -278,3 +303,14 @@ async def segments_of_addresses(conn: AsyncConnection, port_ids: list[str]):
                                                       {"port_ids": port_ids}):
             out.setdefault(port_id, set()).add(segment_id)
     return out
+
+
+OTHER_PROJECTS_PORT = (
+    select(t.c.id).where(t.c.network_id == bindparam("network_id"),
+                         t.c.project_id != bindparam("project_id")).limit(1)
+)
+
+
+async def has_other_projects_ports(conn: AsyncConnection, network_id: str, project_id: str) -> bool:
+    params = {"network_id": network_id, "project_id": project_id}
+    return (await conn.execute(OTHER_PROJECTS_PORT, params)).first() is not None

@@ -11,17 +11,17 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from segmentd.db.models import event_deliveries as d
+from segmentd.db.models import ip_allocations as a
 from segmentd.db.models import networks as n
 from segmentd.db.models import outbox_events as e
 from segmentd.db.models import ovn_chassis_watch as watch
 from segmentd.db.models import ovn_drift_checks as checks
-from segmentd.db.networks import COLUMNS as NETWORK_COLUMNS
-from segmentd.db.segments import COLUMNS as SEGMENT_COLUMNS
-from segmentd.db.models import ip_allocations as a
 from segmentd.db.models import ports as p
 from segmentd.db.models import segments as s
 from segmentd.db.models import subnets as sub
+from segmentd.db.networks import COLUMNS as NETWORK_COLUMNS
 from segmentd.db.ports import COLUMNS as PORT_COLUMNS
+from segmentd.db.segments import COLUMNS as SEGMENT_COLUMNS
 from segmentd.db.subnets import COLUMNS as SUBNET_COLUMNS
 
 ALL_NETWORKS = select(*NETWORK_COLUMNS).order_by(n.c.id)

@@ -75,6 +75,8 @@ def parse_address(text: str, ip_version: int, what: str) -> IPAddress:
         address = ipaddress.ip_address(text)
     except ValueError:
         raise InvalidInput(error_message=f"'{text}' is not a valid IP address for {what}") from None
+    if getattr(address, "scope_id", None):  # a scoped address would be stored apart from itself
+        raise InvalidInput(error_message=f"'{text}' is not a valid IP address for {what}")
     if address.version != ip_version:
         raise InvalidInput(error_message=f"{what} {text} is not an IPv{ip_version} address")
     return address

@@ -36,9 +36,14 @@ def status_of(vif_type: str, admin_state_up: bool) -> str:
 async def rebind_host_ports(ctx: RequestContext | None, uow: UnitOfWork, host: str) -> int:
     """After a host's reach changed: bind its ports again as the reach now stands, with a
     port.updated event for each port whose binding or status changed. Returns that count."""
-    ports = await rows.ports_of_host(uow.conn, host)
-    if not ports:
+    seen = await rows.ports_of_host(uow.conn, host)
+    if not seen:
         return 0
+    # Lock order as port writes have it: their networks (shared), then the ports themselves,
+    # read again as they stand once a port write in progress is done.
+    for network_id in sorted({p["network_id"] for p in seen}):
+        await rows.share_lock_network(uow.conn, network_id)
+    ports = await rows.ports_of_host(uow.conn, host, lock=True)
     ids = [p["id"] for p in ports]
     segments = await rows.segments_of_addresses(uow.conn, ids)
     addresses = await rows.addresses_of_ports(uow.conn, ids)

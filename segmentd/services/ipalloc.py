@@ -84,6 +84,8 @@ def resolve_fixed_ips(network_id: str, subnets, entries: list[dict[str, Any]]) -
                 ip = ipaddress.ip_address(text)
             except ValueError:
                 raise InvalidInput(error_message=f"'{text}' is not a valid IP address") from None
+            if getattr(ip, "scope_id", None):  # fe80::1%eth0 names the same address
+                raise InvalidInput(error_message=f"'{text}' is not a valid IP address")
             if subnet is None:
                 subnet = next((s for s in subnets
                                if ip in ipaddress.ip_network(s["cidr"])), None)
@@ -121,10 +123,12 @@ def same_segment_auto(subnets, requests: list[Request]) -> list[Request]:
             and s["segment_id"] == segment and s["id"] not in named]
 
 
-def check_host_fits(host: str, port_id: str, segment_ids, reached: list[str]) -> None:
-    """Every address's segment must be one the host reaches (no segment: any host)."""
+def check_host_fits(host: str, port_id: str, segment_ids, reached: list[str],
+                    shown_host: str | None = None) -> None:
+    """Every address's segment must be one the host reaches (no segment: any host).
+    `shown_host`: how the error names the host (a caller may not be allowed to read it)."""
     if host and any(sid is not None and sid not in reached for sid in segment_ids):
-        raise HostNotCompatibleWithFixedIps(host=host, port_id=port_id)
+        raise HostNotCompatibleWithFixedIps(host=shown_host or host, port_id=port_id)
 
 
 def check_requested_fit(host: str, network_id: str, requests: list[Request],
@@ -178,7 +182,8 @@ async def _take_automatic(conn, port, subnets) -> list[tuple[str, str]] | None:
             if got is not None:
                 out.append(got)
                 break
-        else:
+        else:  # this segment cannot serve every family: give back what it gave
+            await port_rows.release_addresses(conn, port["id"], out)
             return None
     for subnet in subnets:
         if ipam.is_auto_address(subnet["ip_version"], subnet["ipv6_address_mode"]):

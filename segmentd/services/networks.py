@@ -11,11 +11,13 @@ from segmentd import constants as c
 from segmentd.auth.policy import PROVIDER_ATTRIBUTES, check, enforce
 from segmentd.context import RequestContext
 from segmentd.db import networks as rows
+from segmentd.db import ports as port_rows
 from segmentd.db import segments as segment_rows
 from segmentd.db import subnets as subnet_rows
 from segmentd.errors import (
     HTTPBadRequest,
     InvalidInput,
+    InvalidSharedSetting,
     NetworkNotFound,
     NoNetworkAvailable,
     ProviderUpdateNotSupported,
@@ -25,13 +27,13 @@ from segmentd.errors import (
 from segmentd.query import ListQuery, Page
 from segmentd.services import oneshot
 from segmentd.services.common import check_revision, utcnow
+from segmentd.services.ports import delete_network_ports
 from segmentd.services.realization import Watch, mark_unrealized
 from segmentd.services.segments import (
     insert_planned_segment,
     new_segment_base,
     reassign_vlan_id,
 )
-from segmentd.services.ports import delete_network_ports
 from segmentd.services.subnets import delete_network_subnets
 from segmentd.services.types import SegmentSpec, TypeRules
 from segmentd.services.uow import UnitOfWork
@@ -206,6 +208,9 @@ async def update_network(
     check_revision(row, if_revision)
     if "shared" in data and data["shared"] != row["shared"]:
         enforce(ctx, "update_network:shared", row)
+        if not data["shared"] and await port_rows.has_other_projects_ports(
+                uow.conn, network_id, row["project_id"]):
+            raise InvalidSharedSetting(network=network_id)
     segments = (await segment_rows.segments_of_networks(uow.conn, [network_id]))[network_id]
     provider = {k: data[k] for k in PROVIDER_KEYS if k in data}
     changed_segment = None

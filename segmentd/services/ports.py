@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from segmentd import constants as c
 from segmentd.auth.policy import check, enforce
 from segmentd.context import RequestContext
+from segmentd.db import hosts as host_rows
 from segmentd.db import networks as network_rows
 from segmentd.db import ports as rows
 from segmentd.db import subnets as subnet_rows
@@ -39,6 +40,7 @@ if TYPE_CHECKING:
 
 _rng = random.SystemRandom()
 UNSET = object()
+NETWORK_OWNED_PREFIX = "network:"  # device owners of the network's own services
 # Attributes whose own rule is checked when a request sets them (Neutron's names).
 GUARDED_ON_CREATE = ("binding:host_id", "binding:profile", "mac_address", "project_id")
 GUARDED_ON_UPDATE = ("binding:host_id", "binding:profile", "fixed_ips")
@@ -79,9 +81,14 @@ async def create_port(
                 enforce(ctx, "create_port:project_id", target)
         elif data.get(key) is not None:
             enforce(ctx, f"create_port:{key}", target)
+    if "fixed_ips" in data and data["fixed_ips"] is None:
+        raise InvalidInput(error_message="fixed_ips cannot be null: omit it, or give []")
     if any(e.get("ip_address") is not None for e in data.get("fixed_ips") or ()):
         enforce(ctx, "create_port:fixed_ips:ip_address", target)
+    if (data.get("device_owner") or "").startswith(NETWORK_OWNED_PREFIX):
+        enforce(ctx, "create_port:device_owner", target)
     host = data.get("binding:host_id") or ""
+    await host_rows.share_lock_hosts(conn, [host])
     # The network's lock is this transaction's first read, so a plain read sees every
     # committed subnet (even in MariaDB's REPEATABLE READ), and none changes meanwhile.
     subnets = await subnet_rows.subnets_of_locked_network(conn, net["id"])
@@ -136,7 +143,7 @@ async def _insert_with_mac(conn: AsyncConnection, port: dict[str, Any], given: s
 
 
 def _plan(network_id, port_id, subnets, host, reached, fixed_ips) -> ipalloc.Plan:
-    if fixed_ips is UNSET or fixed_ips is None:
+    if fixed_ips is UNSET:
         return ipalloc.automatic_plan(network_id, subnets, host, reached)
     if not fixed_ips:
         return ipalloc.Plan(c.IP_ALLOCATION_NONE)
@@ -177,8 +184,10 @@ async def list_ports(ctx: RequestContext, conn: AsyncConnection, q: ListQuery) -
         q = replace(q, filters=filters)
     hidden = hidden_keys(ctx)
     for key in hidden:
-        if key in q.filters:  # a caller filters only on what it may read
+        if key in q.filters:  # a caller filters and sorts only on what it may read
             raise HTTPBadRequest(msg=f"['{key}'] is invalid attribute for filtering")
+        if any(name == key for name, _ in q.sorts):
+            raise HTTPBadRequest(msg=f"['{key}'] is invalid attribute for sort_keys")
     found, has_more = await rows.list_ports(conn, ctx, q, where)
     found = [r for r in found
              if check(ctx, "get_port", _target(r, {"project_id": r["network_project_id"]}))]
@@ -193,12 +202,16 @@ async def update_port(
     conn = uow.conn
     current = await _readable_port(ctx, conn, port_id)
     net = await _network(ctx, conn, current["network_id"])
+    # Lock order of every port write: network (shared), hosts (shared), then the port.
+    await host_rows.share_lock_hosts(conn, [current["host"], data.get("binding:host_id") or ""])
     current = await _readable_port(ctx, conn, port_id, lock=True)  # as of the locks
     target = _target(current, net)
     enforce(ctx, "update_port", target)
     for key in GUARDED_ON_UPDATE:
         if key in data:
             enforce(ctx, f"update_port:{key}", target)
+    if (data.get("device_owner") or "").startswith(NETWORK_OWNED_PREFIX):
+        enforce(ctx, "update_port:device_owner", target)
     check_revision(current, if_revision)
 
     values: dict[str, Any] = {}
@@ -217,10 +230,18 @@ async def update_port(
     # A locking read: MariaDB's snapshot of this transaction predates the network lock.
     subnets = await subnet_rows.subnets_of_network(conn, net["id"])
     reached = await _reached(conn, clock, net["id"], host)
-    held = (await rows.addresses_of_ports(conn, [port_id]))[port_id]
+    held = (await rows.addresses_of_ports(conn, [port_id], lock=True))[port_id]
+    if "fixed_ips" in data:
+        if data["fixed_ips"] is None:
+            raise InvalidInput(error_message="fixed_ips cannot be null: give [] for none")
+        held_ips = {ip for _, ip in held}
+        if any(e.get("ip_address") is not None and _canonical(e["ip_address"]) not in held_ips
+               for e in data["fixed_ips"]):  # choosing a new address
+            enforce(ctx, "update_port:fixed_ips:ip_address", target)
     port = {**current, **values}
+    shown = host if check(ctx, "get_port:binding:host_id", target) else "(not shown)"
     addresses = await _readdress(conn, port, subnets, host, reached, held, data,
-                                 current["host"])
+                                 current["host"], shown)
     # ip_allocation says how the port was created (Neutron writes it on create only): a
     # deferred port keeps it once bound and addressed.
     values.update(_binding(host, reached, _segments_of(subnets, addresses),
@@ -236,7 +257,7 @@ async def update_port(
 
 
 async def _readdress(conn, port, subnets, host, reached, held, data,
-                     current_host: str) -> list[tuple[str, str]]:
+                     current_host: str, shown_host: str) -> list[tuple[str, str]]:
     """The port's addresses after an update: fixed_ips replaced, a deferred port given its
     addresses once it has a host, and the existing ones checked against a new host."""
     by_id = {s["id"]: s for s in subnets}
@@ -250,7 +271,20 @@ async def _readdress(conn, port, subnets, host, reached, held, data,
             r.subnet["segment_id"] for r in requests}
         if len(segments) > 1:
             raise FixedIpsSubnetsNotOnSameSegment()
-        ipalloc.check_host_fits(host, port["id"], segments, reached)
+        ipalloc.check_host_fits(host, port["id"], segments, reached, shown_host)
+        if wanted:  # SLAAC/stateless addresses stay, as in Neutron, named or not
+            segment = next(iter(segments)) if segments else None
+            named = {sid for sid, _ in kept} | {r.subnet["id"] for r in requests}
+            for subnet in subnets:
+                if (subnet["id"] in named or subnet["segment_id"] != segment
+                        or not ipam.is_auto_address(subnet["ip_version"],
+                                                    subnet["ipv6_address_mode"])):
+                    continue
+                mine = [p for p in held if p[0] == subnet["id"]]
+                if mine:
+                    kept.extend(mine)
+                else:
+                    requests.append(ipalloc.Request(subnet))
         await rows.release_addresses(conn, port["id"], [p for p in held if p not in kept])
         taken = await ipalloc.allocate(conn, port, ipalloc.Plan(c.IP_ALLOCATION_IMMEDIATE,
                                                                 requests=requests))
@@ -260,7 +294,7 @@ async def _readdress(conn, port, subnets, host, reached, held, data,
         return await ipalloc.allocate(conn, port, plan)
     if host != current_host:  # a port stays where it is bound until its host changes
         ipalloc.check_host_fits(host, port["id"],
-                                {by_id[sid]["segment_id"] for sid, _ in held}, reached)
+                                {by_id[sid]["segment_id"] for sid, _ in held}, reached, shown_host)
     return list(held)
 
 
@@ -305,9 +339,11 @@ async def delete_port(
     ctx: RequestContext, uow: UnitOfWork, port_id: str, if_revision: int | None = None
 ) -> None:
     row = await _readable_port(ctx, uow.conn, port_id)
+    await rows.share_lock_network(uow.conn, row["network_id"])
+    row = await _readable_port(ctx, uow.conn, port_id, lock=True)  # as of the locks
     enforce(ctx, "delete_port", _target(row, {"project_id": row["network_project_id"]}))
     check_revision(row, if_revision)
-    addresses = (await rows.addresses_of_ports(uow.conn, [port_id]))[port_id]
+    addresses = (await rows.addresses_of_ports(uow.conn, [port_id], lock=True))[port_id]
     if not await rows.delete_port(uow.conn, port_id):
         raise PortNotFound(port_id=port_id)
     uow.record(ctx, c.EVENT_PORT_DELETED, port_view(row, addresses), row["project_id"])

@@ -15,8 +15,8 @@ from segmentd.auth.policy import check, enforce
 from segmentd.context import RequestContext
 from segmentd.db import hosts as host_rows
 from segmentd.db import networks as network_rows
-from segmentd.db import segments as rows
 from segmentd.db import ports as port_rows
+from segmentd.db import segments as rows
 from segmentd.db import subnets as subnet_rows
 from segmentd.errors import (
     FlatNetworkInUse,

@@ -159,7 +159,10 @@ async def update_subnet(
     if "dns_nameservers" in data:
         values["dns_nameservers"] = a.check_dns(cidr.version, data["dns_nameservers"] or [])
     if "host_routes" in data:
-        values["host_routes"] = a.check_routes(cidr.version, data["host_routes"] or [])
+        # Clients send back the routes they read: the peer routes among them are ours.
+        peers = list(current.get("peer_routes") or ())
+        given = [r for r in data["host_routes"] or [] if r not in peers]
+        values["host_routes"] = a.check_routes(cidr.version, given)
     if "segment_id" in data and data["segment_id"] != current["segment_id"]:
         enforce(ctx, "update_subnet:segment_id", _target(current))
         await _move_to_segment(uow.conn, current, data["segment_id"])

@@ -21,6 +21,7 @@ from segmentd.services.common import utcnow
 from segmentd.services.uow import UnitOfWork
 from segmentd.services.views import timestamp
 
+
 def target_name(sub_id: str) -> str:
     return c.WEBHOOK_TARGET_PREFIX + sub_id
 

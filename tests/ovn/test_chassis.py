@@ -343,3 +343,53 @@ def test_two_servers_on_one_database_apply_each_chassis_once_and_fail_over(pg_ur
     finally:
         for server in running:
             server.client.__exit__(None, None, None)
+
+
+def test_ports_follow_chassis_bridge_mappings(api, sb):
+    """Hosts known only from OVN chassis: a port with --host gets its address from the
+    subnet of the segment the chassis' bridge mappings reach, and a chassis that drops the
+    physnet takes its port DOWN (binding_failed, a port.updated event), and back."""
+    net = make_network(api, name="routed", **{"provider:network_type": "vlan",
+                                             "provider:physical_network": "physnet1"})
+    seg2 = make_segment(api, net["id"], network_type="vlan", physical_network="physnet2")
+    (seg1_id,) = [s for s in segments_of(api, net["id"]) if s != seg2["id"]]
+    seg1 = {"id": seg1_id}
+    subnets = {}
+    for seg, cidr in ((seg1, "10.61.0.0/24"), (seg2, "10.62.0.0/24")):
+        resp = api.post("/v2.0/subnets", json={"subnet": {
+            "network_id": net["id"], "cidr": cidr, "ip_version": 4, "segment_id": seg["id"]}})
+        assert resp.status_code == 201, resp.text
+        subnets[seg["id"]] = resp.json()["subnet"]
+    add_chassis(sb, "ch-p1", "compute-p1", "physnet1:br-p1")
+    add_chassis(sb, "ch-p2", "compute-p2", "physnet2:br-p2")
+    wait_until(lambda: reached(api, "compute-p1") == {seg1["id"]} and
+               reached(api, "compute-p2") == {seg2["id"]}, "chassis hosts reach their segment")
+    ports = {}
+    for host, seg in (("compute-p1", seg1), ("compute-p2", seg2)):
+        resp = api.post("/v2.0/ports", json={"port": {"network_id": net["id"],
+                                                     "binding:host_id": host}})
+        assert resp.status_code == 201, resp.text
+        port = resp.json()["port"]
+        assert [f["subnet_id"] for f in port["fixed_ips"]] == [subnets[seg["id"]]["id"]]
+        assert (port["binding:vif_type"], port["status"]) == ("ovs", "ACTIVE")
+        ports[host] = port
+    resp = api.post("/v2.0/ports", json={"port": {"network_id": net["id"],
+                                                 "binding:host_id": "compute-none"}})
+    assert (resp.status_code, error_of(resp)["type"]) == (409, "HostNotConnectedToAnySegment")
+
+    api.clear_events()
+    set_mappings(sb, "ch-p1", "physnet2:br-p1")  # the chassis moves to the other physnet
+
+    def lost():
+        got = api.get(f"/v2.0/ports/{ports['compute-p1']['id']}").json()["port"]
+        return got if got["binding:vif_type"] == "binding_failed" else None
+
+    got = wait_until(lost, "the port's binding fails once its host lost the segment")
+    assert got["status"] == "DOWN" and got["fixed_ips"] == ports["compute-p1"]["fixed_ips"]
+    updates = [e for e in api.events if e.type == "port.updated"]
+    assert [e.resource["binding:vif_type"] for e in updates] == ["binding_failed"]
+    set_mappings(sb, "ch-p1", "physnet1:br-p1")
+    wait_until(lambda: api.get(f"/v2.0/ports/{ports['compute-p1']['id']}").json()["port"][
+        "status"] == "ACTIVE", "the port is bound again once its host reaches the segment")
+    for port in ports.values():
+        assert api.delete(f"/v2.0/ports/{port['id']}").status_code == 204

@@ -100,9 +100,9 @@ EXPECTED: dict[tuple[str, str], dict[str, int]] = {
     ("PUT", SUBNET): statuses(200, 200, 403, 404, 403),
     ("DELETE", SUBNET): statuses(204, 204, 403, 404, 403),
     # Ports: their project's members and the network's owners write; its readers read; the
-    # service role (Nova, agents) reads and updates (binds) and deletes, but does not create.
+    # service role (Nova, agents) creates, reads, updates (binds) and deletes, as in Neutron.
     ("GET", "/v2.0/ports"): ANY_VALID_TOKEN,
-    ("POST", "/v2.0/ports"): statuses(201, 201, 403, 404, 403),
+    ("POST", "/v2.0/ports"): statuses(201, 201, 403, 404, 201),
     ("GET", PORT): statuses(200, 200, 200, 404, 200),
     ("PUT", PORT): statuses(200, 200, 403, 404, 200),
     ("DELETE", PORT): statuses(204, 204, 403, 404, 204),

@@ -24,8 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from segmentd.backends.ovn import commands as cmd
-from segmentd.backends.ovn import naming
-from segmentd.backends.ovn import vif_drift
+from segmentd.backends.ovn import naming, vif_drift
 from segmentd.backends.ovn.drift_model import (  # noqa: F401 (re-exported)
     DIFFERENT,
     DUPLICATE,

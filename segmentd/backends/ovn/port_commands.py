@@ -120,12 +120,16 @@ class DeleteDhcpOptions(_Command):
 class FollowSwitchMtu(_Command):
     """After a network's MTU changed: its subnets' DHCP options offer the new one."""
 
-    def __init__(self, api, batch, network_id: str, mtu: int) -> None:
+    def __init__(self, api, batch, network_id: str, mtu: int, revision: int) -> None:
         super().__init__(api, batch)
-        self.network_id, self.mtu = network_id, mtu
+        self.network_id, self.mtu, self.revision = network_id, mtu, revision
 
     def run_idl(self, txn) -> None:
         self.result = ABSENT
+        for switch in self.batch.rows(self.api, SWITCH, naming.switch_name(self.network_id)):
+            if _revision(switch) > self.revision:  # a newer change is in place already
+                self.result = STALE
+                return
         for row in list(self.api.tables[DHCP].rows.values()):
             if (row.external_ids.get(naming.NETWORK_KEY) == self.network_id
                     and self.batch.owns(row) and ":" not in row.cidr

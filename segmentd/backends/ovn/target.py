@@ -46,7 +46,8 @@ def commands_for(api, batch: cmd.Batch, event_type: str, resource: dict[str, Any
         out = [cmd.EnsureSwitch(api, batch, naming.switch_name(resource["id"]), external_ids,
                                 other_config, int(resource["revision_number"]))]
         if event_type == c.EVENT_NETWORK_UPDATED and resource.get("mtu"):
-            out.append(pcmd.FollowSwitchMtu(api, batch, resource["id"], int(resource["mtu"])))
+            out.append(pcmd.FollowSwitchMtu(api, batch, resource["id"], int(resource["mtu"]),
+                                            int(resource["revision_number"])))
         return out
     if event_type.startswith("subnet."):
         if event_type != c.EVENT_SUBNET_DELETED and naming.has_dhcp_options(resource):
