@@ -127,6 +127,18 @@ LOCK_OF_SEGMENT = (
 )
 
 
+KEY_SHARE_BY_ID = (
+    select(t.c.id).where(t.c.id == bindparam("network_id"))
+    .with_for_update(read=True, key_share=True)
+)
+
+
+async def share_lock_network(conn: AsyncConnection, network_id: str) -> None:
+    """The network's FOR KEY SHARE lock, as port writes take it, without reading the row."""
+    if conn.dialect.name != "sqlite":
+        await conn.execute(KEY_SHARE_BY_ID, {"network_id": network_id})
+
+
 async def lock_network_of_segment(conn: AsyncConnection, segment_id: str) -> None:
     """Take the row lock of a segment's network (nothing if the segment is gone), so the
     segment is then read and changed with its network's other writers held off."""

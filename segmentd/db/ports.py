@@ -141,18 +141,6 @@ async def get_visible_port(conn: AsyncConnection, ctx: RequestContext, port_id: 
     return (await conn.execute(stmt, {"port_id": port_id})).mappings().first()
 
 
-async def share_lock_network(conn: AsyncConnection, network_id: str) -> None:
-    """The network's FOR KEY SHARE lock, as port writes take it (rebinding a host's ports)."""
-    if conn.dialect.name != "sqlite":
-        await conn.execute(NETWORK_KEY_SHARE, {"network_id": network_id})
-
-
-NETWORK_KEY_SHARE = (
-    select(n.c.id).where(n.c.id == bindparam("network_id"))
-    .with_for_update(read=True, key_share=True)
-)
-
-
 async def get_port_for_update(conn: AsyncConnection, ctx: RequestContext, port_id: str):
     stmt = BY_ID.where(visible_to(ctx))
     if conn.dialect.name != "sqlite":
@@ -222,18 +210,17 @@ async def ports_bound_to_segment(conn: AsyncConnection, segment_id: str, limit: 
 
 
 PORT_IDS_OF_SUBNET = (
-    select(a.c.port_id).where(a.c.subnet_id == bindparam("subnet_id")).distinct()
-    .order_by(a.c.port_id).limit(bindparam("limit"))
+    select(a.c.port_id).where(a.c.subnet_id == bindparam("subnet_id")).order_by(a.c.port_id)
+    .limit(bindparam("limit"))
 )
+# MariaDB reads past the transaction's snapshot only with a locking read.
+PORT_IDS_OF_SUBNET_LOCKING = PORT_IDS_OF_SUBNET.with_for_update(read=True)
 
 
 async def ports_of_subnet(conn: AsyncConnection, subnet_id: str, limit: int) -> list[str]:
-    """Ports holding the subnet's addresses (a locking read on MariaDB: see past the snapshot)."""
+    """Ports holding the subnet's addresses (at most `limit` of their addresses looked at)."""
+    stmt = PORT_IDS_OF_SUBNET_LOCKING if conn.dialect.name == "mysql" else PORT_IDS_OF_SUBNET
     params = {"subnet_id": subnet_id, "limit": limit}
-    stmt = PORT_IDS_OF_SUBNET
-    if conn.dialect.name == "mysql":
-        stmt = select(a.c.port_id).where(a.c.subnet_id == bindparam("subnet_id")).order_by(
-            a.c.port_id).limit(bindparam("limit")).with_for_update(read=True)
     return list(dict.fromkeys((await conn.execute(stmt, params)).scalars()))
 
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from segmentd import constants as c
 from segmentd.context import RequestContext
+from segmentd.db import networks as network_rows
 from segmentd.db import ports as rows
 from segmentd.services.common import utcnow
 from segmentd.services.port_views import port_view
@@ -42,7 +43,7 @@ async def rebind_host_ports(ctx: RequestContext | None, uow: UnitOfWork, host: s
     # Lock order as port writes have it: their networks (shared), then the ports themselves,
     # read again as they stand once a port write in progress is done.
     for network_id in sorted({p["network_id"] for p in seen}):
-        await rows.share_lock_network(uow.conn, network_id)
+        await network_rows.share_lock_network(uow.conn, network_id)
     ports = await rows.ports_of_host(uow.conn, host, lock=True)
     ids = [p["id"] for p in ports]
     segments = await rows.segments_of_addresses(uow.conn, ids)

@@ -65,12 +65,33 @@ def check_entry_count(entries: list[dict[str, Any]]) -> None:
             f"Exceeded maximum amount of fixed ips per port ({c.MAX_FIXED_IPS_PER_PORT})"))
 
 
+def canonical(text: str) -> str:
+    """An address's canonical text (as stored); text that is no address stays as it is."""
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        return text
+
+
+def refuse_duplicates(entries: list[dict[str, Any]]) -> None:
+    """One address named twice is a mistake in the request (subnets never overlap, so the
+    address alone identifies it)."""
+    seen: set[str] = set()
+    for entry in entries:
+        if entry.get("ip_address") is None:
+            continue
+        ip = canonical(entry["ip_address"])
+        if ip in seen:
+            raise InvalidInput(error_message=f"Duplicate IP address '{ip}' in fixed_ips")
+        seen.add(ip)
+
+
 def resolve_fixed_ips(network_id: str, subnets, entries: list[dict[str, Any]]) -> list[Request]:
     """Check requested fixed_ips against the network's subnets (400/404 per Neutron)."""
     check_entry_count(entries)
+    refuse_duplicates(entries)
     by_id = {s["id"]: s for s in subnets}
     out: list[Request] = []
-    seen: set[tuple[str, str]] = set()
     for entry in entries:
         subnet_id, text = entry.get("subnet_id"), entry.get("ip_address")
         if subnet_id is None and text is None:
@@ -102,10 +123,6 @@ def resolve_fixed_ips(network_id: str, subnets, entries: list[dict[str, Any]]) -
                     f"{subnet['id']} with {subnet['ipv6_address_mode']} address mode"))
             if subnet["gateway_ip"] and ip == ipaddress.ip_address(subnet["gateway_ip"]):
                 raise IpAddressAlreadyAllocated(ip=str(ip), subnet_id=subnet["id"])
-            key = (subnet["id"], str(ip))
-            if key in seen:
-                raise InvalidInput(error_message=f"Duplicate IP address '{ip}' in fixed_ips")
-            seen.add(key)
         out.append(Request(subnet, ip))
     segments = {r.subnet["segment_id"] for r in out}
     if len(segments) > 1:

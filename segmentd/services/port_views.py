@@ -11,7 +11,6 @@ from segmentd.auth import policy
 from segmentd.context import RequestContext
 from segmentd.services.views import timestamp
 
-BINDING_KEYS = ("binding:host_id", "binding:profile", "binding:vif_type", "binding:vif_details")
 VIF_DETAILS_OVS = {"port_filter": True, "connectivity": "l2", "bridge_name": "br-int",
                    "datapath_type": "system"}
 
@@ -55,7 +54,7 @@ def port_view(row: Mapping[str, Any], addresses: Sequence[tuple[str, str]]) -> d
 
 def hidden_keys(ctx: RequestContext) -> tuple[str, ...]:
     """The binding attributes the caller may not read (admin and service only, by default)."""
-    return tuple(k for k in BINDING_KEYS if not policy.check(ctx, f"get_port:{k}"))
+    return tuple(k for k in policy.BINDING_ATTRIBUTES if not policy.check(ctx, f"get_port:{k}"))
 
 
 def for_caller(view: dict[str, Any], hidden: tuple[str, ...]) -> dict[str, Any]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import random
 import uuid
 from dataclasses import replace
@@ -42,7 +41,7 @@ _rng = random.SystemRandom()
 UNSET = object()
 NETWORK_OWNED_PREFIX = "network:"  # device owners of the network's own services
 # Attributes whose own rule is checked when a request sets them (Neutron's names).
-GUARDED_ON_CREATE = ("binding:host_id", "binding:profile", "mac_address", "project_id")
+GUARDED_ON_CREATE = ("binding:host_id", "binding:profile", "mac_address")
 GUARDED_ON_UPDATE = ("binding:host_id", "binding:profile", "fixed_ips")
 
 
@@ -75,11 +74,10 @@ async def create_port(
     target = {"project_id": project_id, "network_project_id": net["project_id"],
               "shared": net["shared"]}
     enforce(ctx, "create_port", target)
+    if project_id != ctx.project_id:
+        enforce(ctx, "create_port:project_id", target)
     for key in GUARDED_ON_CREATE:
-        if key == "project_id":
-            if project_id != ctx.project_id:
-                enforce(ctx, "create_port:project_id", target)
-        elif data.get(key) is not None:
+        if data.get(key) is not None:
             enforce(ctx, f"create_port:{key}", target)
     if "fixed_ips" in data and data["fixed_ips"] is None:
         raise InvalidInput(error_message="fixed_ips cannot be null: omit it, or give []")
@@ -235,7 +233,7 @@ async def update_port(
         if data["fixed_ips"] is None:
             raise InvalidInput(error_message="fixed_ips cannot be null: give [] for none")
         held_ips = {ip for _, ip in held}
-        if any(e.get("ip_address") is not None and _canonical(e["ip_address"]) not in held_ips
+        if any(e.get("ip_address") is not None and ipalloc.canonical(e["ip_address"]) not in held_ips
                for e in data["fixed_ips"]):  # choosing a new address
             enforce(ctx, "update_port:fixed_ips:ip_address", target)
     port = {**current, **values}
@@ -264,7 +262,7 @@ async def _readdress(conn, port, subnets, host, reached, held, data,
     if "fixed_ips" in data:
         wanted = data["fixed_ips"] or []
         ipalloc.check_entry_count(wanted)
-        _refuse_duplicates(wanted)
+        ipalloc.refuse_duplicates(wanted)
         kept, new = _split_kept(wanted, held)
         requests = ipalloc.resolve_fixed_ips(port["network_id"], subnets, new) if new else []
         segments = {by_id[sid]["segment_id"] for sid, _ in kept} | {
@@ -306,7 +304,7 @@ def _split_kept(wanted: list[dict[str, Any]], held: list[tuple[str, str]]):
     new: list[dict[str, Any]] = []
     for entry in wanted:
         ip, subnet_id = entry.get("ip_address"), entry.get("subnet_id")
-        match = next((p for p in remaining if (ip is None or p[1] == _canonical(ip))
+        match = next((p for p in remaining if (ip is None or p[1] == ipalloc.canonical(ip))
                       and (subnet_id is None or p[0] == subnet_id)), None)
         if match is None:
             new.append(entry)
@@ -316,30 +314,11 @@ def _split_kept(wanted: list[dict[str, Any]], held: list[tuple[str, str]]):
     return kept, new
 
 
-def _refuse_duplicates(wanted: list[dict[str, Any]]) -> None:
-    """One address named twice is a mistake in the request, whether held or new."""
-    seen: set[str] = set()
-    for entry in wanted:
-        if entry.get("ip_address") is None:
-            continue
-        ip = _canonical(entry["ip_address"])
-        if ip in seen:
-            raise InvalidInput(error_message=f"Duplicate IP address '{ip}' in fixed_ips")
-        seen.add(ip)
-
-
-def _canonical(text: str) -> str:
-    try:
-        return str(ipaddress.ip_address(text))
-    except ValueError:
-        return text
-
-
 async def delete_port(
     ctx: RequestContext, uow: UnitOfWork, port_id: str, if_revision: int | None = None
 ) -> None:
     row = await _readable_port(ctx, uow.conn, port_id)
-    await rows.share_lock_network(uow.conn, row["network_id"])
+    await network_rows.share_lock_network(uow.conn, row["network_id"])
     row = await _readable_port(ctx, uow.conn, port_id, lock=True)  # as of the locks
     enforce(ctx, "delete_port", _target(row, {"project_id": row["network_project_id"]}))
     check_revision(row, if_revision)

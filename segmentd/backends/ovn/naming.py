@@ -106,6 +106,14 @@ def dhcp_server_mac(subnet_id: str) -> str:
     return "fa:16:3e:" + ":".join(digest[i:i + 2] for i in (0, 2, 4))
 
 
+def switch_mtu(switch) -> int | None:
+    """The MTU a switch row carries in neutron:mtu (None without a usable one)."""
+    try:
+        return int(switch.external_ids.get("neutron:mtu", "")) or None
+    except ValueError:
+        return None
+
+
 def has_dhcp_options(subnet: dict[str, Any]) -> bool:
     if not subnet["enable_dhcp"]:
         return False

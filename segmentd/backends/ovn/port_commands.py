@@ -42,10 +42,7 @@ def dhcp_rows(api, batch: Batch, subnet_id: str) -> list:
 
 def _switch_mtu(api, batch: Batch, network_id: str) -> int | None:
     for row in batch.rows(api, SWITCH, naming.switch_name(network_id)):
-        try:
-            return int(row.external_ids.get("neutron:mtu", "")) or None
-        except ValueError:
-            return None
+        return naming.switch_mtu(row)
     return None
 
 

@@ -22,15 +22,6 @@ def _owned(row, owner: str) -> bool:
     return row.external_ids.get(cmd.OWNER_KEY) == owner
 
 
-def _mtu(switch) -> int | None:
-    if switch is None:
-        return None
-    try:
-        return int(switch.external_ids.get("neutron:mtu", "")) or None
-    except ValueError:
-        return None
-
-
 def compare_dhcp(api, owner: str, subnets, pending: set[str], switches) -> list[DriftItem]:
     items: list[DriftItem] = []
     rows_by_subnet: dict[str, list] = {}
@@ -52,7 +43,8 @@ def compare_dhcp(api, owner: str, subnets, pending: set[str], switches) -> list[
                                    {"owner": row.external_ids.get(cmd.OWNER_KEY)}))
             continue
         switch = switches.get(naming.switch_name(subnet["network_id"]))
-        cidr, options, _ids = naming.dhcp_columns(subnet, _mtu(switch))
+        mtu = naming.switch_mtu(switch) if switch is not None else None
+        cidr, options, _ids = naming.dhcp_columns(subnet, mtu)
         details = {f"options:{k}": {"database": v, "northbound": row.options.get(k)}
                    for k, v in options.items() if row.options.get(k) != v}
         details.update({f"options:{k}": {"database": None, "northbound": v}
