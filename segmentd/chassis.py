@@ -40,7 +40,7 @@ from segmentd.errors import HostClaimedByChassis
 from segmentd.services import audit, hosts, realization
 from segmentd.services import chassis as chassis_hosts
 from segmentd.services.common import utcnow
-from segmentd.services.uow import unit_of_work
+from segmentd.services.uow import transact
 
 LOG = logging.getLogger(__name__)
 CONCURRENCY = 8  # chassis applied at once: overlaps database round trips
@@ -193,10 +193,10 @@ class ChassisWatcher:
         """Record new chassis in one transaction; those it could not take (their host
         exists, or was created meanwhile) are returned, for one-by-one application."""
         try:
-            async with unit_of_work(self._engine, audit=_fleet_audit,
-                                    after_commit=self._wake) as uow:
-                left = await chassis_hosts.apply_new_chassis(
-                    uow, self._clock, [(ch, wanted[ch]) for ch in names])
+            left = await transact(
+                self._engine, lambda uow: chassis_hosts.apply_new_chassis(
+                    uow, self._clock, [(ch, wanted[ch]) for ch in names]),
+                audit=_fleet_audit, after_commit=self._wake)
         except IntegrityError as exc:
             LOG.info("chassis watcher: a host appeared during a batch of %d chassis (%s); "
                      "applying them one by one", len(names), type(exc.orig).__name__)
@@ -209,9 +209,10 @@ class ChassisWatcher:
     async def _apply(self, chassis: str, report: dict[str, Any]) -> dict[str, Any] | None:
         host = report["host"]
         try:
-            async with unit_of_work(self._engine, audit=_audit("chassis_update", host),
-                                    after_commit=self._wake) as uow:
-                await chassis_hosts.apply_chassis(uow, self._clock, chassis, report)
+            await transact(
+                self._engine,
+                lambda uow: chassis_hosts.apply_chassis(uow, self._clock, chassis, report),
+                audit=_audit("chassis_update", host), after_commit=self._wake)
         except HostClaimedByChassis as exc:
             return {"chassis": chassis, "hostname": host,
                     "reason": f"hostname held by chassis {exc.kwargs.get('chassis')}"}
@@ -219,9 +220,10 @@ class ChassisWatcher:
         return None
 
     async def _remove(self, chassis: str, host: str) -> None:
-        async with unit_of_work(self._engine, audit=_audit("chassis_delete", host),
-                                after_commit=self._wake) as uow:
-            await chassis_hosts.remove_chassis(uow, self._clock, chassis, host)
+        await transact(
+            self._engine,
+            lambda uow: chassis_hosts.remove_chassis(uow, self._clock, chassis, host),
+            audit=_audit("chassis_delete", host), after_commit=self._wake)
         del self._applied[chassis]
 
 

@@ -58,6 +58,15 @@ class ServiceUnavailable(SegmentdError):
     message = "The service is unavailable."
 
 
+class DatabaseContention(ServiceUnavailable):
+    """The database kept choosing this request's transaction as a deadlock victim; nothing
+    of it was committed, and the same request may simply be sent again."""
+
+    message = ("The request conflicted with concurrent changes {attempts} times; nothing was "
+               "changed, retry it.")
+    headers = {"Retry-After": "1"}
+
+
 class InvalidInput(BadRequest):
     message = "Invalid input for operation: {error_message}."
 

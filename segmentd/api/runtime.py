@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from fastapi import Request
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -21,8 +21,9 @@ from segmentd.services import audit
 from segmentd.services.hosts import HostClock
 from segmentd.services.realization import Watch
 from segmentd.services.types import TypeRules
-from segmentd.services.uow import UnitOfWork, unit_of_work
+from segmentd.services.uow import UnitOfWork, transact
 
+T = TypeVar("T")
 SUCCESS_STATUS = {"POST": 201, "PUT": 200, "DELETE": 204}
 
 
@@ -39,9 +40,10 @@ class Runtime:
     limiter: RateLimiter
     realization: Watch | None = None  # the backend realizing changes, when there is one
 
-    @asynccontextmanager
-    async def write(self, ctx: RequestContext, request: Request) -> AsyncIterator[UnitOfWork]:
-        """One transaction holding the change, its events and its audit row."""
+    async def write(self, ctx: RequestContext, request: Request,
+                    work: Callable[[UnitOfWork], Awaitable[T]]) -> T:
+        """Run `work` in one transaction holding the change, its events and its audit row
+        (run again from the start if the database aborts it as a deadlock victim)."""
 
         def audit_success(uow: UnitOfWork) -> dict | None:
             if uow.quiet:  # a heartbeat: nothing changed that an audit row would describe
@@ -55,14 +57,13 @@ class Runtime:
                 status=SUCCESS_STATUS.get(request.method, 200),
             )
 
-        async with unit_of_work(
-            self.engine, audit=audit_success, after_commit=self.dispatcher.wake
-        ) as uow:
-            yield uow
+        result = await transact(self.engine, work, audit=audit_success,
+                                after_commit=self.dispatcher.wake)
         # Committed, with its audit row: an error answered after this point is not
         # recorded again as a refusal. (Set only now: work may ask for the audit row and
         # still fail, and its refusal must be recorded.)
         request.state.audited = True
+        return result
 
     def read(self):
         return read_connection(self.engine)

@@ -131,3 +131,27 @@ async def _shielded_close(sync_conn: Connection) -> None:
 async def ping(conn: AsyncConnection) -> None:
     """A round trip that proves the database answers."""
     await conn.execute(text("SELECT 1"))
+
+
+# Failures after which the whole transaction may simply run again: the database picked it
+# as a deadlock victim, or could not serialize it. PostgreSQL names them by SQLSTATE
+# (40P01 deadlock_detected, 40001 serialization_failure); MariaDB by error number (1213
+# ER_LOCK_DEADLOCK; 1020 ER_CHECKREAD, a row changed since a REPEATABLE READ snapshot read
+# it). SQLite has a single writer and never deadlocks.
+RETRYABLE_SQLSTATES = frozenset({"40P01", "40001"})
+RETRYABLE_MYSQL_ERRNOS = frozenset({1213, 1020})
+
+
+def is_transient_conflict(error: BaseException) -> bool:
+    """Whether `error` (a SQLAlchemy DBAPIError or the driver's own) means that re-running
+    the transaction from its start can succeed."""
+    seen: set[int] = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if getattr(error, "sqlstate", None) in RETRYABLE_SQLSTATES:
+            return True
+        args = getattr(error, "args", ())
+        if args and isinstance(args[0], int) and args[0] in RETRYABLE_MYSQL_ERRNOS:
+            return True
+        error = getattr(error, "orig", None) or error.__cause__
+    return False

@@ -33,7 +33,7 @@ from segmentd.errors import (
 from segmentd.query import ListQuery, Page
 from segmentd.services.binding import rebind_host_ports
 from segmentd.services.common import utcnow
-from segmentd.services.uow import UnitOfWork, unit_of_work
+from segmentd.services.uow import UnitOfWork, transact
 from segmentd.services.views import timestamp
 
 MAPPING_KINDS = ("bridge_mappings", "interface_mappings", "device_mappings")
@@ -331,6 +331,6 @@ async def sweep_expired(engine: AsyncEngine, clock: HostClock, after_commit) -> 
         stale = await rows.hosts_with_stale_agents(conn, clock.cutoff(utcnow()), SWEEP_BATCH)
     expired = 0
     for host in stale:
-        async with unit_of_work(engine, after_commit=after_commit) as uow:
-            expired += await expire_host(uow, clock, host)
+        expired += await transact(engine, lambda uow: expire_host(uow, clock, host),
+                                  after_commit=after_commit)
     return expired

@@ -47,8 +47,8 @@ async def update_agent(agent_id: str, request: Request, ctx: ContextDep):
     rt = runtime(request)
     known_id(agent_id, AgentNotFound, "id")
     data = await parse_body(request, "agent", AgentUpdate, AGENT_READ_ONLY)
-    async with rt.write(ctx, request) as uow:
-        agent = await hosts.update_agent(ctx, uow, rt.clock, agent_id, data)
+    agent = await rt.write(ctx, request, lambda uow: hosts.update_agent(
+        ctx, uow, rt.clock, agent_id, data))
     return json_response({"agent": agent})
 
 
@@ -58,6 +58,5 @@ async def delete_agent(agent_id: str, request: Request, ctx: ContextDep):
     known_id(agent_id, AgentNotFound, "id")
     async with rt.read() as conn:  # found first, then locked and changed (see delete_agent)
         host = await hosts.host_of_agent(ctx, conn, agent_id)
-    async with rt.write(ctx, request) as uow:
-        await hosts.delete_agent(ctx, uow, rt.clock, agent_id, host)
+    await rt.write(ctx, request, lambda uow: hosts.delete_agent(ctx, uow, rt.clock, agent_id, host))
     return Response(status_code=204)

@@ -40,8 +40,8 @@ async def list_event_subscriptions(request: Request, ctx: ContextDep):
 async def create_event_subscription(request: Request, ctx: ContextDep):
     rt = runtime(request)
     data = await parse_body(request, "event_subscription", SubscriptionCreate)
-    async with rt.write(ctx, request) as uow:
-        sub = await subscriptions.create_subscription(ctx, uow, rt.address_policy, data)
+    sub = await rt.write(ctx, request, lambda uow: subscriptions.create_subscription(
+        ctx, uow, rt.address_policy, data))
     return json_response({"event_subscription": sub}, 201)
 
 
@@ -61,8 +61,8 @@ async def update_event_subscription(sub_id: str, request: Request, ctx: ContextD
     rt = runtime(request)
     known_id(sub_id, *NOT_FOUND)
     data = await parse_body(request, "event_subscription", SubscriptionUpdate, SUBSCRIPTION_READ_ONLY)
-    async with rt.write(ctx, request) as uow:
-        sub = await subscriptions.update_subscription(ctx, uow, rt.address_policy, sub_id, data)
+    sub = await rt.write(ctx, request, lambda uow: subscriptions.update_subscription(
+        ctx, uow, rt.address_policy, sub_id, data))
     return json_response({"event_subscription": sub})
 
 
@@ -70,8 +70,7 @@ async def update_event_subscription(sub_id: str, request: Request, ctx: ContextD
 async def delete_event_subscription(sub_id: str, request: Request, ctx: ContextDep):
     rt = runtime(request)
     known_id(sub_id, *NOT_FOUND)
-    async with rt.write(ctx, request) as uow:
-        await subscriptions.delete_subscription(ctx, uow, sub_id)
+    await rt.write(ctx, request, lambda uow: subscriptions.delete_subscription(ctx, uow, sub_id))
     return Response(status_code=204)
 
 

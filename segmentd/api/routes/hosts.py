@@ -34,8 +34,7 @@ async def create_host_report(request: Request, ctx: ContextDep):
     """An agent's state and heartbeat; answers with the agent as recorded."""
     rt = runtime(request)
     report = await parse_body(request, "report", HostReport)
-    async with rt.write(ctx, request) as uow:
-        agent = await hosts.apply_report(ctx, uow, rt.clock, report)
+    agent = await rt.write(ctx, request, lambda uow: hosts.apply_report(ctx, uow, rt.clock, report))
     return json_response({"agent": agent}, 201)
 
 

@@ -41,8 +41,8 @@ async def list_networks(request: Request, ctx: ContextDep):
 async def create_network(request: Request, ctx: ContextDep):
     rt = runtime(request)
     data = await parse_body(request, "network", NetworkCreate)
-    async with rt.write(ctx, request) as uow:
-        net = await networks.create_network(ctx, uow, rt.rules, data)
+    net = await rt.write(ctx, request, lambda uow: networks.create_network(
+        ctx, uow, rt.rules, data))
     return json_response({"network": just_written(rt.realization, net)}, 201)
 
 
@@ -60,8 +60,8 @@ async def update_network(network_id: str, request: Request, ctx: ContextDep):
     known_id(network_id, NetworkNotFound, "net_id")
     data = await parse_body(request, "network", NetworkUpdate, NETWORK_READ_ONLY)
     revision = if_match_revision(request)
-    async with rt.write(ctx, request) as uow:
-        net = await networks.update_network(ctx, uow, rt.rules, network_id, data, revision)
+    net = await rt.write(ctx, request, lambda uow: networks.update_network(
+        ctx, uow, rt.rules, network_id, data, revision))
     return json_response({"network": just_written(rt.realization, net)})
 
 
@@ -70,6 +70,6 @@ async def delete_network(network_id: str, request: Request, ctx: ContextDep):
     rt = runtime(request)
     known_id(network_id, NetworkNotFound, "net_id")
     revision = if_match_revision(request)
-    async with rt.write(ctx, request) as uow:
-        await networks.delete_network(ctx, uow, network_id, revision)
+    await rt.write(ctx, request, lambda uow: networks.delete_network(
+        ctx, uow, network_id, revision))
     return Response(status_code=204)

@@ -41,8 +41,7 @@ async def list_ports(request: Request, ctx: ContextDep):
 async def create_port(request: Request, ctx: ContextDep):
     rt = runtime(request)
     data = await parse_body(request, "port", PortCreate)
-    async with rt.write(ctx, request) as uow:
-        port = await ports.create_port(ctx, uow, rt.clock, data)
+    port = await rt.write(ctx, request, lambda uow: ports.create_port(ctx, uow, rt.clock, data))
     return json_response({"port": port}, 201)
 
 
@@ -59,8 +58,8 @@ async def update_port(port_id: str, request: Request, ctx: ContextDep):
     known_id(port_id, PortNotFound, "port_id")
     data = await parse_body(request, "port", PortUpdate, PORT_READ_ONLY)
     revision = if_match_revision(request)
-    async with rt.write(ctx, request) as uow:
-        port = await ports.update_port(ctx, uow, rt.clock, port_id, data, revision)
+    port = await rt.write(ctx, request, lambda uow: ports.update_port(
+        ctx, uow, rt.clock, port_id, data, revision))
     return json_response({"port": port})
 
 
@@ -69,6 +68,5 @@ async def delete_port(port_id: str, request: Request, ctx: ContextDep):
     rt = runtime(request)
     known_id(port_id, PortNotFound, "port_id")
     revision = if_match_revision(request)
-    async with rt.write(ctx, request) as uow:
-        await ports.delete_port(ctx, uow, port_id, revision)
+    await rt.write(ctx, request, lambda uow: ports.delete_port(ctx, uow, port_id, revision))
     return Response(status_code=204)

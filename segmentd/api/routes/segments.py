@@ -38,8 +38,8 @@ async def list_segments(request: Request, ctx: ContextDep):
 async def create_segment(request: Request, ctx: ContextDep):
     rt = runtime(request)
     data = await parse_body(request, "segment", SegmentCreate)
-    async with rt.write(ctx, request) as uow:
-        seg = await segments.create_segment(ctx, uow, rt.rules, data)
+    seg = await rt.write(ctx, request, lambda uow: segments.create_segment(
+        ctx, uow, rt.rules, data))
     return json_response({"segment": seg}, 201)
 
 
@@ -56,8 +56,8 @@ async def update_segment(segment_id: str, request: Request, ctx: ContextDep):
     known_id(segment_id, SegmentNotFound, "segment_id")
     data = await parse_body(request, "segment", SegmentUpdate, SEGMENT_READ_ONLY)
     revision = if_match_revision(request)
-    async with rt.write(ctx, request) as uow:
-        seg = await segments.update_segment(ctx, uow, segment_id, data, revision)
+    seg = await rt.write(ctx, request, lambda uow: segments.update_segment(
+        ctx, uow, segment_id, data, revision))
     return json_response({"segment": seg})
 
 
@@ -66,6 +66,6 @@ async def delete_segment(segment_id: str, request: Request, ctx: ContextDep):
     rt = runtime(request)
     known_id(segment_id, SegmentNotFound, "segment_id")
     revision = if_match_revision(request)
-    async with rt.write(ctx, request) as uow:
-        await segments.delete_segment(ctx, uow, segment_id, revision)
+    await rt.write(ctx, request, lambda uow: segments.delete_segment(
+        ctx, uow, segment_id, revision))
     return Response(status_code=204)

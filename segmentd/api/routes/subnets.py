@@ -37,8 +37,7 @@ async def list_subnets(request: Request, ctx: ContextDep):
 async def create_subnet(request: Request, ctx: ContextDep):
     rt = runtime(request)
     data = await parse_body(request, "subnet", SubnetCreate)
-    async with rt.write(ctx, request) as uow:
-        subnet = await subnets.create_subnet(ctx, uow, data)
+    subnet = await rt.write(ctx, request, lambda uow: subnets.create_subnet(ctx, uow, data))
     return json_response({"subnet": subnet}, 201)
 
 
@@ -55,8 +54,8 @@ async def update_subnet(subnet_id: str, request: Request, ctx: ContextDep):
     known_id(subnet_id, SubnetNotFound, "subnet_id")
     data = await parse_body(request, "subnet", SubnetUpdate, SUBNET_READ_ONLY)
     revision = if_match_revision(request)
-    async with rt.write(ctx, request) as uow:
-        subnet = await subnets.update_subnet(ctx, uow, subnet_id, data, revision)
+    subnet = await rt.write(ctx, request, lambda uow: subnets.update_subnet(
+        ctx, uow, subnet_id, data, revision))
     return json_response({"subnet": subnet})
 
 
@@ -65,6 +64,5 @@ async def delete_subnet(subnet_id: str, request: Request, ctx: ContextDep):
     rt = runtime(request)
     known_id(subnet_id, SubnetNotFound, "subnet_id")
     revision = if_match_revision(request)
-    async with rt.write(ctx, request) as uow:
-        await subnets.delete_subnet(ctx, uow, subnet_id, revision)
+    await rt.write(ctx, request, lambda uow: subnets.delete_subnet(ctx, uow, subnet_id, revision))
     return Response(status_code=204)
