@@ -84,19 +84,51 @@ async def lock_existing_host(conn: AsyncConnection, host: str) -> None:
         await conn.execute(LOCK, {"host": host})
 
 
-SHARE_HOSTS = (
-    select(h.c.name).where(h.c.name.in_(bindparam("hosts", expanding=True)))
-    .order_by(h.c.name).with_for_update(read=True)
-)
+SHARE_HOST = select(h.c.name).where(h.c.name == bindparam("host")).with_for_update(read=True)
 
 
-async def share_lock_hosts(conn: AsyncConnection, hosts) -> None:
+def _insert_placeholder(dialect: str):
+    """Insert the host row unless it exists; waits for a transaction inserting it."""
+    values = {"name": bindparam("host"), "reported_at": bindparam("now"),
+              "created_at": bindparam("now")}
+    if dialect == "mysql":
+        return mysql.insert(h).values(values).prefix_with("IGNORE")
+    return postgresql.insert(h).values(values).on_conflict_do_nothing(index_elements=[h.c.name])
+
+
+INSERT_PLACEHOLDER = {d: _insert_placeholder(d) for d in ("postgresql", "mysql")}
+DROP_PLACEHOLDERS = delete(h).where(h.c.name.in_(bindparam("hosts", expanding=True)))
+
+
+async def share_lock_hosts(conn: AsyncConnection, hosts, now: datetime) -> list[str]:
     """Hold the hosts' row locks shared (in name order): a port write reading what a host
     reaches keeps a report for that host from changing it until the port is committed, so
-    the report's rebinding sees the port. A host that never reported has no row to lock."""
-    names = sorted({name for name in hosts if name})
-    if names and conn.dialect.name != "sqlite":
-        await conn.execute(SHARE_HOSTS, {"hosts": names})
+    the report's rebinding sees the port.
+
+    A host that never reported has no row to lock. It gets one for the length of this
+    transaction, a placeholder: the first report for that host, which creates the row,
+    then waits for this transaction as it would for a lock. Returns the placeholders,
+    which the caller drops (drop_placeholders) before it commits.
+    """
+    placeholders: list[str] = []
+    if conn.dialect.name == "sqlite":  # SQLite's write transaction is already exclusive
+        return placeholders
+    for name in sorted({name for name in hosts if name}):
+        if (await conn.execute(SHARE_HOST, {"host": name})).first() is not None:
+            continue
+        inserted = await conn.execute(INSERT_PLACEHOLDER[conn.dialect.name],
+                                      {"host": name, "now": now})
+        if inserted.rowcount == 1:
+            placeholders.append(name)
+        else:  # a report created the host since the look above: lock its row
+            await conn.execute(SHARE_HOST, {"host": name})
+    return placeholders
+
+
+async def drop_placeholders(conn: AsyncConnection, hosts: list[str]) -> None:
+    """Remove the placeholder host rows this transaction inserted: they are never seen."""
+    if hosts:
+        await conn.execute(DROP_PLACEHOLDERS, {"hosts": hosts})
 
 
 DELETE_HOST = delete(h).where(h.c.name == bindparam("host"))

@@ -59,6 +59,14 @@ async def _network(ctx: RequestContext, conn: AsyncConnection, network_id: str):
     return net
 
 
+async def _hold_hosts(uow: UnitOfWork, hosts: list[str]) -> None:
+    """The hosts' shared locks, as every port write takes them; a host with no row yet
+    holds a placeholder row until the commit, so its first report waits for the port."""
+    placeholders = await host_rows.share_lock_hosts(uow.conn, hosts, utcnow())
+    if placeholders:
+        uow.before_commit.append(lambda: host_rows.drop_placeholders(uow.conn, placeholders))
+
+
 async def _reached(conn, clock: HostClock, network_id: str, host: str) -> list[str]:
     if not host:
         return []
@@ -86,7 +94,7 @@ async def create_port(
     if (data.get("device_owner") or "").startswith(NETWORK_OWNED_PREFIX):
         enforce(ctx, "create_port:device_owner", target)
     host = data.get("binding:host_id") or ""
-    await host_rows.share_lock_hosts(conn, [host])
+    await _hold_hosts(uow, [host])
     # The network's lock is this transaction's first read, so a plain read sees every
     # committed subnet (even in MariaDB's REPEATABLE READ), and none changes meanwhile.
     subnets = await subnet_rows.subnets_of_locked_network(conn, net["id"])
@@ -201,7 +209,7 @@ async def update_port(
     current = await _readable_port(ctx, conn, port_id)
     net = await _network(ctx, conn, current["network_id"])
     # Lock order of every port write: network (shared), hosts (shared), then the port.
-    await host_rows.share_lock_hosts(conn, [current["host"], data.get("binding:host_id") or ""])
+    await _hold_hosts(uow, [current["host"], data.get("binding:host_id") or ""])
     current = await _readable_port(ctx, conn, port_id, lock=True)  # as of the locks
     target = _target(current, net)
     enforce(ctx, "update_port", target)

@@ -1,0 +1,89 @@
+"""A port written for a host that has never reported, while that host's first report comes in.
+
+The report's rebinding can only see committed ports, and a host that never reported has no
+row for the port write to lock. So the port write holds a placeholder row for the host
+until it commits: the first report, which creates the host row, waits for it, then finds
+the port and binds it. Interleaved on purpose, on the databases where writers run side by
+side (SQLite takes one writer at a time).
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from sqlalchemy import text
+
+from segmentd.context import RequestContext
+from segmentd.services import hosts as hosts_service
+from segmentd.services import ports as ports_service
+from segmentd.services.hosts import HostClock
+from segmentd.services.uow import transact, unit_of_work
+from tests.conftest import run_on
+
+HELD_SECONDS = 0.5  # how long the port's transaction stays open once the report is sent
+CLOCK = HostClock(75, 300)
+
+
+def _report(host: str) -> dict:
+    return {"host": host, "agent_type": "Open vSwitch agent", "binary": "neutron-openvswitch-agent",
+            "configurations": {"bridge_mappings": {"physnet1": "br-ex"}}}
+
+
+@pytest.mark.parametrize("db_url", ["postgresql", "mariadb"], indirect=True)
+def test_a_first_report_waits_for_a_port_in_flight_and_then_binds_it(api, db_url):
+    net = api.post("/v2.0/networks", json={"network": {
+        "name": "n", "provider:network_type": "vlan", "provider:physical_network": "physnet1",
+        "provider:segmentation_id": 120}}).json()["network"]
+    admin = RequestContext.build("admin-project", {"admin"}, request_id="req-port")
+    agent = RequestContext.build("agents", {"service"}, request_id="req-report")
+
+    async def scenario(engine):
+        async with unit_of_work(engine) as uow:
+            created = await ports_service.create_port(
+                admin, uow, CLOCK, {"network_id": net["id"], "binding:host_id": "newcomer"})
+            report = asyncio.create_task(transact(
+                engine, lambda u: hosts_service.apply_report(agent, u, CLOCK, _report("newcomer"))))
+            await asyncio.sleep(HELD_SECONDS)
+            waited = not report.done()
+        await report
+        return created, waited
+
+    created, waited = run_on(db_url, scenario)
+    # When the port was written, the host reached nothing.
+    assert (created["binding:vif_type"], created["status"]) == ("binding_failed", "DOWN")
+    assert waited, "the first report did not wait for the port being written for its host"
+    port = api.get(f"/v2.0/ports/{created['id']}").json()["port"]
+    assert (port["binding:vif_type"], port["status"], port["binding:host_id"]) == (
+        "ovs", "ACTIVE", "newcomer")
+    updates = [e for e in api.events if e.type == "port.updated"]
+    assert [(e.resource_id, e.resource["binding:vif_type"]) for e in updates] == [
+        (created["id"], "ovs")]
+    # The placeholder never outlived the port's transaction: the host row is the report's.
+    agents = api.get("/v2.0/agents?host=newcomer").json()["agents"]
+    assert [(a["host"], a["agent_type"]) for a in agents] == [("newcomer", "Open vSwitch agent")]
+
+
+@pytest.mark.parametrize("db_url", ["postgresql", "mariadb"], indirect=True)
+def test_a_port_for_an_unknown_host_leaves_no_host_behind(api, db_url):
+    net = api.post("/v2.0/networks", json={"network": {
+        "name": "n", "provider:network_type": "vlan", "provider:physical_network": "physnet1",
+        "provider:segmentation_id": 121}}).json()["network"]
+    resp = api.post("/v2.0/ports", json={"port": {"network_id": net["id"],
+                                                  "binding:host_id": "nowhere"}})
+    assert resp.status_code == 201, resp.text
+    port_id = resp.json()["port"]["id"]
+    assert resp.json()["port"]["binding:vif_type"] == "binding_failed"
+
+    async def host_names(engine):
+        async with engine.connect() as conn:
+            return (await conn.execute(text("SELECT name FROM hosts"))).scalars().all()
+
+    assert run_on(db_url, host_names) == []
+    # The host's first report afterwards binds the port: its rebinding sees it.
+    resp = api.post("/v2.0/host-reports", json={"report": _report("nowhere")},
+                    headers={"X-Roles": "service", "X-Project-Id": "agents"})
+    assert resp.status_code == 201, resp.text
+    assert run_on(db_url, host_names) == ["nowhere"]
+    port = api.get(f"/v2.0/ports/{port_id}").json()["port"]
+    assert (port["binding:vif_type"], port["status"]) == ("ovs", "ACTIVE")
