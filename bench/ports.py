@@ -11,8 +11,10 @@ access log off, port 9797 by default) and uses the Neutron peer already running 
    every port must get an address from its host's segment's subnet (checked on a sample);
 3. list_pages: the ports walked page by page (limit 100), several walks;
 4. delete_ports: every port deleted;
-5. /8 against /24: on a plain network with one subnet, M port creates on a /24 and on a
-   /8 (then deleted), alternating, --rounds times; the median rate of each.
+5. /8 against /24: on a plain network with one subnet, M port creates (--prefix-ports) on
+   a /24 and on a /8 (then deleted); --prefix-pairs such pairs per round, the order
+   alternating. Reported: the median run of each, and the /8 : /24 ratio of each pair
+   (median, quartiles, range). --prefix-only runs this part alone, on segmentd.
 
 Rounds alternate between the servers; each phase reports its median round.
 
@@ -152,22 +154,38 @@ def routed_round(label, base, token, service, args, tag):
     return [created, listed, deleted]
 
 
+PREFIXES = ("10.99.0.0/24", "11.0.0.0/8")
+
+
+def prefix_run(base, token, args, tag, cidr):
+    """M port creates on a plain network with one subnet of `cidr`; then all deleted."""
+    net = call("POST", f"{base}/v2.0/networks", token, {"network": {
+        "name": f"bench-prefix-{tag}"}}, 201)["network"]
+    call("POST", f"{base}/v2.0/subnets", token, {"subnet": {
+        "network_id": net["id"], "cidr": cidr, "ip_version": 4}}, 201)
+    items = ["/v2.0/ports " + json.dumps({"port": {"network_id": net["id"]}},
+                                         separators=(",", ":"))] * args.prefix_ports
+    res = run_phase(f"create_ports {cidr}", "post_json.lua", base, items, 201, token, args)
+    for pid in res.ids:
+        call("DELETE", f"{base}/v2.0/ports/{pid}", token)
+    call("DELETE", f"{base}/v2.0/networks/{net['id']}", token, expect=204)
+    return res
+
+
 def prefix_round(base, token, args, tag):
-    """Port creates on a /24 then on a /8 (plain network, one subnet each); ports deleted."""
-    out = {}
-    for cidr in ("10.99.0.0/24", "11.0.0.0/8"):
-        net = call("POST", f"{base}/v2.0/networks", token, {"network": {
-            "name": f"bench-prefix-{tag}"}}, 201)["network"]
-        call("POST", f"{base}/v2.0/subnets", token, {"subnet": {
-            "network_id": net["id"], "cidr": cidr, "ip_version": 4}}, 201)
-        items = ["/v2.0/ports " + json.dumps({"port": {"network_id": net["id"]}},
-                                             separators=(",", ":"))] * args.prefix_ports
-        res = run_phase(f"create_ports {cidr}", "post_json.lua", base, items, 201, token, args)
-        out[cidr] = res
-        for pid in res.ids:
-            call("DELETE", f"{base}/v2.0/ports/{pid}", token)
-        call("DELETE", f"{base}/v2.0/networks/{net['id']}", token, expect=204)
+    """--prefix-pairs pairs of runs, a /24 and a /8 each, the order alternating from pair to
+    pair (so neither always runs on a warmer server); {cidr: [result per pair]}."""
+    out = {cidr: [] for cidr in PREFIXES}
+    for pair in range(args.prefix_pairs):
+        for cidr in (PREFIXES if pair % 2 == 0 else PREFIXES[::-1]):
+            out[cidr].append(prefix_run(base, token, args, f"{tag}-{pair}", cidr))
     return out
+
+
+def pair_ratios(prefix_rounds):
+    """/8 over /24 creates/s of each pair of runs, over all rounds."""
+    return [p8.ops_per_s / p24.ops_per_s for rnd in prefix_rounds
+            for p24, p8 in zip(rnd[PREFIXES[0]], rnd[PREFIXES[1]])]
 
 
 def median(results):
@@ -192,6 +210,10 @@ def main():
     ap.add_argument("--ports", type=int, default=2000)
     ap.add_argument("--walks", type=int, default=5, help="full list walks per round")
     ap.add_argument("--prefix-ports", type=int, default=200, help="ports per /24 and /8 run")
+    ap.add_argument("--prefix-pairs", type=int, default=5,
+                    help="pairs of /24 and /8 runs per round")
+    ap.add_argument("--prefix-only", action="store_true",
+                    help="only the /8 against /24 comparison (on segmentd alone)")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--connections", type=int, default=8)
     ap.add_argument("--threads", type=int, default=2)
@@ -204,7 +226,7 @@ def main():
             Path(tmp), CONFIG, args.pg, args.port, args.workers, tokens, "ports") as (
             base, _db, made, _server):
         targets = [("segmentd", base, made["admin"], made["service"])]
-        if not args.skip_neutron:
+        if not (args.skip_neutron or args.prefix_only):
             targets.insert(0, ("neutron", args.neutron.rstrip("/"), "", None))
         routed = {label: [] for label, *_ in targets}
         prefix = {label: [] for label, *_ in targets}
@@ -212,29 +234,34 @@ def main():
             for label, url, token, service in targets:
                 tag = uuid.uuid4().hex[:6]
                 print(f"round {rnd}: {label}", file=sys.stderr, flush=True)
-                res = routed_round(label, url, token, service, args, tag)
+                res = ([] if args.prefix_only
+                       else routed_round(label, url, token, service, args, tag))
                 routed[label].append(res)
                 pre = prefix_round(url, token, args, tag)
                 prefix[label].append(pre)
                 report["rounds"].append({
                     "label": label, "round": rnd,
                     "phases": [r.as_dict() for r in res],
-                    "prefix": {k: v.as_dict() for k, v in pre.items()}})
+                    "prefix": {k: [r.as_dict() for r in v] for k, v in pre.items()}})
         picked = {}
         for label, *_ in targets:
             phases = [median(list(p)) for p in zip(*routed[label])]
-            p24 = median([p["10.99.0.0/24"] for p in prefix[label]])
-            p8 = median([p["11.0.0.0/8"] for p in prefix[label]])
+            p24 = median([r for p in prefix[label] for r in p[PREFIXES[0]]])
+            p8 = median([r for p in prefix[label] for r in p[PREFIXES[1]]])
             picked[label] = (phases, p24, p8)
             table(f"{label} (median round of {args.rounds}; rate limits off on segmentd)",
                   [*phases, p24, p8])
-            walks = phases[1]
-            print(f"list_pages: {walks.ops_per_s / walks.pages_per_walk:.2f} full walks/s "
-                  f"({walks.pages_per_walk} pages of 100)")
-            print(f"/8 vs /24 port creates: {p8.ops_per_s:.1f} / {p24.ops_per_s:.1f} = "
-                  f"{p8.ops_per_s / p24.ops_per_s:.3f} (rounds: "
-                  + ", ".join(f"{p['11.0.0.0/8'].ops_per_s / p['10.99.0.0/24'].ops_per_s:.3f}"
-                              for p in prefix[label]) + ")")
+            if phases:
+                walks = phases[1]
+                print(f"list_pages: {walks.ops_per_s / walks.pages_per_walk:.2f} full walks/s "
+                      f"({walks.pages_per_walk} pages of 100)")
+            ratios = sorted(pair_ratios(prefix[label]))
+            report.setdefault("prefix_ratios", {})[label] = ratios
+            print(f"/8 vs /24 port creates ({args.prefix_ports} ports a run, {len(ratios)} "
+                  f"pairs): median runs {p8.ops_per_s:.1f} / {p24.ops_per_s:.1f} = "
+                  f"{p8.ops_per_s / p24.ops_per_s:.3f}; per pair median "
+                  f"{ratios[len(ratios) // 2]:.3f}, quartiles {ratios[len(ratios) // 4]:.3f}"
+                  f"..{ratios[(3 * len(ratios)) // 4]:.3f}, range {ratios[0]:.3f}..{ratios[-1]:.3f}")
         if "neutron" in picked:
             print("\n== ratio segmentd / neutron (ops/s)")
             n, s = picked["neutron"], picked["segmentd"]
