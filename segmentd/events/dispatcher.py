@@ -156,7 +156,9 @@ class Dispatcher:
             else:
                 # Woken by a commit: let the rest of a burst commit too, so one cycle
                 # (a handful of statements) serves many writes instead of one each.
-                await asyncio.sleep(self._settings.coalesce)
+                # (Woken by stop(): end now.)
+                if not self._stopping:
+                    await asyncio.sleep(self._settings.coalesce)
                 look_first = False
             self._wake.clear()
 

@@ -141,12 +141,20 @@ class WebhookSender:
     def __init__(self, policy: AddressPolicy, timeout: float) -> None:
         self._policy = policy
         self._timeout = timeout
-        self._client = httpx.AsyncClient(
-            transport=_VettedTransport(policy),
-            timeout=httpx.Timeout(timeout),
-            follow_redirects=False,  # a redirect could point at a refused address
-            trust_env=False,  # no proxies or .netrc credentials from the environment
-        )
+        # Made at the first delivery: loading the CA bundle into an SSL context costs tens
+        # of milliseconds, which a process with no webhook subscription never needs to pay.
+        self._http: httpx.AsyncClient | None = None
+
+    @property
+    def _client(self) -> httpx.AsyncClient:
+        if self._http is None:
+            self._http = httpx.AsyncClient(
+                transport=_VettedTransport(self._policy),
+                timeout=httpx.Timeout(self._timeout),
+                follow_redirects=False,  # a redirect could point at a refused address
+                trust_env=False,  # no proxies or .netrc credentials from the environment
+            )
+        return self._http
 
     async def send(self, url: str, secret: str, event_id: str, body: bytes) -> None:
         """Deliver once; return on any 2xx, else raise DeliveryError."""
@@ -173,4 +181,5 @@ class WebhookSender:
             raise DeliveryError(f"HTTP {status}", status=status)
 
     async def close(self) -> None:
-        await self._client.aclose()
+        if self._http is not None:
+            await self._http.aclose()
