@@ -4,9 +4,9 @@ import json
 import os
 import subprocess
 import sys
+import time
 import urllib.request
 import uuid
-import time
 from contextlib import contextmanager
 from pathlib import Path
 
