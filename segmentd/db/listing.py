@@ -125,14 +125,26 @@ async def fetch_page(
     usable = marker_ok(q.marker) if marker_ok and q.marker is not None else (
         q.marker is not None and _marker_usable(q.marker, attrs["id"])
     )
+    order = [e.desc() if desc else e.asc() for e, desc in plan]
+
+    async def page(select_: Select):
+        return (await conn.execute(select_.order_by(*order).limit(q.limit + 1))).mappings().all()
+
     if usable:
+        # The marker row's sort values as uncorrelated subqueries (each run once, and the
+        # keyset condition still uses the sort index): one statement, where a separate
+        # look-up of the marker cost a round trip on every page.
         marker_id = int(q.marker) if attrs["id"].kind == "int" else q.marker
-        marker_stmt = stmt.with_only_columns(*[e for e, _ in plan]).where(id_col == marker_id)
-        marker_row = (await conn.execute(marker_stmt)).first()
-        if marker_row is not None:  # Neutron ignores a marker it cannot find, so do we
-            stmt = stmt.where(_after(plan, list(marker_row)))
-    stmt = stmt.order_by(*[e.desc() if desc else e.asc() for e, desc in plan])
-    rows = (await conn.execute(stmt.limit(q.limit + 1))).mappings().all()
+        marker = stmt.where(id_col == marker_id)
+        values = [marker.with_only_columns(e).limit(1).scalar_subquery().correlate(None)
+                  for e, _ in plan]
+        rows = await page(stmt.where(_after(plan, values)))
+        # An empty page: the marker was the last row, or it names no row in this scope,
+        # and Neutron ignores a marker it cannot find, so do we.
+        if not rows and (await conn.execute(marker.with_only_columns(literal(1)))).first() is None:
+            rows = await page(stmt)
+    else:
+        rows = await page(stmt)
     has_more = len(rows) > q.limit
     rows = rows[: q.limit]
     if q.page_reverse:
