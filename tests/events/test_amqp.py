@@ -298,3 +298,7 @@ class TestBusErrorMessage:
     def test_message_is_bounded(self):
         assert len(str(BusError("x" * 10_000))) == BUS_ERROR_MAX_LEN
         assert str(BusError("short")) == "short"
+
+
+# These tests stop and start the shared broker: with several xdist workers they run in one.
+pytestmark = pytest.mark.xdist_group("rabbitmq")

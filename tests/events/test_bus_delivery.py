@@ -249,3 +249,7 @@ class TestRabbitMq:
         for msg in messages:
             verify_delivery(AMQP_SECRET, msg.headers, msg.body)
         assert before["id"] not in {json.loads(m.body)["resource_id"] for m in messages}
+
+
+# These tests stop and start the shared broker: with several xdist workers they run in one.
+pytestmark = pytest.mark.xdist_group("rabbitmq")
