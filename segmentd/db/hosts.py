@@ -114,15 +114,31 @@ async def share_lock_hosts(conn: AsyncConnection, hosts, now: datetime) -> list[
     if conn.dialect.name == "sqlite":  # SQLite's write transaction is already exclusive
         return placeholders
     for name in sorted({name for name in hosts if name}):
-        if (await conn.execute(SHARE_HOST, {"host": name})).first() is not None:
-            continue
+        if await _hold_host(conn, name, now):
+            placeholders.append(name)
+    return placeholders
+
+
+HOLD_ATTEMPTS = 5  # a host created and deleted again between two statements, each time
+
+
+async def _hold_host(conn: AsyncConnection, name: str, now: datetime) -> bool:
+    """The host's row lock, shared; True when that took inserting a placeholder.
+
+    On MariaDB the insert comes first: a locking read of a missing key takes a gap lock,
+    and two port writes holding one would then deadlock on their inserts. (On PostgreSQL,
+    which has no gap locks, the common case, a host that exists, is one statement.)
+    """
+    insert_first = conn.dialect.name == "mysql"
+    for _ in range(HOLD_ATTEMPTS):
+        if not insert_first and (await conn.execute(SHARE_HOST, {"host": name})).first():
+            return False
         inserted = await conn.execute(INSERT_PLACEHOLDER[conn.dialect.name],
                                       {"host": name, "now": now})
         if inserted.rowcount == 1:
-            placeholders.append(name)
-        else:  # a report created the host since the look above: lock its row
-            await conn.execute(SHARE_HOST, {"host": name})
-    return placeholders
+            return True
+        insert_first = False  # the host exists: lock its row (or insert again if it just went)
+    return False
 
 
 async def drop_placeholders(conn: AsyncConnection, hosts: list[str]) -> None:

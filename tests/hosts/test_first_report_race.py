@@ -10,6 +10,7 @@ side (SQLite takes one writer at a time).
 from __future__ import annotations
 
 import asyncio
+import logging
 
 import pytest
 from sqlalchemy import text
@@ -87,3 +88,42 @@ def test_a_port_for_an_unknown_host_leaves_no_host_behind(api, db_url):
     assert run_on(db_url, host_names) == ["nowhere"]
     port = api.get(f"/v2.0/ports/{port_id}").json()["port"]
     assert (port["binding:vif_type"], port["status"]) == ("ovs", "ACTIVE")
+
+
+@pytest.mark.parametrize("db_url", ["postgresql", "mariadb"], indirect=True)
+def test_concurrent_ports_for_unreported_hosts_neither_deadlock_nor_leave_hosts(
+        api, db_url, caplog):
+    """Sixteen port writes at once, eight naming one host that never reported and eight
+    naming new hosts of their own: every one succeeds and no host row is left.
+
+    On PostgreSQL none is retried. On MariaDB, three or more writers of one new host can
+    deadlock (InnoDB's duplicate-key insert: the waiters hold shared locks on the first
+    writer's row and each needs it exclusively once that row is deleted); the database
+    aborts one and it runs again, so the client never sees it. (A locking read of a
+    missing host first would have made even two writers of different new hosts deadlock
+    on their gap locks, which is why MariaDB inserts first.)"""
+    net = api.post("/v2.0/networks", json={"network": {
+        "name": "n", "provider:network_type": "vlan", "provider:physical_network": "physnet1",
+        "provider:segmentation_id": 122}}).json()["network"]
+    admin = RequestContext.build("admin-project", {"admin"}, request_id="req-ports")
+    hosts = ["ghost"] * 8 + [f"ghost-{i}" for i in range(8)]
+    caplog.set_level(logging.INFO, logger="segmentd.services.uow")
+
+    async def scenario(engine):
+        return await asyncio.gather(*[
+            transact(engine, lambda u, h=h: ports_service.create_port(
+                admin, u, CLOCK, {"network_id": net["id"], "binding:host_id": h}))
+            for h in hosts])
+
+    created = run_on(db_url, scenario)
+    assert sorted(p["binding:host_id"] for p in created) == sorted(hosts)
+    assert {p["binding:vif_type"] for p in created} == {"binding_failed"}
+    retried = [r for r in caplog.records if "aborted by the database" in r.getMessage()]
+    if db_url.startswith("postgresql"):
+        assert retried == []
+
+    async def host_names(engine):
+        async with engine.connect() as conn:
+            return (await conn.execute(text("SELECT name FROM hosts"))).scalars().all()
+
+    assert run_on(db_url, host_names) == []
