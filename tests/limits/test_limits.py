@@ -359,10 +359,12 @@ class TestRateLimit:
             assert burst(api, 4, MEMBER)[-1].status_code == 429
 
     def test_the_bucket_refills_at_the_configured_rate(self, db_url):
-        api = build_api(db_url, rate_limit_per_second=20, rate_limit_burst=1)
+        # 2/s: a token takes 0.5 s to come back, far more than two requests take even on a
+        # loaded machine (at 20/s a first request slower than 50 ms let the second through).
+        api = build_api(db_url, rate_limit_per_second=2, rate_limit_burst=1)
         with api.client:
             assert [r.status_code for r in burst(api, 2, MEMBER)] == [200, 429]
-            time.sleep(0.1)  # two tokens' worth at 20/s
+            time.sleep(0.6)  # more than one token's worth at 2/s
             assert burst(api, 1, MEMBER)[0].status_code == 200
 
     def test_unversioned_documents_are_not_limited(self, limited):
