@@ -24,7 +24,7 @@ from segmentd.db import fastpath
 from segmentd.db.journal import AUDIT_COLUMNS, EVENT_COLUMNS
 from segmentd.db.models import audit_events, outbox_events
 from segmentd.db.models import networks as n
-from segmentd.db.segments import PROBE_PARAMS, insert_statement
+from segmentd.db.segments import insert_statement, probe_params
 
 
 async def available(conn: AsyncConnection) -> bool:
@@ -93,7 +93,7 @@ async def create_network(
     allocate = alloc_id is None
     params: dict[str, Any] = dict(segment)
     if allocate:
-        params.update(lo=lo, hi=hi, **dict(zip(PROBE_PARAMS, probes, strict=True)))
+        params.update(lo=lo, hi=hi, **probe_params("postgresql", probes))
     else:
         params["alloc_id"] = alloc_id
     params.update({f"n_{k}": v for k, v in network.items()})

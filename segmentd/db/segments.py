@@ -18,6 +18,7 @@ from sqlalchemy import (
     exists,
     func,
     insert,
+    literal,
     null,
     or_,
     select,
@@ -66,16 +67,26 @@ def _key(table):
 PROBE_PARAMS = tuple(f"probe{i}" for i in range(c.ALLOCATION_PROBES))
 
 
-def _free_id_candidate():
+def probe_params(dialect: str, probes) -> dict[str, Any]:
+    """The statement parameters carrying the random IDs to try, in the dialect's form."""
+    params: dict[str, Any] = dict(zip(PROBE_PARAMS, probes, strict=True))
+    if dialect == "postgresql":
+        params = {PROBE_PARAMS[0]: probes[0], "probe_list": list(probes)}
+    return params
+
+
+def _free_id_candidate(dialect: str):
     """A scalar SQL expression: a free ID in [:lo, :hi], or NULL when the range is full.
 
     It tries the random IDs :probe0..N, then the first gap after :probe0, then :lo and
     the first gap after it (wrapping). COALESCE evaluates lazily on PostgreSQL, SQLite and
-    MariaDB, so later branches run only when the earlier ones found nothing.
+    MariaDB, so later branches run only when the earlier ones found nothing. PostgreSQL
+    takes the random IDs as one array, tried in order by one subquery: every subquery is a
+    plan node that each execution starts up, used or not (separate probes made allocation
+    cost as much database time as the rest of a network create).
     """
     lo, hi = (bindparam(n, type_=Integer) for n in ("lo", "hi"))
-    probes = [bindparam(n, type_=Integer) for n in PROBE_PARAMS]
-    start = probes[0]
+    start = bindparam(PROBE_PARAMS[0], type_=Integer)
 
     def is_free(value):
         return ~exists().where(_key(t), t.c.alloc_id == value)
@@ -98,15 +109,30 @@ def _free_id_candidate():
             .scalar_subquery()
         )
 
+    if dialect == "postgresql":
+        tried = func.unnest(bindparam("probe_list", type_=postgresql.ARRAY(Integer)))
+        tried = tried.table_valued("v", with_ordinality="n").render_derived("tried")
+        # A scalar subquery per tried ID, not NOT EXISTS: PostgreSQL turns NOT EXISTS into
+        # an anti-join, which with a small table's statistics read every taken ID of the key.
+        taken = select(literal(1)).where(_key(t), t.c.alloc_id == tried.c.v).limit(1)
+        probes = [select(tried.c.v).where(taken.scalar_subquery().is_(None))
+                  .order_by(tried.c.n).limit(1).scalar_subquery()]
+    else:
+        probes = [select(p).where(is_free(p)).scalar_subquery()
+                  for p in (start, *(bindparam(n, type_=Integer) for n in PROBE_PARAMS[1:]))]
     return func.coalesce(
-        *[select(p).where(is_free(p)).scalar_subquery() for p in probes],
+        *probes,
         first_gap_from(start),
         select(lo).where(is_free(lo)).scalar_subquery(),
         first_gap_from(lo),
     )
 
 
-FREE_ID = select(_free_id_candidate())
+@cache
+def _free_id(dialect: str):
+    return select(_free_id_candidate(dialect))
+
+
 ROW_PARAMS = (
     "id", "network_id", "name", "description", "created_at", "updated_at", "revision_number",
     "network_type", "alloc_physnet", "physical_network",
@@ -125,8 +151,14 @@ def _insert_statement(dialect: str, allocate: bool, carries_id: bool, with_netwo
     trip for the common create. The CTE runs whether or not the segment row is inserted,
     and the foreign key is checked at the end of the statement, when the network exists.
     """
-    alloc = _free_id_candidate() if allocate else bindparam("alloc_id", type_=Integer)
-    cand = select(alloc.label("v")).subquery("cand")
+    alloc = _free_id_candidate(dialect) if allocate else bindparam("alloc_id", type_=Integer)
+    cand = select(alloc.label("v"))
+    if dialect == "postgresql":
+        # OFFSET 0 keeps the subquery whole: pulled up, the candidate expression is copied
+        # into each place that reads it (ID, segmentation_id, the NULL test) and planned
+        # three times over (2.2 ms of planning per execution instead of 0.7).
+        cand = cand.offset(0)
+    cand = cand.subquery("cand")
     next_index = (
         select(func.coalesce(func.max(t.c.segment_index) + 1, 0))
         .where(t.c.network_id == bindparam("network_id"))
@@ -175,7 +207,7 @@ async def insert_segment(
     allocate = alloc_id is None
     params = dict(row)
     if allocate:
-        params.update(lo=lo, hi=hi, **dict(zip(PROBE_PARAMS, probes, strict=True)))
+        params.update(lo=lo, hi=hi, **probe_params(dialect, probes))
     else:
         params["alloc_id"] = alloc_id
     with_network = new_network is not None and dialect == "postgresql"
@@ -200,8 +232,8 @@ async def insert_segment(
 
 async def free_id_exists(conn: AsyncConnection, network_type, alloc_physnet, lo, hi) -> bool:
     params = dict(network_type=network_type, alloc_physnet=alloc_physnet, lo=lo, hi=hi)
-    params.update(dict.fromkeys(PROBE_PARAMS, lo))
-    return (await conn.execute(FREE_ID, params)).scalar() is not None
+    params.update(probe_params(conn.dialect.name, [lo] * len(PROBE_PARAMS)))
+    return (await conn.execute(_free_id(conn.dialect.name), params)).scalar() is not None
 
 
 ALLOCATION_TAKEN = select(exists().where(_key(t), t.c.alloc_id == bindparam("alloc_id")))
