@@ -157,6 +157,24 @@ def print_ratio(label_a, a, label_b, b):
         print(f"{ra.phase:<22}{ra.ops_per_s:>16.1f}{rb.ops_per_s:>16.1f}{ratio:>8.2f}")
 
 
+def vacuum(db_url):
+    """VACUUM ANALYZE a PostgreSQL database with psql: what autovacuum does on its own in a
+    default PostgreSQL, and not on a server configured with autovacuum = off."""
+    subprocess.run(["psql", "-q", "-d", db_url, "-c", "VACUUM ANALYZE"], check=True)
+
+
+def print_round_ratios(label_a, rounds_a, label_b, rounds_b):
+    """Per phase, the ratio b/a within each round (same round of both servers), and its lowest."""
+    print(f"\n== ratio {label_b} / {label_a} per round (ops/s)")
+    names = [r.phase for r in rounds_a[0]]
+    print(f"{'phase':<22}" + "".join(f"{'round ' + str(i + 1):>10}" for i in range(len(rounds_a)))
+          + f"{'lowest':>10}")
+    for p, name in enumerate(names):
+        ratios = [(rb[p].ops_per_s / ra[p].ops_per_s) if ra[p].ops_per_s else float("nan")
+                  for ra, rb in zip(rounds_a, rounds_b)]
+        print(f"{name:<22}" + "".join(f"{x:>10.2f}" for x in ratios) + f"{min(ratios):>10.2f}")
+
+
 def check_up(base, token):
     """Exit with a message unless GET /v2.0/segments?limit=1 answers 200."""
     try:
@@ -174,6 +192,10 @@ def parse_args(argv=None):
     ap.add_argument("--token", default="", help="X-Auth-Token for --url")
     ap.add_argument("--compare", metavar="URL2", help="also run against URL2 and print b/a ratios")
     ap.add_argument("--compare-token", default="", help="X-Auth-Token for --compare")
+    ap.add_argument("--vacuum", metavar="DB_URL",
+                    help="PostgreSQL URL of --url's database: VACUUM ANALYZE it before each round")
+    ap.add_argument("--compare-vacuum", metavar="DB_URL",
+                    help="PostgreSQL URL of --compare's database: VACUUM ANALYZE it before each round")
     ap.add_argument("--label", default="A", help="name of --url in the tables")
     ap.add_argument("--compare-label", default="B", help="name of --compare in the tables")
     ap.add_argument("--networks", type=int, default=1000)
@@ -228,8 +250,10 @@ def main(argv=None):
     """Run the workload (and optional comparison / ceiling check) and print the tables."""
     args = parse_args(argv)
     targets = [(args.label, args.url.rstrip("/"), args.token)]
+    vacuums = {args.label: args.vacuum}
     if args.compare:
         targets.append((args.compare_label, args.compare.rstrip("/"), args.compare_token))
+        vacuums[args.compare_label] = args.compare_vacuum
     if args.cleanup:
         for label, base, token in targets:
             print(f"{label}: deleted {cleanup(base, token)} {PREFIX}* networks")
@@ -242,6 +266,9 @@ def main(argv=None):
         per_target = {label: [] for label, _b, _t in targets}
         for round_no in range(1, args.rounds + 1):
             for label, base, token in targets:
+                if vacuums.get(label):
+                    print(f"VACUUM ANALYZE of {label}'s database (unmeasured)", file=sys.stderr)
+                    vacuum(vacuums[label])
                 if args.warmup:
                     print(f"warming up {label} ({args.warmup} networks/segments, unmeasured)",
                           file=sys.stderr)
@@ -259,6 +286,9 @@ def main(argv=None):
             print_table(f"{label} ({base})", results)
         if len(runs) == 2:
             print_ratio(runs[0][0], runs[0][1], runs[1][0], runs[1][1])
+            if args.rounds > 1:
+                print_round_ratios(runs[0][0], per_target[runs[0][0]],
+                                   runs[1][0], per_target[runs[1][0]])
             report["ratios_b_over_a"] = {
                 ra.phase: (rb.ops_per_s / ra.ops_per_s if ra.ops_per_s else None)
                 for ra, rb in zip(runs[0][1], runs[1][1])}
