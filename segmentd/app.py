@@ -176,9 +176,12 @@ def create_app(settings: Settings, bus: EventBus | None = None) -> FastAPI:
             expose_headers=["X-Openstack-Request-Id"],
         )
     app.add_middleware(ResponseHeadersMiddleware)
+    # The routes go straight onto the app's router: an included router is matched as a
+    # nested router of its own, request by request, which cost a seventh of the
+    # instructions of a segment show (callgrind: 1.60 M against 1.36 M per request).
     for module in (meta, health, networks, segments, subnets, ports, ip_availability, hosts,
                    agents, event_subscriptions, audit_events, ovn):
-        app.include_router(module.router)
+        app.router.routes.extend(module.router.routes)
     return app
 
 
