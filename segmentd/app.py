@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from sqlalchemy.exc import SQLAlchemyError
 
 from segmentd.api.errors import install_error_handlers
 from segmentd.api.middleware import (
@@ -36,7 +37,7 @@ from segmentd.api.runtime import Runtime
 from segmentd.auth.policy import Policy
 from segmentd.auth.tokens import DatabaseTokenValidator
 from segmentd.config import Settings
-from segmentd.db.engine import make_engine
+from segmentd.db.engine import make_engine, server_warnings
 from segmentd.events.addresses import AddressPolicy
 from segmentd.events.amqp import AmqpPublisher
 from segmentd.events.bus import EventBus
@@ -110,6 +111,7 @@ def create_app(settings: Settings, bus: EventBus | None = None) -> FastAPI:
             settings.database_url, settings.database_pool_size,
             settings.database_statement_timeout_ms,
         )
+        await _warn_about_server(engine)
         validator = (
             None if settings.auth_mode == "development"
             else DatabaseTokenValidator(engine, settings.token_cache_seconds)
@@ -183,6 +185,18 @@ def create_app(settings: Settings, bus: EventBus | None = None) -> FastAPI:
                    agents, event_subscriptions, audit_events, ovn):
         app.router.routes.extend(module.router.routes)
     return app
+
+
+async def _warn_about_server(engine) -> None:
+    """Log what the database server's configuration means for us; a server that cannot be
+    asked now is no reason not to start (requests answer 503 until it is back)."""
+    try:
+        warnings = await server_warnings(engine)
+    except (SQLAlchemyError, OSError) as exc:
+        LOG.warning("could not read the database server's settings (%s)", type(exc).__name__)
+        return
+    for warning in warnings:
+        LOG.warning("%s", warning)
 
 
 def _start_ovn(settings: Settings, targets: list):

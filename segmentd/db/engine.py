@@ -128,6 +128,24 @@ async def _shielded_close(sync_conn: Connection) -> None:
         await asyncio.shield(greenlet_spawn(sync_conn.close))
 
 
+AUTOVACUUM_OFF = (
+    "PostgreSQL runs with autovacuum = off: rows of deleted networks and segments and of "
+    "delivered events stay in the tables, and the planner keeps plans made for their old "
+    "sizes, so writes slow down as they build up. Turn autovacuum on, or run VACUUM ANALYZE "
+    "on this database regularly."
+)
+
+
+async def server_warnings(engine: AsyncEngine) -> list[str]:
+    """What the database server's configuration means for segmentd, worth an operator's
+    attention (logged at start-up, printed by `segmentd db check`)."""
+    if engine.dialect.name != "postgresql":
+        return []
+    async with read_connection(engine) as conn:
+        autovacuum = (await conn.execute(text("SHOW autovacuum"))).scalar()
+    return [AUTOVACUUM_OFF] if autovacuum == "off" else []
+
+
 async def ping(conn: AsyncConnection) -> None:
     """A round trip that proves the database answers."""
     await conn.execute(text("SELECT 1"))

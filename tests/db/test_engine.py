@@ -87,3 +87,37 @@ def test_reads_are_autocommit_and_give_their_connection_back(db_url):
         return options, checked_out(engine)
 
     assert run_on(db_url, work) == ("AUTOCOMMIT", 0)
+
+
+def test_server_warnings_name_autovacuum_off_exactly_when_postgresql_has_it_off(db_url):
+    """The start-up warning follows the server's own setting (this machine's PostgreSQL runs
+    with autovacuum off; a default one has it on); other databases have nothing to say."""
+    from sqlalchemy import text
+
+    from segmentd.db.engine import AUTOVACUUM_OFF, server_warnings
+
+    async def work(engine):
+        setting = None
+        if engine.dialect.name == "postgresql":
+            async with read_connection(engine) as conn:
+                setting = (await conn.execute(text("SHOW autovacuum"))).scalar()
+        return setting, await server_warnings(engine)
+
+    setting, warnings = run_on(db_url, work)
+    if db_url.startswith("postgresql"):
+        assert setting in ("on", "off")
+        assert warnings == ([AUTOVACUUM_OFF] if setting == "off" else [])
+    else:
+        assert warnings == []
+
+
+def test_db_check_prints_the_server_warnings_and_still_passes(db_url, capsys):
+    from segmentd import cli
+    from segmentd.db.engine import server_warnings
+
+    expected = run_on(db_url, server_warnings)
+    assert cli.main(["db", "check", "--database-url", db_url]) == 0
+    out = capsys.readouterr().out
+    assert "the database matches the models" in out
+    assert [line.removeprefix("warning: ") for line in out.splitlines()
+            if line.startswith("warning: ")] == expected
