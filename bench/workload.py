@@ -160,7 +160,9 @@ def print_ratio(label_a, a, label_b, b):
 def vacuum(db_url):
     """VACUUM ANALYZE a PostgreSQL database with psql: what autovacuum does on its own in a
     default PostgreSQL, and not on a server configured with autovacuum = off."""
-    subprocess.run(["psql", "-q", "-d", db_url, "-c", "VACUUM ANALYZE"], check=True)
+    scheme, sep, rest = db_url.partition("://")
+    plain = scheme.split("+")[0] + sep + rest  # psql knows postgresql://, not +asyncpg
+    subprocess.run(["psql", "-q", "-d", plain, "-c", "VACUUM ANALYZE"], check=True)
 
 
 def print_round_ratios(label_a, rounds_a, label_b, rounds_b):
@@ -260,7 +262,9 @@ def main(argv=None):
         return
     for _label, base, token in targets:
         check_up(base, token)
-    report = {"params": {k: v for k, v in vars(args).items() if "token" not in k}, "runs": []}
+    secret = ("token", "vacuum")  # tokens, and database URLs that may hold a password
+    report = {"params": {k: v for k, v in vars(args).items()
+                         if not any(word in k for word in secret)}, "runs": []}
     runs = []
     if not args.ceiling_only:
         per_target = {label: [] for label, _b, _t in targets}

@@ -48,6 +48,7 @@ from segmentd.services.hosts import HostClock, sweep_expired
 from segmentd.services.types import TypeRules
 
 LOG = logging.getLogger(__name__)
+SERVER_CHECK_SECONDS = 5  # start-up waits no longer for the database server's settings
 
 
 def is_loopback(host: str) -> bool:
@@ -189,10 +190,11 @@ def create_app(settings: Settings, bus: EventBus | None = None) -> FastAPI:
 
 async def _warn_about_server(engine) -> None:
     """Log what the database server's configuration means for us; a server that cannot be
-    asked now is no reason not to start (requests answer 503 until it is back)."""
+    asked now (or within a few seconds) is no reason not to start (requests answer 503
+    until it is back)."""
     try:
-        warnings = await server_warnings(engine)
-    except (SQLAlchemyError, OSError) as exc:
+        warnings = await asyncio.wait_for(server_warnings(engine), SERVER_CHECK_SECONDS)
+    except (SQLAlchemyError, OSError, TimeoutError) as exc:
         LOG.warning("could not read the database server's settings (%s)", type(exc).__name__)
         return
     for warning in warnings:

@@ -111,13 +111,41 @@ def test_server_warnings_name_autovacuum_off_exactly_when_postgresql_has_it_off(
         assert warnings == []
 
 
-def test_db_check_prints_the_server_warnings_and_still_passes(db_url, capsys):
+def test_db_check_prints_the_server_warnings_and_still_passes(db_url, capsys, monkeypatch):
     from segmentd import cli
-    from segmentd.db.engine import server_warnings
+    from segmentd.db import engine as engine_module
 
-    expected = run_on(db_url, server_warnings)
+    async def two_warnings(engine):
+        return ["first thing to know", "second thing to know"]
+
+    monkeypatch.setattr(engine_module, "server_warnings", two_warnings)
     assert cli.main(["db", "check", "--database-url", db_url]) == 0
     out = capsys.readouterr().out
     assert "the database matches the models" in out
-    assert [line.removeprefix("warning: ") for line in out.splitlines()
-            if line.startswith("warning: ")] == expected
+    assert [line for line in out.splitlines() if line.startswith("warning: ")] == [
+        "warning: first thing to know", "warning: second thing to know"]
+
+
+@pytest.mark.parametrize("url", [
+    "postgresql+asyncpg://postgres@10.255.255.1:5432/none",  # dropped or refused
+    "postgresql+asyncpg://postgres@127.0.0.1:1/none",  # nothing listens
+])
+def test_start_up_does_not_wait_long_on_a_database_server_it_cannot_reach(url, caplog, monkeypatch):
+    import time
+
+    from segmentd import app as app_module
+    from segmentd.db.engine import make_engine
+
+    monkeypatch.setattr(app_module, "SERVER_CHECK_SECONDS", 0.5)
+
+    async def check():
+        engine = make_engine(url)
+        try:
+            await app_module._warn_about_server(engine)
+        finally:
+            await engine.dispose()
+
+    started = time.monotonic()
+    asyncio.run(check())
+    assert time.monotonic() - started < 3
+    assert "could not read the database server's settings" in caplog.text
