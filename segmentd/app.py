@@ -110,7 +110,7 @@ def create_app(settings: Settings, bus: EventBus | None = None) -> FastAPI:
     async def lifespan(app: FastAPI):
         engine = make_engine(
             settings.database_url, settings.database_pool_size,
-            settings.database_statement_timeout_ms, settings.database_prefer_index_scans,
+            settings.database_statement_timeout_ms,
         )
         await _warn_about_server(engine)
         validator = (

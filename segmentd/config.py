@@ -183,7 +183,6 @@ class Settings(BaseSettings):
     rate_limit_burst: int = Field(default=100, ge=1)
     rate_limit_exempt_admin: bool = False
     database_statement_timeout_ms: int = Field(default=10_000, ge=0)  # PostgreSQL; 0 = none
-    database_prefer_index_scans: bool = True  # PostgreSQL sessions with enable_seqscan = off
     keepalive_timeout_seconds: int = Field(default=5, ge=1, le=300)
     limit_concurrency: int | None = Field(default=None, ge=1)  # beyond it uvicorn answers 503
     cors_allowed_origins: CsvList = Field(default_factory=list)  # no CORS unless configured

@@ -15,32 +15,16 @@ from sqlalchemy.util import greenlet_spawn
 SQLITE_BUSY_TIMEOUT_PRAGMA = "PRAGMA busy_timeout=10000"
 
 
-def make_engine(
-    url: str, pool_size: int = 8, statement_timeout_ms: int = 0, prefer_index_scans: bool = False
-) -> AsyncEngine:
-    """An async engine tuned for its database; a statement timeout bounds any one query.
-
-    `prefer_index_scans` runs PostgreSQL sessions with enable_seqscan = off. A pooled
-    connection keeps the plan it made for a statement after a few runs until the table's
-    statistics change; made while a table was small, that plan scans the whole table and
-    keeps doing so as the table grows, until the next ANALYZE (never, with autovacuum off).
-    Every statement segmentd runs often has an index to use; a sequential scan is still
-    taken where no index serves.
-    """
+def make_engine(url: str, pool_size: int = 8, statement_timeout_ms: int = 0) -> AsyncEngine:
+    """An async engine tuned for its database; a statement timeout bounds any one query."""
     dialect = make_url(url).get_backend_name()
     if dialect == "sqlite":
         engine = create_async_engine(url)
         _configure_sqlite(engine)
         return engine
     kwargs: dict = {"pool_size": pool_size, "max_overflow": pool_size, "pool_pre_ping": False}
-    if dialect == "postgresql":
-        server_settings = {}
-        if statement_timeout_ms:
-            server_settings["statement_timeout"] = str(statement_timeout_ms)
-        if prefer_index_scans:
-            server_settings["enable_seqscan"] = "off"
-        if server_settings:
-            kwargs["connect_args"] = {"server_settings": server_settings}
+    if statement_timeout_ms and dialect == "postgresql":
+        kwargs["connect_args"] = {"server_settings": {"statement_timeout": str(statement_timeout_ms)}}
     elif statement_timeout_ms and dialect == "mysql":
         seconds = statement_timeout_ms / 1000
         kwargs["connect_args"] = {"init_command": f"SET SESSION max_statement_time={seconds:.3f}"}

@@ -537,44 +537,6 @@ def test_the_app_engine_carries_the_configured_statement_timeout(db_url):
         assert api.client.portal.call(show) == "250ms"
 
 
-@pytest.mark.postgresql
-@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
-@pytest.mark.parametrize("prefer", [True, False])
-def test_the_app_engine_prefers_index_scans_unless_told_not_to(db_url, prefer):
-    api = build_api(db_url, database_prefer_index_scans=prefer)
-    with api.client:
-        engine = api.client.app.state.runtime.engine
-
-        async def show():
-            async with engine.connect() as conn:
-                return (await conn.execute(text("SHOW enable_seqscan"))).scalar()
-
-        assert api.client.portal.call(show) == ("off" if prefer else "on")
-
-
-@pytest.mark.postgresql
-@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
-def test_with_statistics_of_an_empty_table_a_lookup_by_id_still_uses_the_index(db_url):
-    """What the setting is for: statistics taken while a table was empty make a plain
-    session read the whole table for a lookup by primary key; segmentd's does not. (A
-    temporary table of the session's own, so no other test's rows or statistics count.)"""
-
-    async def plan(engine):
-        try:
-            async with engine.connect() as conn:
-                await conn.execute(text("CREATE TEMP TABLE lookup (id varchar PRIMARY KEY, v int)"))
-                await conn.execute(text("ANALYZE lookup"))
-                rows = await conn.execute(text("EXPLAIN SELECT * FROM lookup WHERE id = 'x'"))
-                return " ".join(r[0] for r in rows)
-        finally:
-            await engine.dispose()
-
-    plain = asyncio.run(plan(make_engine(db_url)))
-    preferring = asyncio.run(plan(make_engine(db_url, prefer_index_scans=True)))
-    assert "Seq Scan on lookup" in plain
-    assert "Index Scan" in preferring and "Seq Scan" not in preferring
-
-
 @pytest.mark.parametrize("db_url", ["mariadb"], indirect=True)
 def test_mariadb_statement_timeout_cancels_a_long_statement(db_url):
     assert run_on(make_engine(db_url, statement_timeout_ms=100),
