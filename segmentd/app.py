@@ -37,7 +37,7 @@ from segmentd.api.runtime import Runtime
 from segmentd.auth.policy import Policy
 from segmentd.auth.tokens import DatabaseTokenValidator
 from segmentd.config import Settings
-from segmentd.db.engine import make_engine, server_warnings
+from segmentd.db.engine import make_engine, read_connection, server_warnings
 from segmentd.events.addresses import AddressPolicy
 from segmentd.events.amqp import AmqpPublisher
 from segmentd.events.bus import EventBus
@@ -192,8 +192,12 @@ async def _warn_about_server(engine) -> None:
     """Log what the database server's configuration means for us; a server that cannot be
     asked now (or within a few seconds) is no reason not to start (requests answer 503
     until it is back)."""
+    async def ask():
+        async with read_connection(engine) as conn:
+            return await server_warnings(conn)
+
     try:
-        warnings = await asyncio.wait_for(server_warnings(engine), SERVER_CHECK_SECONDS)
+        warnings = await asyncio.wait_for(ask(), SERVER_CHECK_SECONDS)
     except (SQLAlchemyError, OSError, TimeoutError) as exc:
         LOG.warning("could not read the database server's settings (%s)", type(exc).__name__)
         return

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
 import os
 import sys
@@ -146,19 +145,11 @@ def cmd_db_check(settings: Settings) -> int:
             print(f"  {diff}")
         return 1
     print("the database matches the models")
-    for warning in asyncio.run(_server_warnings(settings.database_url)):
+    from segmentd.db.engine import server_warnings
+
+    for warning in commands.run(settings, server_warnings):
         print(f"warning: {warning}")
     return 0
-
-
-async def _server_warnings(url: str) -> list[str]:
-    from segmentd.db.engine import make_engine, server_warnings
-
-    engine = make_engine(url)
-    try:
-        return await server_warnings(engine)
-    finally:
-        await engine.dispose()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -136,13 +136,12 @@ AUTOVACUUM_OFF = (
 )
 
 
-async def server_warnings(engine: AsyncEngine) -> list[str]:
+async def server_warnings(conn: AsyncConnection) -> list[str]:
     """What the database server's configuration means for segmentd, worth an operator's
     attention (logged at start-up, printed by `segmentd db check`)."""
-    if engine.dialect.name != "postgresql":
+    if conn.dialect.name != "postgresql":
         return []
-    async with read_connection(engine) as conn:
-        autovacuum = (await conn.execute(text("SHOW autovacuum"))).scalar()
+    autovacuum = (await conn.execute(text("SHOW autovacuum"))).scalar()
     return [AUTOVACUUM_OFF] if autovacuum == "off" else []
 
 

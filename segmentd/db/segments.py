@@ -69,10 +69,9 @@ PROBE_PARAMS = tuple(f"probe{i}" for i in range(c.ALLOCATION_PROBES))
 
 def probe_params(dialect: str, probes) -> dict[str, Any]:
     """The statement parameters carrying the random IDs to try, in the dialect's form."""
-    params: dict[str, Any] = dict(zip(PROBE_PARAMS, probes, strict=True))
     if dialect == "postgresql":
-        params = {PROBE_PARAMS[0]: probes[0], "probe_list": list(probes)}
-    return params
+        return {PROBE_PARAMS[0]: probes[0], "probe_list": list(probes)}
+    return dict(zip(PROBE_PARAMS, probes, strict=True))
 
 
 def _free_id_candidate(dialect: str):

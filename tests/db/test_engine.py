@@ -97,11 +97,11 @@ def test_server_warnings_name_autovacuum_off_exactly_when_postgresql_has_it_off(
     from segmentd.db.engine import AUTOVACUUM_OFF, server_warnings
 
     async def work(engine):
-        setting = None
-        if engine.dialect.name == "postgresql":
-            async with read_connection(engine) as conn:
+        async with read_connection(engine) as conn:
+            setting = None
+            if conn.dialect.name == "postgresql":
                 setting = (await conn.execute(text("SHOW autovacuum"))).scalar()
-        return setting, await server_warnings(engine)
+            return setting, await server_warnings(conn)
 
     setting, warnings = run_on(db_url, work)
     if db_url.startswith("postgresql"):
