@@ -3,13 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import fcntl
 import json
-import os
 import socket
-import subprocess
-import tempfile
 import time
 import traceback
 import uuid
@@ -23,57 +18,16 @@ from aio_pika.exceptions import ChannelPreconditionFailed
 from segmentd.events import signing
 from segmentd.events.amqp import BUS_ERROR_MAX_LEN, AmqpPublisher, BusError
 from segmentd.events.signing import SignatureError, verify_delivery
+from tests.events.brokers import AMQP_URL, PrivateRabbitMq
 
-AMQP_URL = os.environ.get("SEGMENTD_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
 SECRET = "test-secret-" + "x" * 32
 EVENT_TYPE = "segment.created"
 QUICK = 3.0  # publisher timeout in these tests; the broker answers in milliseconds
-LOCK_PATH = os.path.join(tempfile.gettempdir(), "segmentd-test-rabbitmq.lock")
-
-
-def _rabbitmqctl(*args: str) -> None:
-    subprocess.run(["rabbitmqctl", *args], check=True, capture_output=True, timeout=120)
-
-
-@contextlib.asynccontextmanager
-async def broker_stopped():
-    """Stop the RabbitMQ app for the block and always start it again, for the tests after us.
-
-    rabbitmqctl runs in a thread so the event loop keeps reading, as it would in the service.
-    """
-    await asyncio.to_thread(_rabbitmqctl, "stop_app")
-    try:
-        yield
-    finally:
-        await asyncio.to_thread(_rabbitmqctl, "start_app")
-        await asyncio.to_thread(_rabbitmqctl, "await_startup")
-
-
-@pytest.fixture
-def broker_exclusive() -> None:
-    """Asked for by the tests that stop the broker: `broker` then holds its lock exclusively."""
 
 
 @pytest.fixture(autouse=True)
-def broker(request) -> Iterator[None]:
-    """A reachable broker for the whole test, kept up against concurrent runs of this file.
-
-    Stopping RabbitMQ is machine-wide, so a lock file orders runs in other sessions: shared while
-    a test needs the broker, exclusive while one stops it. Without it a second run stops the
-    broker under the first one's feet.
-    """
-    exclusive = "broker_exclusive" in request.fixturenames
-    with open(LOCK_PATH, "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
-        parts = urlsplit(AMQP_URL)
-        try:
-            socket.create_connection((parts.hostname, parts.port or 5672), timeout=2).close()
-        except OSError:
-            pytest.fail(
-                f"RabbitMQ is not reachable at {parts.hostname}:{parts.port}; start it with "
-                "`rabbitmq-server -detached && rabbitmqctl await_startup`"
-            )
-        yield  # the lock is released when the file closes, after the other fixtures' teardown
+def broker(shared_broker: str) -> None:
+    """Every test here needs the shared broker (the fault tests their private node as well)."""
 
 
 @pytest.fixture
@@ -221,14 +175,19 @@ class TestUnavailable:
             elapsed = time.monotonic() - started
         assert 0.4 < elapsed < 0.5 + 2.0  # the timeout, plus at most the bounded close
 
-    def test_broker_restarted_while_idle_next_publish_reconnects(self, exchange, broker_exclusive):
+    @pytest.mark.xdist_group("private-rabbitmq")
+    def test_broker_restarted_while_idle_next_publish_reconnects(
+        self, private_broker: PrivateRabbitMq
+    ):
+        url, exchange = private_broker.url, f"segmentd.test.{uuid.uuid4()}"
+
         async def scenario():
-            publisher = AmqpPublisher(AMQP_URL, exchange, SECRET, timeout=QUICK)
+            publisher = AmqpPublisher(url, exchange, SECRET, timeout=QUICK)
             try:
                 await publisher.publish(EVENT_TYPE, "before", b"{}")  # connected and declared
-                async with broker_stopped():
-                    pass
-                async with await aio_pika.connect(AMQP_URL) as conn:
+                await asyncio.to_thread(private_broker.stop_app)
+                await asyncio.to_thread(private_broker.start_app)
+                async with await aio_pika.connect(url) as conn:
                     queue = await bind_queue(conn, exchange, EVENT_TYPE)
                     _, msg = await publish_and_get(publisher, queue)  # first try, no error first
             finally:
@@ -237,21 +196,28 @@ class TestUnavailable:
 
         assert asyncio.run(scenario()).routing_key == EVENT_TYPE
 
+    @pytest.mark.xdist_group("private-rabbitmq")
     def test_broker_down_is_a_bus_error_then_reconnects_when_it_returns(
-        self, exchange, broker_exclusive
+        self, private_broker: PrivateRabbitMq
     ):
+        url, exchange = private_broker.url, f"segmentd.test.{uuid.uuid4()}"
+
         async def scenario():
-            publisher = AmqpPublisher(AMQP_URL, exchange, SECRET, timeout=QUICK)
+            publisher = AmqpPublisher(url, exchange, SECRET, timeout=QUICK)
             try:
                 await publisher.publish(EVENT_TYPE, "before", b"{}")
-                async with broker_stopped():
+                # rabbitmqctl runs in a thread so the loop keeps reading, as in the service.
+                await asyncio.to_thread(private_broker.stop_app)
+                try:
                     started = time.monotonic()
                     with pytest.raises(BusError, match="publish failed"):
                         await publisher.publish(EVENT_TYPE, "during", b"{}")
                     with pytest.raises(BusError):  # still down: fails again, does not hang
                         await publisher.publish(EVENT_TYPE, "during", b"{}")
                     elapsed = time.monotonic() - started
-                async with await aio_pika.connect(AMQP_URL) as conn:
+                finally:
+                    await asyncio.to_thread(private_broker.start_app)
+                async with await aio_pika.connect(url) as conn:
                     queue = await bind_queue(conn, exchange, EVENT_TYPE)
                     _, msg = await publish_and_get(publisher, queue)
             finally:
@@ -299,6 +265,3 @@ class TestBusErrorMessage:
         assert len(str(BusError("x" * 10_000))) == BUS_ERROR_MAX_LEN
         assert str(BusError("short")) == "short"
 
-
-# These tests stop and start the shared broker: with several xdist workers they run in one.
-pytestmark = pytest.mark.xdist_group("rabbitmq")

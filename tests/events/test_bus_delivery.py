@@ -3,14 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import fcntl
 import json
-import socket
 import time
 import uuid
-from collections.abc import Iterator
-from urllib.parse import urlsplit
 
 import aio_pika
 import pytest
@@ -20,7 +15,7 @@ from segmentd.db.models import event_deliveries, outbox_events
 from segmentd.events.bus import Event, EventBus
 from segmentd.events.signing import SignatureError, verify_delivery
 from tests.conftest import build_api, wait_until
-from tests.events.test_amqp import AMQP_URL, LOCK_PATH, _rabbitmqctl
+from tests.events.brokers import AMQP_URL
 from tests.factories import make_network
 
 FAST = {"event_dispatch_interval_seconds": 0.05, "event_retry_base_seconds": 0.1,
@@ -106,30 +101,17 @@ async def _local_deliveries(conn):
 
 # -- RabbitMQ ------------------------------------------------------------------------------------
 
-@contextlib.contextmanager
-def broker_lock(exclusive: bool) -> Iterator[None]:
-    """The lock tests/events/test_amqp.py takes: shared to use the broker, exclusive to stop it."""
-    with open(LOCK_PATH, "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
-        parts = urlsplit(AMQP_URL)
-        try:
-            socket.create_connection((parts.hostname, parts.port or 5672), timeout=2).close()
-        except OSError:
-            pytest.fail(f"RabbitMQ is not reachable at {parts.hostname}:{parts.port}; start it "
-                        "with `rabbitmq-server -detached && rabbitmqctl await_startup`")
-        yield
-
-
 class Queue:
     """A durable queue bound to the app's exchange (it outlives a broker stop_app)."""
 
-    def __init__(self, exchange: str) -> None:
+    def __init__(self, exchange: str, url: str = AMQP_URL) -> None:
         self.exchange = exchange
+        self.url = url
         self.name = f"segmentd.test.{uuid.uuid4()}"
         asyncio.run(self._declare())
 
     async def _declare(self) -> None:
-        async with await aio_pika.connect(AMQP_URL) as conn:
+        async with await aio_pika.connect(self.url) as conn:
             channel = await conn.channel()
             ex = await channel.declare_exchange(self.exchange, aio_pika.ExchangeType.TOPIC,
                                                 durable=True)
@@ -141,7 +123,7 @@ class Queue:
 
         async def take():
             got = []
-            async with await aio_pika.connect(AMQP_URL) as conn:
+            async with await aio_pika.connect(self.url) as conn:
                 channel = await conn.channel()
                 queue = await channel.get_queue(self.name)
                 deadline = time.monotonic() + timeout
@@ -159,7 +141,7 @@ class Queue:
 
     def delete(self) -> None:
         async def delete():
-            async with await aio_pika.connect(AMQP_URL) as conn:
+            async with await aio_pika.connect(self.url) as conn:
                 channel = await conn.channel()
                 await channel.queue_delete(self.name)
                 await channel.exchange_delete(self.exchange)
@@ -168,15 +150,23 @@ class Queue:
 
 
 @pytest.fixture
-def exchange_queue():
-    queue = Queue(f"segmentd.test.{uuid.uuid4()}")
+def exchange_queue(shared_broker):
+    queue = Queue(f"segmentd.test.{uuid.uuid4()}", shared_broker)
     yield queue
     queue.delete()
 
 
-def amqp_api(db_url: str, exchange: str):
-    return build_api(db_url, amqp_url=AMQP_URL, amqp_secret=AMQP_SECRET, amqp_exchange=exchange,
-                     **FAST)
+@pytest.fixture
+def private_queue(private_broker):
+    """A queue on the test process's private node (deleted there; the node is its own)."""
+    queue = Queue(f"segmentd.test.{uuid.uuid4()}", private_broker.url)
+    yield queue
+    queue.delete()
+
+
+def amqp_api(db_url: str, queue: Queue):
+    return build_api(db_url, amqp_url=queue.url, amqp_secret=AMQP_SECRET,
+                     amqp_exchange=queue.exchange, **FAST)
 
 
 def amqp_rows(api) -> list[dict]:
@@ -191,13 +181,12 @@ def amqp_rows(api) -> list[dict]:
 
 class TestRabbitMq:
     def test_events_arrive_signed_with_the_type_as_routing_key(self, db_url, exchange_queue):
-        with broker_lock(exclusive=False):
-            api = amqp_api(db_url, exchange_queue.exchange)
-            with api.client:
-                net = make_network(api, name="to-the-bus")
-                assert api.delete(f"/v2.0/networks/{net['id']}").status_code == 204
-                messages = exchange_queue.take(4)
-                committed = {e.id: e for e in api.events}
+        api = amqp_api(db_url, exchange_queue)
+        with api.client:
+            net = make_network(api, name="to-the-bus")
+            assert api.delete(f"/v2.0/networks/{net['id']}").status_code == 204
+            messages = exchange_queue.take(4)
+            committed = {e.id: e for e in api.events}
         assert [m.routing_key for m in messages] == [
             "network.created", "segment.created", "segment.deleted", "network.deleted"]
         for msg in messages:
@@ -209,47 +198,42 @@ class TestRabbitMq:
         with pytest.raises(SignatureError):
             verify_delivery(AMQP_SECRET, messages[0].headers, messages[0].body + b" ")
 
+    @pytest.mark.xdist_group("private-rabbitmq")
     def test_events_wait_while_the_broker_is_down_and_follow_when_it_returns(
-        self, db_url, exchange_queue
+        self, db_url, private_broker, private_queue
     ):
-        with broker_lock(exclusive=True):
-            api = amqp_api(db_url, exchange_queue.exchange)
-            with api.client:
-                before = make_network(api, name="before")
-                assert len(exchange_queue.take(2)) == 2
-                _rabbitmqctl("stop_app")
-                try:
-                    during = make_network(api, name="during")  # the change still commits
-                    assert api.put(f"/v2.0/networks/{during['id']}", json={
-                        "network": {"name": "during-2"}}).status_code == 200
+        api = amqp_api(db_url, private_queue)
+        with api.client:
+            before = make_network(api, name="before")
+            assert len(private_queue.take(2)) == 2
+            private_broker.stop_app()
+            try:
+                during = make_network(api, name="during")  # the change still commits
+                assert api.put(f"/v2.0/networks/{during['id']}", json={
+                    "network": {"name": "during-2"}}).status_code == 200
 
-                    def waiting():
-                        rows = [r for r in amqp_rows(api)[2:] if r["last_error"]]
-                        return rows if rows else None
+                def waiting():
+                    rows = [r for r in amqp_rows(api)[2:] if r["last_error"]]
+                    return rows if rows else None
 
-                    rows = wait_until(waiting, "a failed publish recorded")
-                    assert rows[0]["delivered_at"] is None and rows[0]["attempts"] >= 1
-                    assert "AMQP bus at 127.0.0.1:5672" in rows[0]["last_error"]
-                    assert "guest" not in rows[0]["last_error"]
-                    assert api.get(f"/v2.0/networks/{during['id']}").status_code == 200
-                finally:
-                    _rabbitmqctl("start_app")
-                    _rabbitmqctl("await_startup")
-                messages = exchange_queue.take(3)
+                rows = wait_until(waiting, "a failed publish recorded")
+                assert rows[0]["delivered_at"] is None and rows[0]["attempts"] >= 1
+                assert f"AMQP bus at 127.0.0.1:{private_broker.port}" in rows[0]["last_error"]
+                assert "guest" not in rows[0]["last_error"]
+                assert api.get(f"/v2.0/networks/{during['id']}").status_code == 200
+            finally:
+                private_broker.start_app()
+            messages = private_queue.take(3)
 
-                def all_published():
-                    rows = amqp_rows(api)
-                    return len(rows) == 5 and all(r["delivered_at"] for r in rows)
+            def all_published():
+                rows = amqp_rows(api)
+                return len(rows) == 5 and all(r["delivered_at"] for r in rows)
 
-                wait_until(all_published, "every event published")
-                committed = [e.id for e in api.events]
+            wait_until(all_published, "every event published")
+            committed = [e.id for e in api.events]
         ids = [json.loads(m.body)["id"] for m in messages]
         assert ids == committed[2:]  # after the broker returned, in commit order
         assert json.loads(messages[0].body)["resource"]["name"] == "during"
         for msg in messages:
             verify_delivery(AMQP_SECRET, msg.headers, msg.body)
         assert before["id"] not in {json.loads(m.body)["resource_id"] for m in messages}
-
-
-# These tests stop and start the shared broker: with several xdist workers they run in one.
-pytestmark = pytest.mark.xdist_group("rabbitmq")
