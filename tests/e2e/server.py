@@ -21,7 +21,7 @@ from tests.conftest import PG_HOST, PG_PORT, PG_USER, create_pg_database, drop_p
 
 VENV_BIN = Path(sys.executable).parent
 SEGMENTD = str(VENV_BIN / "segmentd")
-READY_TIMEOUT = 30.0  # seconds for migrate + start-up
+READY_TIMEOUT = 60.0  # seconds for migrate + start-up (a loaded 2-core machine took over 30)
 STOP_TIMEOUT = 10.0
 NEUTRON_PORT = 9696  # never used by tests: a developer's server may be on it
 
