@@ -203,6 +203,11 @@ class Policy:
         """The rules in effect, defaults overridden by the policy file."""
         return {name: str(check) for name, check in sorted(self._enforcer.rules.items())}
 
+    def descriptions(self) -> dict[str, str]:
+        """What each default rule is for (rules only a policy file names have none)."""
+        return {name: default.description
+                for name, default in self._enforcer.registered_rules.items()}
+
 
 @lru_cache(maxsize=1)
 def default_policy() -> Policy:
