@@ -43,7 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
     _common(create)
     create.add_argument("--project", required=True)
     create.add_argument("--roles", required=True, help="member, reader, admin, service (comma-separated)")
-    create.add_argument("--host", help="bind to a host: it may report for that host only")
+    create.add_argument("--host", help="bind to a host: the token acts only as that host's "
+                        "agent (reports for that host, reads; writes nothing else)")
     create.add_argument("--expires", help="lifetime such as 30d, 12h, 15m (default: none)")
     create.add_argument("--name", help="a unique name (default: generated)")
     listing = token_sub.add_parser("list", help="tokens, never their secrets")

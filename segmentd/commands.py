@@ -108,7 +108,13 @@ def bootstrap(settings: Settings) -> None:
 
 
 def policy_dump(settings: Settings) -> int:
-    print(yaml.safe_dump(Policy(settings.policy_file).rules(), sort_keys=True), end="")
+    """The rules in effect as a YAML policy file, each under a comment saying what it is for."""
+    policy = Policy(settings.policy_file)
+    described = policy.descriptions()
+    for name, rule in policy.rules().items():
+        if name in described:
+            print(f"# {described[name]}")
+        print(yaml.safe_dump({name: rule}), end="")
     return 0
 
 

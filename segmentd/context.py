@@ -13,7 +13,7 @@ class RequestContext:
     user_id: str | None = None
     request_id: str = ""
     token_id: str | None = None
-    host: str | None = None  # a token bound to a host may act for that host only
+    host: str | None = None  # a token bound to a host acts only as that host's agent
     policy: Any = None  # the application's auth.policy.Policy (None: the built-in rules)
     credentials: dict = field(default_factory=dict)  # what oslo.policy checks against
 
@@ -36,12 +36,17 @@ class RequestContext:
         from segmentd.auth.policy import expand_roles
 
         expanded = expand_roles(roles)
+        host = kwargs.pop("host", None) or None
         creds = {
             "roles": sorted(expanded),
             "project_id": project_id,
             "user_id": kwargs.get("user_id"),
+            # The host binding is part of who is asking: policy tells a host's agent
+            # (rule:host_agent) from a service bound to no host (rule:service_api).
+            "host": host,
+            "host_bound": host is not None,
         }
-        return cls(project_id=project_id, roles=expanded, credentials=creds, **kwargs)
+        return cls(project_id=project_id, roles=expanded, credentials=creds, host=host, **kwargs)
 
     @classmethod
     def admin(cls, request_id: str = "", project_id: str = "admin") -> RequestContext:

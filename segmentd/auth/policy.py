@@ -3,6 +3,18 @@
 Every action is checked by name against a target (the row it touches, or {}). Operators
 override any rule in a YAML/JSON policy file, as they do for Neutron; `segmentd policy dump`
 prints the rules in effect.
+
+The service role has two kinds of principal, told apart by the credential's host binding
+(`host` and `host_bound` in the credentials, from `segmentd token create --host`):
+- an unbound service principal (rule:service_api), such as a compute scheduler: it reads
+  every project's networks, subnets and ports with their binding, creates, binds, rebinds
+  and deletes ports for any project, reports for any host and scrapes /metrics;
+- a host agent (rule:host_agent), a service token bound to one host: it reports for that
+  host only (rule:own_host) and reads the networks, subnets and ports (binding included)
+  that plugging ports needs. It changes no network, segment, subnet or port, so a
+  compromised host cannot move or remove another host's ports.
+A credential bound to a host is never admin, member or reader (rule:unbound): whatever its
+roles, it acts only as that host's agent.
 """
 
 from __future__ import annotations
@@ -24,20 +36,31 @@ PROVIDER_ATTRIBUTES = (
     "provider:network_type", "provider:physical_network", "provider:segmentation_id", "segments",
 )
 
-BINDER = "rule:admin_only or rule:service_api"  # Nova and agents bind ports, as in Neutron
+BINDER = "rule:admin_only or rule:service_api"  # Nova binds ports, as in Neutron
+SERVICE_READER = "rule:service_api or rule:host_agent"  # what agents read to plug ports
 BINDING_ATTRIBUTES = ("binding:host_id", "binding:profile", "binding:vif_type",
                       "binding:vif_details")
 
 BASE_RULES = [
-    ("admin_only", "role:admin", "Admin of any project"),
-    ("service_api", "role:service", "A service account, such as a host agent"),
-    ("project_member", "role:member and project_id:%(project_id)s", "Member of the owning project"),
-    ("project_reader", "role:reader and project_id:%(project_id)s", "Reader of the owning project"),
+    ("unbound", "host_bound:False",
+     "A credential bound to no host (one bound to a host acts only as that host's agent)"),
+    ("admin_only", "role:admin and rule:unbound", "Admin of any project"),
+    ("service_api", "role:service and rule:unbound",
+     "A service account bound to no host, such as a compute scheduler: binds, moves and "
+     "deletes any project's ports, reports for any host"),
+    ("host_agent", "role:service and host_bound:True",
+     "A service account bound to one host (token create --host): the agent on that host; "
+     "it reports for its host and reads, and changes no network, segment, subnet or port"),
+    ("own_host", "host:%(host)s", "The host named is the one the credential is bound to"),
+    ("project_member", "role:member and project_id:%(project_id)s and rule:unbound",
+     "Member of the owning project"),
+    ("project_reader", "role:reader and project_id:%(project_id)s and rule:unbound",
+     "Reader of the owning project"),
     ("shared", "'True':%(shared)s", "The resource is shared with every project"),
-    ("network_owner", "role:member and project_id:%(network_project_id)s",
+    ("network_owner", "role:member and project_id:%(network_project_id)s and rule:unbound",
      "Member of the project owning the port's network"),
     ("project_member_of_network_or_shared",
-     "role:member and project_id:%(project_id)s and "
+     "role:member and project_id:%(project_id)s and rule:unbound and "
      "(project_id:%(network_project_id)s or 'True':%(shared)s)",
      "Member of the port's project, on that project's network or a shared one"),
 ]
@@ -47,7 +70,7 @@ ACTION_RULES = [
     ("create_network:shared", ADMIN, "Create a shared network"),
     ("create_network:project_id", ADMIN, "Create a network for another project"),
     *[(f"create_network:{a}", ADMIN, f"Set {a} when creating a network") for a in PROVIDER_ATTRIBUTES],
-    ("get_network", "rule:admin_only or rule:project_reader or rule:shared or rule:service_api",
+    ("get_network", f"rule:admin_only or rule:project_reader or rule:shared or {SERVICE_READER}",
      "Show or list networks"),
     *[(f"get_network:{a}", ADMIN, f"Read {a} of a network") for a in PROVIDER_ATTRIBUTES],
     ("update_network", PROJECT_MEMBER, "Update a network"),
@@ -60,7 +83,7 @@ ACTION_RULES = [
     ("delete_segment", ADMIN, "Delete a segment"),
     ("create_subnet", PROJECT_MEMBER, "Create a subnet on a network of the project"),
     ("create_subnet:segment_id", ADMIN, "Put a new subnet on a segment (routed networks)"),
-    ("get_subnet", "rule:admin_only or rule:project_reader or rule:shared or rule:service_api",
+    ("get_subnet", f"rule:admin_only or rule:project_reader or rule:shared or {SERVICE_READER}",
      "Show or list subnets (those of shared networks too)"),
     ("update_subnet", PROJECT_MEMBER, "Update a subnet"),
     ("update_subnet:segment_id", ADMIN, "Move a subnet onto a segment"),
@@ -77,8 +100,9 @@ ACTION_RULES = [
     ("create_port:binding:host_id", BINDER, "Bind a new port to a host"),
     ("create_port:binding:profile", BINDER, "Set a new port's binding profile"),
     ("get_port", "rule:admin_only or rule:project_reader or rule:network_owner "
-     "or rule:service_api", "Show or list ports"),
-    *[(f"get_port:{a}", BINDER, f"Read {a} of a port") for a in BINDING_ATTRIBUTES],
+     f"or {SERVICE_READER}", "Show or list ports"),
+    *[(f"get_port:{a}", f"rule:admin_only or {SERVICE_READER}", f"Read {a} of a port")
+      for a in BINDING_ATTRIBUTES],
     ("update_port", "rule:admin_only or rule:project_member or rule:network_owner "
      "or rule:service_api", "Update a port"),
     ("update_port:binding:host_id", BINDER, "Bind a port to a host, or move or unbind it"),
@@ -93,9 +117,8 @@ ACTION_RULES = [
      "or rule:service_api", "Delete a port"),
     ("get_network_ip_availability", ADMIN, "Show or list how many addresses networks use"),
     ("get_audit_event", ADMIN, "Read the audit trail"),
-    ("create_host_report", "rule:service_api",
-     "Report a host's physical networks and tunnel types (a token bound to a host may "
-     "report for that host only, whatever this rule says)"),
+    ("create_host_report", "rule:service_api or (rule:host_agent and rule:own_host)",
+     "Report a host's physical networks and tunnel types (a host agent for its own host)"),
     ("get_agent", ADMIN, "Show or list agents"),
     ("update_agent", ADMIN, "Change an agent's admin_state_up or description"),
     ("delete_agent", ADMIN, "Delete an agent (its host stops reaching what only it reported)"),
@@ -106,7 +129,8 @@ ACTION_RULES = [
     ("delete_event_subscription", ADMIN, "Delete a webhook subscription"),
     ("get_ovn_drift", ADMIN, "Read the last comparison of the database with OVN's Northbound DB"),
     ("get_ovn_status", ADMIN, "Read the OVN backend's connection state and the events it has not applied"),
-    ("get_metrics", "rule:admin_only or rule:service_api", "Scrape /metrics"),
+    ("get_metrics", "rule:admin_only or rule:service_api",
+     "Scrape /metrics (a scraper's unbound service token; host agents need not)"),
     ("get_event_schema", "@", "Read the JSON Schema of event types (any valid credential)"),
 ]
 
@@ -163,8 +187,10 @@ class Policy:
         fields = self._fields.get(action)
         if fields is None:
             return False  # an unknown action is denied, never allowed by default
+        # Every credential field (host_bound follows from host), so a decision made for
+        # one principal is never reused for another.
         key = (action, tuple(creds["roles"]), creds["project_id"], creds.get("user_id"),
-               tuple(str(target.get(f)) for f in fields))
+               creds.get("host"), tuple(str(target.get(f)) for f in fields))
         decision = self._decisions.get(key)
         if decision is None:
             decision = bool(self._enforcer.enforce(action, dict(target), dict(creds)))
@@ -176,6 +202,11 @@ class Policy:
     def rules(self) -> dict[str, str]:
         """The rules in effect, defaults overridden by the policy file."""
         return {name: str(check) for name, check in sorted(self._enforcer.rules.items())}
+
+    def descriptions(self) -> dict[str, str]:
+        """What each default rule is for (rules only a policy file names have none)."""
+        return {name: default.description
+                for name, default in self._enforcer.registered_rules.items()}
 
 
 @lru_cache(maxsize=1)

@@ -29,6 +29,7 @@ from segmentd.errors import (
     HostClaimedByChassis,
     HostReportNotAllowed,
     InvalidInput,
+    PolicyNotAuthorized,
 )
 from segmentd.query import ListQuery, Page
 from segmentd.services.binding import rebind_host_ports
@@ -167,9 +168,11 @@ async def apply_report(
     heartbeat: no reach, event or audit row is written (`uow.quiet`).
     """
     host = report["host"]
-    enforce(ctx, "create_host_report", {"host": host})
-    if ctx.host is not None and ctx.host != host:
-        raise HostReportNotAllowed(bound=ctx.host, host=host)
+    if not check(ctx, "create_host_report", {"host": host}):
+        # Policy decides (rule:own_host); a host's agent is told which host it may name.
+        if ctx.host not in (None, host):
+            raise HostReportNotAllowed(bound=ctx.host, host=host)
+        raise PolicyNotAuthorized(action="create_host_report")
     if report["agent_type"] == c.OVN_AGENT_TYPE:
         raise InvalidInput(error_message=f"agent_type '{c.OVN_AGENT_TYPE}' is learned from "
                            "OVN's Southbound DB, not reported")

@@ -5,6 +5,10 @@ still name a served route, so a new route cannot go unchecked. Each row gives th
 principal gets when the path parameters name real objects: a network created for p1 and its
 segment, an agent (and its host) recorded by a service-role host report, and a webhook
 subscription. Refused writes must leave the database and the event bus untouched.
+
+The service role is two principals: `service` is bound to no host (a compute scheduler),
+`host_agent` is a service token bound to AGENT_HOST (`token create --host`), the agent on
+that host: it reports for its host and reads, and changes nothing else.
 """
 
 from __future__ import annotations
@@ -31,7 +35,8 @@ from tests.security.support import (
 OWNER, OTHER = "p1", "p2"
 
 # Principals holding a token that works ...
-VALID = ("admin", "member_of_p1", "reader_of_p1", "member_of_other_project", "service")
+VALID = ("admin", "member_of_p1", "reader_of_p1", "member_of_other_project", "service",
+         "host_agent")
 # ... and requests that must be 401 wherever a token is needed.
 INVALID = (
     "no_token",
@@ -47,13 +52,13 @@ PRINCIPALS = VALID + INVALID
 NOT_IN_MATRIX = {("GET", "/openapi.json"), ("HEAD", "/openapi.json")}
 
 
-def statuses(admin, member, reader, other, service, *, invalid=401) -> dict[str, int]:
-    row = dict(zip(VALID, (admin, member, reader, other, service), strict=True))
+def statuses(admin, member, reader, other, service, agent, *, invalid=401) -> dict[str, int]:
+    row = dict(zip(VALID, (admin, member, reader, other, service, agent), strict=True))
     return {**row, **dict.fromkeys(INVALID, invalid)}
 
 
-ANY_VALID_TOKEN = statuses(200, 200, 200, 200, 200)
-ADMIN_ONLY = statuses(200, 403, 403, 403, 403)
+ANY_VALID_TOKEN = statuses(200, 200, 200, 200, 200, 200)
+ADMIN_ONLY = statuses(200, 403, 403, 403, 403, 403)
 NET = "/v2.0/networks/{network_id}"
 SEG = "/v2.0/segments/{segment_id}"
 SUBNET = "/v2.0/subnets/{subnet_id}"
@@ -62,6 +67,7 @@ AVAILABILITY = "/v2.0/network-ip-availabilities"
 AGENT = "/v2.0/agents/{agent_id}"
 SUB = "/v2.0/event-subscriptions/{sub_id}"
 FIXTURE_HOST = "matrix-fixture-host"
+AGENT_HOST = "matrix-made-host"  # the host_agent's host, the one the report body names
 # Subscriptions in this test point at a closed loopback port and are created disabled:
 # nothing is ever sent, and the dispatcher has no delivery to wait on at shutdown.
 HOOK_URL = "http://127.0.0.1:9/hook"
@@ -71,7 +77,7 @@ HOOK_SETTINGS = {"webhook_allowed_networks": ["127.0.0.1/32"], "webhook_timeout_
 EXPECTED: dict[tuple[str, str], dict[str, int]] = {
     # The version document is public: clients discover versions before they authenticate
     # (Neutron serves it outside keystonemiddleware), so even a bad token gets it.
-    ("GET", "/"): statuses(200, 200, 200, 200, 200, invalid=200),
+    ("GET", "/"): statuses(200, 200, 200, 200, 200, 200, invalid=200),
     # Everything under /v2.0 needs a valid token, as behind keystonemiddleware.
     ("GET", "/v2.0"): ANY_VALID_TOKEN,
     ("GET", "/v2.0/"): ANY_VALID_TOKEN,
@@ -80,80 +86,80 @@ EXPECTED: dict[tuple[str, str], dict[str, int]] = {
     # Lists answer every valid token; what each one sees is in VISIBLE.
     ("GET", "/v2.0/networks"): ANY_VALID_TOKEN,
     # The body asks for a network of p1: its members may, another project's may not.
-    ("POST", "/v2.0/networks"): statuses(201, 201, 403, 403, 403),
-    # Another project's network is 404, like a missing one; the service role may read.
-    ("GET", NET): statuses(200, 200, 200, 404, 200),
-    ("PUT", NET): statuses(200, 200, 403, 404, 403),
-    ("DELETE", NET): statuses(204, 204, 403, 404, 403),
+    ("POST", "/v2.0/networks"): statuses(201, 201, 403, 403, 403, 403),
+    # Another project's network is 404, like a missing one; the service role may read, and
+    # a host agent too, but neither changes networks.
+    ("GET", NET): statuses(200, 200, 200, 404, 200, 200),
+    ("PUT", NET): statuses(200, 200, 403, 404, 403, 403),
+    ("DELETE", NET): statuses(204, 204, 403, 404, 403, 403),
     # Segments are admin-only: hidden (404, []) from anyone who cannot read them, 403 on
     # create to those who can see the network (404 to those who cannot).
     ("GET", "/v2.0/segments"): ANY_VALID_TOKEN,
-    ("POST", "/v2.0/segments"): statuses(201, 403, 403, 404, 403),
-    ("GET", SEG): statuses(200, 404, 404, 404, 404),
-    ("PUT", SEG): statuses(200, 404, 404, 404, 404),
-    ("DELETE", SEG): statuses(204, 404, 404, 404, 404),
-    # Subnets follow their network: its project's members write, its readers and the
-    # service read, another project sees nothing (404).
+    ("POST", "/v2.0/segments"): statuses(201, 403, 403, 404, 403, 403),
+    ("GET", SEG): statuses(200, 404, 404, 404, 404, 404),
+    ("PUT", SEG): statuses(200, 404, 404, 404, 404, 404),
+    ("DELETE", SEG): statuses(204, 404, 404, 404, 404, 404),
+    # Subnets follow their network: its project's members write, its readers, the service
+    # and host agents read, another project sees nothing (404).
     ("GET", "/v2.0/subnets"): ANY_VALID_TOKEN,
-    ("POST", "/v2.0/subnets"): statuses(201, 201, 403, 404, 403),
-    ("GET", SUBNET): statuses(200, 200, 200, 404, 200),
-    ("PUT", SUBNET): statuses(200, 200, 403, 404, 403),
-    ("DELETE", SUBNET): statuses(204, 204, 403, 404, 403),
+    ("POST", "/v2.0/subnets"): statuses(201, 201, 403, 404, 403, 403),
+    ("GET", SUBNET): statuses(200, 200, 200, 404, 200, 200),
+    ("PUT", SUBNET): statuses(200, 200, 403, 404, 403, 403),
+    ("DELETE", SUBNET): statuses(204, 204, 403, 404, 403, 403),
     # Ports: their project's members and the network's owners write; its readers read; the
-    # service role (Nova, agents) creates, reads, updates (binds) and deletes, as in Neutron.
+    # unbound service (Nova) creates, reads, updates (binds) and deletes, as in Neutron; a
+    # host agent only reads: a compromised host cannot move or remove anyone's ports.
     ("GET", "/v2.0/ports"): ANY_VALID_TOKEN,
-    ("POST", "/v2.0/ports"): statuses(201, 201, 403, 404, 201),
-    ("GET", PORT): statuses(200, 200, 200, 404, 200),
-    ("PUT", PORT): statuses(200, 200, 403, 404, 200),
-    ("DELETE", PORT): statuses(204, 204, 403, 404, 204),
+    ("POST", "/v2.0/ports"): statuses(201, 201, 403, 404, 201, 403),
+    ("GET", PORT): statuses(200, 200, 200, 404, 200, 200),
+    ("PUT", PORT): statuses(200, 200, 403, 404, 200, 403),
+    ("DELETE", PORT): statuses(204, 204, 403, 404, 204, 403),
     # Address usage is admin-only, as in Neutron.
     ("GET", AVAILABILITY): ADMIN_ONLY,
     ("GET", AVAILABILITY + "/{network_id}"): ADMIN_ONLY,
     # The audit trail is admin-only: others get an empty list.
     ("GET", "/v2.0/audit-events"): ANY_VALID_TOKEN,
-    # Host reports come from agents: the service role only (not even admin).
-    ("POST", "/v2.0/host-reports"): statuses(403, 403, 403, 403, 201),
+    # Host reports come from agents: the service role only (not even admin); a host agent
+    # for its own host only (the body names AGENT_HOST).
+    ("POST", "/v2.0/host-reports"): statuses(403, 403, 403, 403, 201, 201),
     # Agents are admin-only and, as in Neutron, hidden from anyone else: an empty list,
     # 404 for one agent (like a missing one).
     ("GET", "/v2.0/agents"): ANY_VALID_TOKEN,
-    ("GET", AGENT): statuses(200, 404, 404, 404, 404),
-    ("PUT", AGENT): statuses(200, 404, 404, 404, 404),
-    ("DELETE", AGENT): statuses(204, 404, 404, 404, 404),
+    ("GET", AGENT): statuses(200, 404, 404, 404, 404, 404),
+    ("PUT", AGENT): statuses(200, 404, 404, 404, 404, 404),
+    ("DELETE", AGENT): statuses(204, 404, 404, 404, 404, 404),
     # What hosts reach is admin-only: 403 to everyone else.
     ("GET", "/v2.0/hosts"): ADMIN_ONLY,
     ("GET", "/v2.0/hosts/{host}/segments"): ADMIN_ONLY,
     ("GET", SEG + "/hosts"): ADMIN_ONLY,
     # Webhook subscriptions and their delivery status are admin-only.
     ("GET", "/v2.0/event-subscriptions"): ADMIN_ONLY,
-    ("POST", "/v2.0/event-subscriptions"): statuses(201, 403, 403, 403, 403),
+    ("POST", "/v2.0/event-subscriptions"): statuses(201, 403, 403, 403, 403, 403),
     ("GET", SUB): ADMIN_ONLY,
-    ("PUT", SUB): statuses(200, 403, 403, 403, 403),
-    ("DELETE", SUB): statuses(204, 403, 403, 403, 403),
+    ("PUT", SUB): statuses(200, 403, 403, 403, 403, 403),
+    ("DELETE", SUB): statuses(204, 403, 403, 403, 403, 403),
     ("GET", SUB + "/deliveries"): ADMIN_ONLY,
     # Event schemas are public documentation, but still behind a valid token.
     ("GET", "/v2.0/event-schemas"): ANY_VALID_TOKEN,
     ("GET", "/v2.0/event-schemas/{event_type}"): ANY_VALID_TOKEN,
     # The OVN drift report is admin-only; with no check run yet (no OVN here) it is a 404.
-    ("GET", "/v2.0/ovn/drift"): statuses(404, 403, 403, 403, 403),
+    ("GET", "/v2.0/ovn/drift"): statuses(404, 403, 403, 403, 403, 403),
     # The backend's state is admin-only; with backend = "none" there is none (404).
-    ("GET", "/v2.0/ovn/status"): statuses(404, 403, 403, 403, 403),
+    ("GET", "/v2.0/ovn/status"): statuses(404, 403, 403, 403, 403, 403),
     # Probes for orchestrators need no token and say nothing an attacker could use.
-    ("GET", "/healthz"): statuses(200, 200, 200, 200, 200, invalid=200),
-    ("GET", "/readyz"): statuses(200, 200, 200, 200, 200, invalid=200),
-    # Metrics: admins and the service role (a scraper's token).
-    ("GET", "/metrics"): statuses(200, 403, 403, 403, 200),
+    ("GET", "/healthz"): statuses(200, 200, 200, 200, 200, 200, invalid=200),
+    ("GET", "/readyz"): statuses(200, 200, 200, 200, 200, 200, invalid=200),
+    # Metrics: admins and the unbound service role (a scraper's token), not host agents.
+    ("GET", "/metrics"): statuses(200, 403, 403, 403, 200, 403),
 }
 
 # Lists: (collection, which fixture object, principals that see it). None: any item at all.
+READERS_OF_P1 = ("member_of_p1", "reader_of_p1", "service", "host_agent")
 VISIBLE = {
-    ("GET", "/v2.0/networks"): (
-        "networks", "network", {"admin", "member_of_p1", "reader_of_p1", "service"}
-    ),
+    ("GET", "/v2.0/networks"): ("networks", "network", {"admin", *READERS_OF_P1}),
     ("GET", "/v2.0/segments"): ("segments", "segment", {"admin"}),
-    ("GET", "/v2.0/subnets"): (
-        "subnets", "subnet", {"admin", "member_of_p1", "reader_of_p1", "service"}
-    ),
-    ("GET", "/v2.0/ports"): ("ports", "port", {"admin", "member_of_p1", "reader_of_p1", "service"}),
+    ("GET", "/v2.0/subnets"): ("subnets", "subnet", {"admin", *READERS_OF_P1}),
+    ("GET", "/v2.0/ports"): ("ports", "port", {"admin", *READERS_OF_P1}),
     ("GET", AVAILABILITY): ("network_ip_availabilities", "availability", {"admin"}),
     ("GET", "/v2.0/audit-events"): ("audit_events", None, {"admin"}),
     ("GET", "/v2.0/agents"): ("agents", "agent", {"admin"}),
@@ -271,6 +277,7 @@ def issue_principals(api) -> dict[str, dict[str, str]]:
     reader, _ = issue_token(api, OWNER, ["reader"], name="reader")
     other, _ = issue_token(api, OTHER, ["member"], name="other")
     service, _ = issue_token(api, "service", ["service"], name="service")
+    agent, _ = issue_token(api, "agents", ["service"], name="agent", host=AGENT_HOST)
     expired, _ = issue_token(api, "admin", ["admin"], name="expired",
                              expires_in=timedelta(days=1))
     expire_token(api, "expired")
@@ -282,6 +289,7 @@ def issue_principals(api) -> dict[str, dict[str, str]]:
         "reader_of_p1": auth(reader),
         "member_of_other_project": auth(other),
         "service": auth(service),
+        "host_agent": auth(agent),
         "no_token": {},
         "oversized_token": auth("x" * 10_000),
         "not_a_token": auth("not-a-token"),
