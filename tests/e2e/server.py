@@ -31,7 +31,6 @@ E2E_CONFIG = {
     "flat_networks": ["*"],
     "tenant_network_types": ["geneve"],
     "global_physnet_mtu": 1500,
-    "rate_limit_per_second": 0,
     "vni_ranges": {"vxlan": ["1:1000"], "geneve": ["1:16777215"]},
 }
 # The same, validating X-Auth-Token against segmentd's own tokens (the product's default).

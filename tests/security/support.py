@@ -14,8 +14,10 @@ from segmentd.services.common import utcnow
 from tests.conftest import Api, build_api
 from tests.e2e.server import SEGMENTD
 
-# Validation results are not cached, so a revocation or an expiry shows at once.
-TOKEN_MODE = {"auth_mode": "token", "token_cache_seconds": 0}
+# Validation results are not cached, so a revocation or an expiry shows at once. The
+# matrix sends hundreds of tokenless requests from the one test client address: the
+# per-address limit of anonymous callers is off here (tests/limits tests it).
+TOKEN_MODE = {"auth_mode": "token", "token_cache_seconds": 0, "anonymous_rate_limit_per_second": 0}
 
 
 def token_api(db_url: str, **overrides) -> Api:
