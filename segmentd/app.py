@@ -18,7 +18,7 @@ from segmentd.api.middleware import (
     BodyLimitMiddleware,
     ResponseHeadersMiddleware,
 )
-from segmentd.api.ratelimit import RateLimiter
+from segmentd.api.ratelimit import RequestLimits
 from segmentd.api.routes import (
     agents,
     audit_events,
@@ -131,7 +131,7 @@ def create_app(settings: Settings, bus: EventBus | None = None) -> FastAPI:
         app.state.runtime = Runtime(
             settings=settings, engine=engine, dispatcher=dispatcher, rules=rules, clock=clock,
             address_policy=address_policy, policy=policy, validator=validator,
-            limiter=RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst),
+            limits=RequestLimits(settings),
             realization=_watch_of(northbound),
         )
         dispatcher.start()

@@ -179,9 +179,15 @@ class Settings(BaseSettings):
     token_cache_seconds: float = Field(default=5.0, ge=0, le=300)  # revocation takes effect within
     max_request_body_bytes: int = Field(default=1_048_576, ge=1024, le=64 * 1_048_576)
     max_json_depth: int = Field(default=16, ge=4, le=256)
-    rate_limit_per_second: float = Field(default=50.0, ge=0)  # per token and process; 0 = off
+    # Per token and process, for operators who want one; 0 (the default) = off, so that a
+    # client sending one request at a time never sees a 429 (Neutron has no API rate limit).
+    rate_limit_per_second: float = Field(default=0.0, ge=0)
     rate_limit_burst: int = Field(default=100, ge=1)
     rate_limit_exempt_admin: bool = False
+    # Callers without a valid token (failed authentication, paths with no route), per client
+    # address (an IPv6 /64) and process; 0 = off.
+    anonymous_rate_limit_per_second: float = Field(default=2.0, ge=0)
+    anonymous_rate_limit_burst: int = Field(default=20, ge=1)
     database_statement_timeout_ms: int = Field(default=10_000, ge=0)  # PostgreSQL; 0 = none
     keepalive_timeout_seconds: int = Field(default=5, ge=1, le=300)
     limit_concurrency: int | None = Field(default=None, ge=1)  # beyond it uvicorn answers 503

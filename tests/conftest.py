@@ -46,7 +46,6 @@ BASE_CONFIG = {
     "tenant_network_types": ["geneve"],
     "vni_ranges": {"vxlan": ["1:1000"], "geneve": ["1:16777215"]},
     "pagination_max_limit": 50,
-    "rate_limit_per_second": 0,  # the limit has its own tests
 }
 
 

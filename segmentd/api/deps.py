@@ -50,9 +50,11 @@ def _development_context(request: Request, policy) -> RequestContext:
 
 
 async def request_context(request: Request) -> RequestContext:
-    """Who is asking, from X-Auth-Token (or development headers), then the rate limit.
+    """Who is asking, from X-Auth-Token (or development headers), then the rate limits.
 
-    async so that FastAPI calls it inline instead of in its threadpool (measurable per request).
+    A caller without a valid token spends from its client address's bucket (429 once it is
+    empty), then gets its 401. async so that FastAPI calls it inline instead of in its
+    threadpool (measurable per request).
     """
     rt = request.app.state.runtime
     if rt.validator is None:
@@ -64,11 +66,7 @@ async def request_context(request: Request) -> RequestContext:
         if token and len(token) <= MAX_TOKEN_LENGTH:
             principal = await rt.validator.validate(token)
         if principal is None:
-            # Failed authentication spends from the client address's bucket, so guessing
-            # tokens (and filling the audit trail with refusals) is rate limited too.
-            if rt.limiter.enabled:
-                client = request.client.host if request.client else "unknown"
-                rt.limiter.take(f"unauthenticated:{client}")
+            rt.limits.take_anonymous(request.client.host if request.client else None)
             raise NotAuthenticated()
         ctx = RequestContext.build(
             principal.project_id, principal.roles, user_id=principal.user_id,
@@ -76,10 +74,19 @@ async def request_context(request: Request) -> RequestContext:
             token_id=principal.token_id, host=principal.host,
         )
         limit_key = principal.token_id
-    request.state.context = ctx  # for the audit of refused requests
-    if rt.limiter.enabled and not (ctx.is_admin and rt.settings.rate_limit_exempt_admin):
-        rt.limiter.take(limit_key)
+    # Only a caller who is someone has its refused requests stored in the audit trail.
+    request.state.context = ctx
+    rt.limits.take_caller(ctx, limit_key)
     return ctx
+
+
+async def unrouted_caller(request: Request) -> None:
+    """A request no route takes (404, 405) passes the same limits as any other; an
+    anonymous one is only counted (it gets its 404 or 405, not a 401)."""
+    try:
+        await request_context(request)
+    except NotAuthenticated:
+        pass
 
 
 ContextDep = Annotated[RequestContext, Depends(request_context)]

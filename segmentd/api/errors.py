@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
+from segmentd.api.deps import unrouted_caller
 from segmentd.errors import SegmentdError
 
 LOG = logging.getLogger(__name__)
@@ -49,6 +50,13 @@ async def _domain_error(request: Request, exc: SegmentdError):
 
 
 async def _http_error(request: Request, exc: StarletteHTTPException):
+    """The router's own answers (no route: 404; no such method: 405), after the caller has
+    passed the limits every request passes."""
+    if exc.status_code in (404, 405) and getattr(request.state, "context", None) is None:
+        try:
+            await unrouted_caller(request)
+        except SegmentdError as err:  # OverLimit
+            return await _domain_error(request, err)
     messages = {404: "The resource could not be found.", 405: "The method is not allowed."}
     if exc.status_code == 405:
         headers = {"Allow": exc.headers["Allow"]} if exc.headers and "Allow" in exc.headers else None

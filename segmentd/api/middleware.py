@@ -78,6 +78,10 @@ class AuditFailuresMiddleware:
     """Record mutating requests that did not succeed, in a transaction of their own.
 
     Successful writes record their audit row inside their own transaction (Runtime.write).
+    Only refusals of an identified caller are stored. Those of anonymous callers (no valid
+    token, in token mode) and of the rate limits (429) go to the log, in normalized form:
+    their number is the attacker's to choose, so storing them would be an unauthenticated
+    write path.
     """
 
     def __init__(self, app) -> None:
@@ -98,23 +102,25 @@ class AuditFailuresMiddleware:
             await self.app(scope, receive, send_noting_status)
         finally:
             state = scope.get("state", {})
-            if status == 429:
-                # Refused by the rate limiter: logged, not stored, so a flood cannot grow
-                # the audit table (the limiter already bounds everything below it).
-                LOG.info("rate limited %s %s [%s]", scope["method"], scope["path"],
-                         state.get("request_id", ""))
-            elif status >= 400 and not state.get("audited"):
-                await self._record(scope, status)
+            if status >= 400 and not state.get("audited"):
+                request = Request(scope)
+                ctx = state.get("context")
+                if status == 429 or ctx is None:
+                    action, resource_type, _ = audit_target(request)
+                    client = scope.get("client") or ("unknown", 0)
+                    LOG.info("refused %s (%s) from %s%s: %d [%s]", action, resource_type,
+                             client[0], "" if ctx is None else f" project {ctx.project_id}",
+                             status, state.get("request_id", ""))
+                else:
+                    await self._record(request, ctx, status)
 
-    async def _record(self, scope, status: int) -> None:
-        request = Request(scope)
-        rt = scope["app"].state.runtime
+    async def _record(self, request: Request, ctx, status: int) -> None:
+        rt = request.app.state.runtime
         action, resource_type, resource_id = audit_target(request)
-        state = scope.get("state", {})
         try:
             async with rt.engine.begin() as conn:
                 await audit.record(
-                    conn, state.get("context"), request_id=state.get("request_id", ""),
+                    conn, ctx, request_id=request.state.request_id,
                     action=action, resource_type=resource_type, resource_id=resource_id,
                     status=status,
                 )

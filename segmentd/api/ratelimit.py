@@ -1,14 +1,26 @@
-"""Per-credential token buckets (per server process: N processes allow N times the rate)."""
+"""Token buckets (per server process: N processes allow N times the rate).
+
+Two limits, one design. Callers without a valid token (failed authentication, paths with
+no route) spend from their client address's bucket, on by default: that traffic is
+accountable to no one, and it is refused before anything is recorded for it. Authenticated
+callers spend from their token's bucket only where an operator configures one: a client
+that sends one request at a time must never see a 429 at the defaults, however fast the
+server answers it (Neutron has no API rate limit at all).
+"""
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import time
 from collections import OrderedDict
 
+from segmentd.config import Settings
+from segmentd.context import RequestContext
 from segmentd.errors import OverLimit
 
-MAX_TRACKED = 50_000  # least recently seen credentials are forgotten beyond this
+MAX_TRACKED = 50_000  # least recently seen keys are forgotten beyond this
+IPV6_CLIENT_PREFIX = 64  # one IPv6 client holds a /64: its addresses share a bucket
 
 
 class RateLimiter:
@@ -33,3 +45,36 @@ class RateLimiter:
         self._buckets.move_to_end(key)
         while len(self._buckets) > MAX_TRACKED:
             self._buckets.popitem(last=False)
+
+
+def address_key(host: str | None) -> str:
+    """The bucket of a client address (an IPv6 one by its /64)."""
+    try:
+        address = ipaddress.ip_address(host or "")
+    except ValueError:
+        return f"address:{host or 'unknown'}"
+    if address.version == 6:
+        if address.ipv4_mapped is not None:
+            return f"address:{address.ipv4_mapped}"
+        return f"address:{ipaddress.ip_network((address, IPV6_CLIENT_PREFIX), strict=False)}"
+    return f"address:{address}"
+
+
+class RequestLimits:
+    """The per-token limit (operator opt-in) and the per-address limit of anonymous callers."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.per_token = RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst)
+        self.anonymous = RateLimiter(settings.anonymous_rate_limit_per_second,
+                                     settings.anonymous_rate_limit_burst)
+        self.exempt_admin = settings.rate_limit_exempt_admin
+
+    def take_caller(self, ctx: RequestContext, key: str) -> None:
+        """One request of an authenticated caller (development mode: every caller)."""
+        if self.per_token.enabled and not (ctx.is_admin and self.exempt_admin):
+            self.per_token.take(key)
+
+    def take_anonymous(self, host: str | None) -> None:
+        """One request of a caller without a valid token, from client address `host`."""
+        if self.anonymous.enabled:
+            self.anonymous.take(address_key(host))

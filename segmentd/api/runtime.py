@@ -9,7 +9,7 @@ from typing import TypeVar
 from fastapi import Request
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from segmentd.api.ratelimit import RateLimiter
+from segmentd.api.ratelimit import RequestLimits
 from segmentd.auth.policy import Policy
 from segmentd.auth.tokens import TokenValidator
 from segmentd.config import Settings
@@ -37,7 +37,7 @@ class Runtime:
     address_policy: AddressPolicy
     policy: Policy
     validator: TokenValidator | None
-    limiter: RateLimiter
+    limits: RequestLimits
     realization: Watch | None = None  # the backend realizing changes, when there is one
 
     async def write(self, ctx: RequestContext, request: Request,
@@ -73,14 +73,26 @@ def runtime(request: Request) -> Runtime:
     return request.app.state.runtime
 
 
+def route_resource_type(path_template: str) -> str:
+    """The resource a route acts on, from its path template (`/v2.0/networks/{network_id}`:
+    network): a name from the route table, never text of a request's path."""
+    parts = [p for p in path_template.split("/") if p and not p.startswith("{")]
+    collection = parts[1] if len(parts) > 1 and parts[0] == "v2.0" else (parts[0] if parts else "")
+    return (collection[:-1] if collection.endswith("s") else collection) or "none"
+
+
 def audit_target(request) -> tuple[str, str, str | None]:
-    """(action, resource type, resource id) of a request, from its route and path."""
+    """(action, resource type, resource id) of a request, from the route that took it.
+
+    A request no route took (404), or whose method its route does not take (405), is
+    `<method>_unrouted` on resource type "none": its path is the caller's free text and is
+    never recorded.
+    """
     scope = request.scope
     route = scope.get("route")
-    action = getattr(route, "name", None) or f"{scope['method'].lower()}_unrouted"
-    parts = [p for p in scope["path"].split("/") if p]
-    collection = parts[1] if len(parts) > 1 and parts[0] == "v2.0" else (parts[0] if parts else "")
-    resource_type = collection[:-1] if collection.endswith("s") else collection
+    path_template = getattr(route, "path", None)
+    if path_template is None or scope["method"] not in getattr(route, "methods", ()):
+        return f"{scope['method'].lower()}_unrouted", "none", None
     params = scope.get("path_params") or {}
     resource_id = next(iter(params.values()), None) if params else None
-    return action, resource_type or "none", resource_id
+    return route.name, route_resource_type(path_template), resource_id

@@ -1,10 +1,15 @@
-"""End-to-end fixtures: `segmentd serve` as a subprocess on SQLite and on PostgreSQL."""
+"""End-to-end fixtures: `segmentd serve` as a subprocess on SQLite and on PostgreSQL.
+
+The client scenarios run against the server README's start command starts: the shipped
+etc/segmentd.example.toml as it is (token mode, its limits), only the database and port
+differ. They authenticate with its bootstrap admin token.
+"""
 
 from __future__ import annotations
 
 import pytest
 
-from tests.e2e.server import database, start_server
+from tests.e2e.server import database, start_example_server
 
 
 @pytest.hookimpl(wrapper=True)
@@ -24,7 +29,7 @@ def _failed(request) -> bool:
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)])
 def live_server(request, tmp_path):
-    """The base URL of a freshly migrated `segmentd serve`; its log is printed if the test fails."""
+    """A freshly migrated `segmentd serve` (a Live); its log is printed if the test fails."""
     yield from _serve(request, tmp_path, request.param)
 
 
@@ -43,9 +48,10 @@ def sqlite_live_server(request, tmp_path):
 
 def _serve(request, tmp_path, kind: str):
     with database(kind, tmp_path) as db_url:
-        server = start_server(tmp_path, db_url, name=f"segmentd-{kind}")
+        live = start_example_server(tmp_path, db_url, name=f"segmentd-{kind}")
+        server = live.server
         try:
-            yield server.base_url
+            yield live
         finally:
             server.stop()
             if _failed(request):

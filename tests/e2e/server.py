@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+import tomllib
 import urllib.error
 import urllib.request
 import uuid
@@ -20,6 +21,9 @@ from pathlib import Path
 from tests.conftest import PG_HOST, PG_PORT, PG_USER, create_pg_database, drop_pg_database
 
 VENV_BIN = Path(sys.executable).parent
+# What README's start command (scripts/serve) serves with; the client scenarios use it as is.
+EXAMPLE_CONFIG = Path(__file__).resolve().parents[2] / "etc" / "segmentd.example.toml"
+BOOTSTRAP_PROJECT = "admin"  # the project of the admin token `serve` prints on an empty database
 SEGMENTD = str(VENV_BIN / "segmentd")
 READY_TIMEOUT = 60.0  # seconds for migrate + start-up (a loaded 2-core machine took over 30)
 STOP_TIMEOUT = 10.0
@@ -31,7 +35,6 @@ E2E_CONFIG = {
     "flat_networks": ["*"],
     "tenant_network_types": ["geneve"],
     "global_physnet_mtu": 1500,
-    "rate_limit_per_second": 0,
     "vni_ranges": {"vxlan": ["1:1000"], "geneve": ["1:16777215"]},
 }
 # The same, validating X-Auth-Token against segmentd's own tokens (the product's default).
@@ -103,21 +106,26 @@ class Server:
 
 
 def start_server(
-    workdir: Path, db_url: str, *, name: str = "server", config: dict | None = None,
+    workdir: Path, db_url: str, *, name: str = "server", config: dict | Path | None = None,
     migrate: bool = True, workers: int = 1, env: dict[str, str] | None = None,
 ) -> Server:
     """Start `segmentd serve` and wait (with a deadline) until GET / answers 200.
 
-    The server sees none of the caller's SEGMENTD_* variables, only those in `env`.
+    `config` is a dict written to a TOML file, or a file used as it is (EXAMPLE_CONFIG: the
+    server README's start command starts, but for its database URL and port). The server
+    sees none of the caller's SEGMENTD_* variables, only those in `env`.
     """
-    cfg = write_config(workdir / f"{name}.toml", config or E2E_CONFIG)
+    if isinstance(config, Path):
+        cfg = config
+    else:
+        cfg = write_config(workdir / f"{name}.toml", config or E2E_CONFIG)
     for attempt in range(3):  # a port taken between free_port() and bind: try another
         port = free_port()
         log_path = workdir / f"{name}.log"
-        argv = [
-            SEGMENTD, "serve", "--config", str(cfg), "--database-url", db_url,
-            "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
-        ]
+        argv = [SEGMENTD, "serve", "--config", str(cfg), "--database-url", db_url,
+                "--port", str(port)]  # host: 127.0.0.1, the default and the example's
+        if workers != 1:
+            argv += ["--workers", str(workers)]
         if not migrate:
             argv.append("--no-migrate")
         log = open(log_path, "ab")  # noqa: SIM115 (the child owns it)
@@ -155,6 +163,58 @@ def stop_servers(request, servers: list[Server]) -> None:
 def bootstrap_tokens(server: Server) -> list[str]:
     """Every bootstrap admin token the server printed (token mode on an empty database)."""
     return BOOTSTRAP_LINE.findall(server.log())
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """This environment without anyone's SEGMENTD_* settings."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SEGMENTD_")}
+    env.update(extra)
+    return env
+
+
+def segmentd(*args: str, db_url: str) -> subprocess.CompletedProcess:
+    """`segmentd <args> --database-url <db_url>` with only the defaults (token mode)."""
+    return subprocess.run(
+        [SEGMENTD, *args, "--database-url", db_url],
+        capture_output=True, text=True, timeout=60, env=clean_env(), check=False,
+    )
+
+
+@dataclass
+class Live:
+    """A server on the shipped example config and the tokens its clients use."""
+
+    server: Server
+    admin: str  # the bootstrap admin token (project BOOTSTRAP_PROJECT)
+    service: str  # an unbound service-role token (project "agents"): host reports
+
+    @property
+    def url(self) -> str:
+        return self.server.base_url
+
+
+def start_example_server(workdir: Path, db_url: str, name: str,
+                         backend: dict | None = None) -> Live:
+    """`segmentd serve --config etc/segmentd.example.toml` (README's start command) on
+    `db_url`, with its bootstrap admin token and a service token issued by the CLI.
+
+    `backend`: settings added to the example's to use a backend (`backend`, `[ovn]`), and
+    nothing else changed.
+    """
+    config = EXAMPLE_CONFIG
+    if backend is not None:
+        config = {**tomllib.loads(EXAMPLE_CONFIG.read_text()), **backend}
+    server = start_server(workdir, db_url, name=name, config=config)
+    try:
+        (admin,) = bootstrap_tokens(server)
+        out = segmentd("token", "create", "--project", "agents", "--roles", "service",
+                       "--name", "agents", db_url=db_url)
+        assert out.returncode == 0, out.stdout + out.stderr
+    except BaseException:
+        server.stop()
+        print(f"--- {server.log_path} ---\n{server.log()}")
+        raise
+    return Live(server, admin, out.stdout.strip())
 
 
 def db_upgrade(workdir: Path, db_url: str) -> None:

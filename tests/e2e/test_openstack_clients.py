@@ -1,4 +1,5 @@
-"""The real OpenStack clients (python-openstackclient and openstacksdk) against `segmentd serve`."""
+"""The real OpenStack clients (python-openstackclient and openstacksdk) against `segmentd serve`
+on the shipped example config, with its bootstrap admin token."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import openstack
 import pytest
 from openstack import exceptions as sdk_exc
 
-from tests.e2e.server import VENV_BIN
+from tests.e2e.server import BOOTSTRAP_PROJECT, VENV_BIN, Live
 
 pytestmark = [
     pytest.mark.slow,
@@ -52,15 +53,15 @@ def run_cli(*args, auth: list[str], env=None) -> subprocess.CompletedProcess:
     )
 
 
-def token_auth(endpoint: str) -> list[str]:
-    return ["--os-auth-type", "admin_token", "--os-endpoint", endpoint, "--os-token", "anything"]
+def token_auth(endpoint: str, token: str) -> list[str]:
+    return ["--os-auth-type", "admin_token", "--os-endpoint", endpoint, "--os-token", token]
 
 
 class Cli:
     """`openstack ...` with admin_token auth against one endpoint."""
 
-    def __init__(self, endpoint: str, env=None, auth=None):
-        self.auth = auth if auth is not None else token_auth(endpoint)
+    def __init__(self, endpoint: str, token: str | None = None, env=None, auth=None):
+        self.auth = auth if auth is not None else token_auth(endpoint, token)
         self.env = env
 
     def run(self, *args) -> subprocess.CompletedProcess:
@@ -80,15 +81,23 @@ class Cli:
         return out.stdout + out.stderr
 
 
-def api_get(base_url: str, path: str, **params) -> httpx.Response:
-    return httpx.get(base_url + path, params=params, headers={"X-Auth-Token": "anything"})
+def admin_cli(live: Live) -> Cli:
+    return Cli(live.url, live.admin)
 
 
-def walk_pages(url: str, limit: int) -> list[dict]:
-    """GET a collection page by page, following `segments_links` next until it ends."""
-    items, next_url, pages = [], f"{url}?limit={limit}", 0
+def as_admin(live: Live) -> dict[str, str]:
+    return {"X-Auth-Token": live.admin}
+
+
+def api_get(live: Live, path: str, **params) -> httpx.Response:
+    return httpx.get(live.url + path, params=params, headers=as_admin(live))
+
+
+def walk_pages(live: Live, limit: int) -> list[dict]:
+    """GET the segments page by page, following `segments_links` next until it ends."""
+    items, next_url, pages = [], f"{live.url}/v2.0/segments?limit={limit}", 0
     while next_url:
-        resp = httpx.get(next_url)
+        resp = httpx.get(next_url, headers=as_admin(live))
         assert resp.status_code == 200, resp.text
         body = resp.json()
         assert len(body["segments"]) <= limit
@@ -114,7 +123,7 @@ def check_segment(seg: dict, *, network_id, network_type, physnet, name, revisio
     if network_type == "vlan":
         assert 100 <= seg["segmentation_id"] <= 2999  # physnet1's range
     else:
-        assert 1 <= seg["segmentation_id"] <= 1000  # vxlan vni_ranges
+        assert 1 <= seg["segmentation_id"] <= 100_000  # the example's vxlan vni_ranges
     assert TIMESTAMP.match(seg["created_at"]) and TIMESTAMP.match(seg["updated_at"])
     assert seg["updated_at"] >= seg["created_at"]
     assert seg["revision_number"] == revision
@@ -124,7 +133,7 @@ def check_vlan_network(net: dict, name: str) -> None:
     """A fresh one-segment VLAN provider network as the API returns it."""
     assert set(net) == NETWORK_KEYS | set(PROVIDER_KEYS), net
     assert UUID.match(net["id"]) and net["name"] == name and net["description"] == ""
-    assert net["project_id"] == net["tenant_id"] == "dev"
+    assert net["project_id"] == net["tenant_id"] == BOOTSTRAP_PROJECT
     assert net["admin_state_up"] is True and net["shared"] is False
     assert net["status"] == "ACTIVE" and net["mtu"] == 1500 and net["subnets"] == []
     assert net["provider:network_type"] == "vlan"
@@ -134,18 +143,20 @@ def check_vlan_network(net: dict, name: str) -> None:
     assert net["revision_number"] == 0
 
 
-def check_fields_selection(base_url: str, segment_id: str) -> None:
+def check_fields_selection(live: Live, segment_id: str) -> None:
     resp = httpx.get(
-        f"{base_url}/v2.0/segments/{segment_id}", params=[("fields", "name"), ("fields", "id")]
+        f"{live.url}/v2.0/segments/{segment_id}", params=[("fields", "name"), ("fields", "id")],
+        headers=as_admin(live),
     )
     assert resp.status_code == 200, resp.text
     assert set(resp.json()["segment"]) == {"id", "name"}
     assert resp.json()["segment"]["id"] == segment_id
 
 
-def set_mtu(base_url: str, network_id: str, mtu: int) -> dict:
+def set_mtu(live: Live, network_id: str, mtu: int) -> dict:
     """Raw PUT of the MTU as a JSON integer."""
-    resp = httpx.put(f"{base_url}/v2.0/networks/{network_id}", json={"network": {"mtu": mtu}})
+    resp = httpx.put(f"{live.url}/v2.0/networks/{network_id}", json={"network": {"mtu": mtu}},
+                     headers=as_admin(live))
     assert resp.status_code == 200, resp.text
     return resp.json()["network"]
 
@@ -155,7 +166,7 @@ def set_mtu(base_url: str, network_id: str, mtu: int) -> dict:
 @pytest.mark.postgresql
 def test_cli_segment_lifecycle_create_list_paginate_rename_delete(pg_live_server):
     """The whole segment scenario through `openstack ... -f json` with admin_token auth."""
-    cli = Cli(pg_live_server)
+    cli = admin_cli(pg_live_server)
     net_name, seg_name = f"net-{uuid.uuid4().hex[:6]}", "seg-vxlan"
 
     net = cli.json("network", "create", "--provider-network-type", "vlan",
@@ -210,7 +221,7 @@ def test_cli_segment_lifecycle_create_list_paginate_rename_delete(pg_live_server
     paged = cli.json("network", "segment", "list", "--limit", "1")
     assert sorted(r["ID"] for r in paged) == sorted(r["ID"] for r in everything)
     assert len({r["ID"] for r in paged}) == len(paged) == 2
-    raw_paged = walk_pages(f"{pg_live_server}/v2.0/segments", limit=1)
+    raw_paged = walk_pages(pg_live_server, limit=1)
     assert [s["id"] for s in raw_paged] == sorted(r["ID"] for r in everything)
     check_fields_selection(pg_live_server, seg["id"])
 
@@ -244,10 +255,10 @@ def test_cli_through_clouds_yaml_with_endpoint_with_or_without_version(
         "  segmentd:\n"
         "    auth_type: admin_token\n"
         "    auth:\n"
-        f"      endpoint: {sqlite_live_server}{suffix}\n"
-        "      token: anything\n"
+        f"      endpoint: {sqlite_live_server.url}{suffix}\n"
+        f"      token: {sqlite_live_server.admin}\n"
     )
-    cli = Cli(sqlite_live_server, env=client_env(OS_CLIENT_CONFIG_FILE=str(clouds)),
+    cli = Cli(sqlite_live_server.url, env=client_env(OS_CLIENT_CONFIG_FILE=str(clouds)),
               auth=["--os-cloud", "segmentd"])
     net = cli.json("network", "create", "--provider-network-type", "vlan",
                    "--provider-physical-network", "physnet1", "via-clouds-yaml")
@@ -256,14 +267,14 @@ def test_cli_through_clouds_yaml_with_endpoint_with_or_without_version(
     assert [(s["Network"], s["Network Type"]) for s in segs] == [(net["id"], "vlan")]
     assert cli.ok("network", "delete", net["id"]) == ""
 
-    direct = Cli(f"{sqlite_live_server}{suffix}")
+    direct = Cli(f"{sqlite_live_server.url}{suffix}", sqlite_live_server.admin)
     assert direct.json("network", "list") == []
 
 
 @pytest.mark.postgresql
 def test_cli_integer_options_sent_as_strings_are_accepted(pg_live_server):
     """`network create --provider-segment N` and `network set --mtu N`: the CLI sends digit strings."""
-    cli = Cli(pg_live_server)
+    cli = admin_cli(pg_live_server)
     net = cli.json("network", "create", "--provider-network-type", "vlan",
                    "--provider-physical-network", "physnet1", "--provider-segment", "200", "n")
     assert net["provider:segmentation_id"] == 200
@@ -273,9 +284,9 @@ def test_cli_integer_options_sent_as_strings_are_accepted(pg_live_server):
 
 # -- openstacksdk ----------------------------------------------------------------------------
 
-def sdk_connect(endpoint: str):
+def sdk_connect(live: Live, suffix: str = ""):
     return openstack.connect(
-        auth_type="admin_token", auth={"endpoint": endpoint, "token": "anything"},
+        auth_type="admin_token", auth={"endpoint": live.url + suffix, "token": live.admin},
         load_yaml_config=False, load_envvars=False,
     )
 
@@ -288,7 +299,7 @@ def sdk_segment(seg) -> dict:
 @pytest.mark.parametrize("suffix", ["", "/v2.0"])
 def test_sdk_segment_lifecycle_create_filter_paginate_rename_delete(live_server, suffix):
     """The segment scenario through openstacksdk's network proxy with admin_token auth."""
-    conn = sdk_connect(live_server + suffix)
+    conn = sdk_connect(live_server, suffix)
     net = conn.network.create_network(
         name="sdk-net", provider_network_type="vlan", provider_physical_network="physnet1"
     )
@@ -296,7 +307,7 @@ def test_sdk_segment_lifecycle_create_filter_paginate_rename_delete(live_server,
                        "sdk-net")
     assert (net.provider_network_type, net.provider_physical_network) == ("vlan", "physnet1")
     assert 100 <= net.provider_segmentation_id <= 2999
-    assert net.mtu == 1500 and net.status == "ACTIVE" and net.project_id == "dev"
+    assert net.mtu == 1500 and net.status == "ACTIVE" and net.project_id == BOOTSTRAP_PROJECT
     assert net.is_admin_state_up is True and net.is_shared is False
     assert net.revision_number == 0 and TIMESTAMP.match(net.created_at)
 
@@ -341,7 +352,7 @@ def test_sdk_segment_lifecycle_create_filter_paginate_rename_delete(live_server,
         paged = [s.id for s in conn.network.segments(limit=limit)]
         assert len(paged) == len(set(paged)) == 4, (limit, paged)
         assert sorted(paged) == all_ids
-        assert [s["id"] for s in walk_pages(f"{live_server}/v2.0/segments", limit)] == all_ids
+        assert [s["id"] for s in walk_pages(live_server, limit)] == all_ids
     check_fields_selection(live_server, created[0].id)
 
     renamed = conn.network.update_segment(created[0], name="renamed", description="d")

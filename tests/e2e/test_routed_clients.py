@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from tests.e2e.test_openstack_clients import Cli, api_get, sdk_connect
+from tests.e2e.test_openstack_clients import admin_cli, api_get, sdk_connect
 
 pytestmark = [
     pytest.mark.slow,
@@ -16,7 +16,7 @@ pytestmark = [
 
 def test_cli_routed_network_subnet_per_segment(pg_live_server):
     """Two VLAN segments on two physnets, one subnet on each, and the delete orders."""
-    cli = Cli(pg_live_server)
+    cli = admin_cli(pg_live_server)
     name = f"routed-{uuid.uuid4().hex[:6]}"
     net = cli.json("network", "create", "--provider-network-type", "vlan",
                    "--provider-physical-network", "physnet1", name)

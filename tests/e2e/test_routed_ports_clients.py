@@ -3,7 +3,7 @@ openstacksdk): host-aware address allocation, deferred allocation, binding, refu
 moves, network IP availability, port filters and the delete orders.
 
 Host reports (which hosts reach which physical networks) come from agents, not from the
-clients: they are posted with httpx under a service role.
+clients: they are posted with httpx with a service-role token.
 """
 
 from __future__ import annotations
@@ -23,16 +23,17 @@ from tests.e2e.test_openstack_clients import (
     TIMESTAMP,
     UUID,
     Cli,
+    admin_cli,
     api_get,
     sdk_connect,
 )
+from tests.e2e.server import BOOTSTRAP_PROJECT, Live
 
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.filterwarnings("ignore::PendingDeprecationWarning"),  # openstacksdk internals
 ]
 
-SERVICE = {"X-Roles": "service", "X-Project-Id": "agents"}
 MAC = re.compile(r"^fa:16:3e(:[0-9a-f]{2}){3}$")
 OVS_VIF_DETAILS = {"port_filter": True, "connectivity": "l2", "bridge_name": "br-int",
                    "datapath_type": "system"}
@@ -54,12 +55,13 @@ AVAILABILITY_LIST_HEADERS = {"Network ID", "Network Name", "Total IPs", "Used IP
 
 # -- helpers -------------------------------------------------------------------------------
 
-def report(base_url: str, host: str, physnet: str) -> None:
+def report(live: Live, host: str, physnet: str) -> None:
     """An Open vSwitch agent on `host` with a bridge on `physnet` (a service-role report)."""
     body = {"report": {"host": host, "agent_type": "Open vSwitch agent",
                        "binary": "neutron-openvswitch-agent",
                        "configurations": {"bridge_mappings": {physnet: "br-ex"}}}}
-    resp = httpx.post(f"{base_url}/v2.0/host-reports", json=body, headers=SERVICE)
+    resp = httpx.post(f"{live.url}/v2.0/host-reports", json=body,
+                      headers={"X-Auth-Token": live.service})
     assert resp.status_code == 201, resp.text
     agent = resp.json()["agent"]
     assert (agent["host"], agent["agent_type"], agent["alive"]) == (
@@ -104,7 +106,7 @@ def check_cli_port(port: dict, *, name: str, network_id: str, host: str, vif_typ
     for key in set(port) - CLI_PORT_KEYS:
         assert port[key] in EMPTY, (key, port[key])
     assert UUID.match(port["id"]) and port["name"] == name and port["description"] == ""
-    assert port["network_id"] == network_id and port["project_id"] == "dev"
+    assert port["network_id"] == network_id and port["project_id"] == BOOTSTRAP_PROJECT
     assert MAC.match(port["mac_address"]), port["mac_address"]
     assert port["admin_state_up"] is True
     assert port["device_id"] == "" and port["device_owner"] == ""
@@ -162,7 +164,7 @@ def routed_network(cli: Cli, name: str):
 
 @pytest.mark.postgresql
 def test_cli_routed_ports_allocation_binding_availability_and_delete_orders(pg_live_server):
-    cli = Cli(pg_live_server)
+    cli = admin_cli(pg_live_server)
     name = f"rp-{uuid.uuid4().hex[:6]}"
     net, seg1, seg2, sub1, sub2 = routed_network(cli, name)
     net_id = net["id"]
@@ -256,7 +258,7 @@ def test_cli_routed_ports_allocation_binding_availability_and_delete_orders(pg_l
              "total_ips", "used_ips"}
     assert set(avail) >= known, avail
     assert (avail["network_id"], avail["network_name"], avail["project_id"]) == (
-        net_id, name, "dev")
+        net_id, name, BOOTSTRAP_PROJECT)
     for key in set(avail) - known:  # extensions segmentd does not have
         assert avail[key] in EMPTY, (key, avail[key])
     assert sorted(avail["subnet_ip_availability"], key=lambda s: s["cidr"]) == [
@@ -325,7 +327,7 @@ def test_cli_routed_ports_allocation_binding_availability_and_delete_orders(pg_l
 def test_cli_port_list_long(sqlite_live_server):
     """`openstack port list --long` asks for fields=tags and fields=trunk_details, which
     Neutron ignores when it lacks those extensions: the listing must work."""
-    cli = Cli(sqlite_live_server)
+    cli = admin_cli(sqlite_live_server)
     net = cli.json("network", "create", "--provider-network-type", "vlan",
                    "--provider-physical-network", "physnet1", "long")
     report(sqlite_live_server, "host-a", "physnet1")
@@ -369,7 +371,7 @@ def test_sdk_port_on_routed_network(live_server):
     assert port.binding_vif_details == OVS_VIF_DETAILS and port.binding_vnic_type == "normal"
     assert (port.status, port.is_admin_state_up, port.revision_number) == ("ACTIVE", True, 0)
     assert (port.device_id, port.device_owner, port.name) == ("vm-1", "compute:nova", "sdk-p")
-    assert MAC.match(port.mac_address) and port.project_id == "dev"
+    assert MAC.match(port.mac_address) and port.project_id == BOOTSTRAP_PROJECT
     other = conn.network.create_port(network_id=net.id, device_id="vm-2")  # deferred
     assert (other.fixed_ips, other.ip_allocation, other.binding_vif_type, other.status) == (
         [], "deferred", "unbound", "DOWN")

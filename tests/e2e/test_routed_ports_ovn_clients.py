@@ -12,8 +12,8 @@ import uuid
 import pytest
 
 from tests.conftest import wait_until
-from tests.e2e.server import E2E_CONFIG, database, start_server, stop_servers
-from tests.e2e.test_openstack_clients import Cli, api_get
+from tests.e2e.server import Live, database, start_example_server, stop_servers
+from tests.e2e.test_openstack_clients import admin_cli, api_get
 from tests.e2e.test_routed_ports_clients import (
     POOL_SIZE,
     check_cli_port,
@@ -38,46 +38,47 @@ OWNER = "e2e-routed-ports"
 
 @pytest.fixture
 def ovn_server(request, tmp_path):
-    """OVN NB/SB ovsdb-servers and a `segmentd serve` realizing into them and watching the
-    chassis; both stopped afterwards, the server's log printed if the test failed."""
+    """OVN NB/SB ovsdb-servers and a `segmentd serve` on the example config realizing into
+    them and watching the chassis; both stopped afterwards, the server's log printed if the
+    test failed."""
     ovn = OvnDatabases(tmp_path / "ovn")
     (tmp_path / "ovn").mkdir()
     try:
         ovn.start()
         with database("postgresql", tmp_path) as db_url:
-            config = {**E2E_CONFIG, "backend": "ovn", "event_dispatch_interval_seconds": 0.1,
-                      "ovn": {"nb_connection": ovn.remote, "sb_connection": ovn.remote,
-                              "owner": OWNER, "watch_chassis": True,
-                              "chassis_lease_seconds": 2, "timeout_seconds": 5}}
-            server = start_server(tmp_path, db_url, name="segmentd-ovn", config=config)
+            backend = {"backend": "ovn", "event_dispatch_interval_seconds": 0.1,
+                       "ovn": {"nb_connection": ovn.remote, "sb_connection": ovn.remote,
+                               "owner": OWNER, "watch_chassis": True,
+                               "chassis_lease_seconds": 2, "timeout_seconds": 5}}
+            live = start_example_server(tmp_path, db_url, "segmentd-ovn", backend=backend)
             try:
-                yield server, ovn
+                yield live, ovn
             finally:
-                stop_servers(request, [server])
+                stop_servers(request, [live.server])
     finally:
         ovn.stop()
 
 
 # -- reads of the API (the CLI adds nothing to them) ------------------------------------------
 
-def reached(base_url: str, host: str) -> set[str] | None:
+def reached(live: Live, host: str) -> set[str] | None:
     """The segments a host reaches (GET /v2.0/hosts/{host}/segments); None: no such host."""
-    resp = api_get(base_url, f"/v2.0/hosts/{host}/segments")
+    resp = api_get(live, f"/v2.0/hosts/{host}/segments")
     if resp.status_code == 404:
         return None
     assert resp.status_code == 200, resp.text
     return {s["id"] for s in resp.json()["segments"]}
 
 
-def api_port(base_url: str, port_id: str) -> dict:
-    resp = api_get(base_url, f"/v2.0/ports/{port_id}")
+def api_port(live: Live, port_id: str) -> dict:
+    resp = api_get(live, f"/v2.0/ports/{port_id}")
     assert resp.status_code == 200, resp.text
     return resp.json()["port"]
 
 
-def backlog(base_url: str) -> int:
+def backlog(live: Live) -> int:
     """Events the OVN backend has not applied yet (GET /v2.0/ovn/status)."""
-    resp = api_get(base_url, "/v2.0/ovn/status")
+    resp = api_get(live, "/v2.0/ovn/status")
     assert resp.status_code == 200, resp.text
     status = resp.json()["ovn"]
     assert status["connected"] is True and status["chassis_conflicts"] == [], status
@@ -122,9 +123,8 @@ def nb_names(ovn: OvnDatabases) -> dict[str, set[str]]:
 # -- the scenario --------------------------------------------------------------------------------
 
 def test_cli_routed_ports_on_ovn_chassis_hosts(ovn_server):
-    server, ovn = ovn_server
-    base = server.base_url
-    cli = Cli(base)
+    live, ovn = ovn_server
+    cli = admin_cli(live)
     name = f"rpo-{uuid.uuid4().hex[:6]}"
 
     # Two chassis, as ovn-controller registers them: each host reaches one physnet.
@@ -132,15 +132,15 @@ def test_cli_routed_ports_on_ovn_chassis_hosts(ovn_server):
     add_chassis(ovn, "ch-b", "host-b", "physnet2:br-ex")
     net, seg1, seg2, sub1, sub2 = routed_network(cli, name)
     net_id = net["id"]
-    wait_until(lambda: reached(base, "host-a") == {seg1} and reached(base, "host-b") == {seg2},
+    wait_until(lambda: reached(live, "host-a") == {seg1} and reached(live, "host-b") == {seg2},
                "each chassis host reaching the segment on its physnet")
-    hosts = {h["host"]: h for h in api_get(base, "/v2.0/hosts").json()["hosts"]}
+    hosts = {h["host"]: h for h in api_get(live, "/v2.0/hosts").json()["hosts"]}
     assert set(hosts) == {"host-a", "host-b"}, hosts
     for host, chassis, physnet in (("host-a", "ch-a", "physnet1"), ("host-b", "ch-b", "physnet2")):
         entry = hosts[host]
         assert (entry["chassis"], entry["alive"], entry["physnets"]) == (chassis, True, [physnet])
         assert (entry["tunnel_types"], entry["segment_count"]) == (["geneve"], 1), entry
-    agents = api_get(base, "/v2.0/agents").json()["agents"]
+    agents = api_get(live, "/v2.0/agents").json()["agents"]
     assert sorted((a["host"], a["agent_type"], a["binary"]) for a in agents) == [
         ("host-a", "OVN Controller agent", "ovn-controller"),
         ("host-b", "OVN Controller agent", "ovn-controller")]
@@ -172,7 +172,7 @@ def test_cli_routed_ports_on_ovn_chassis_hosts(ovn_server):
 
     lsp_a = check_lsp(ovn, port_a, sub1, "host-a", net_id)
     check_lsp(ovn, port_b, sub2, "host-b", net_id)
-    wait_until(lambda: backlog(base) == 0, "every event applied to the Northbound DB")
+    wait_until(lambda: backlog(live) == 0, "every event applied to the Northbound DB")
     assert lsp(ovn, deferred["id"]) is None  # its port.created was applied, and made nothing
 
     # Binding the deferred port allocates from host-b's subnet; moving p-a to host-b, which
@@ -196,7 +196,7 @@ def test_cli_routed_ports_on_ovn_chassis_hosts(ovn_server):
                    status="ACTIVE", ip_allocation="deferred", revision=1)
     ip_d = one_address(bound, sub2)
     assert ip_d != ip_b and bound["mac_address"] == deferred["mac_address"]
-    a_after = api_port(base, port_a["id"])  # the refused move changed nothing
+    a_after = api_port(live, port_a["id"])  # the refused move changed nothing
     assert (a_after["binding:host_id"], a_after["fixed_ips"], a_after["revision_number"]) == (
         "host-a", port_a["fixed_ips"], 0)
     assert (avail["network_id"], avail["used_ips"], avail["total_ips"]) == (
@@ -213,17 +213,17 @@ def test_cli_routed_ports_on_ovn_chassis_hosts(ovn_server):
     # host-a's chassis goes, and the host with it: p-a's binding fails. It keeps its host
     # and its address, and so its LSP, which follows the port's new revision.
     ovn.sbctl("chassis-del", "ch-a")
-    wait_until(lambda: reached(base, "host-a") is None, "host-a gone with its chassis")
+    wait_until(lambda: reached(live, "host-a") is None, "host-a gone with its chassis")
     failed = wait_until(
-        lambda: (p := api_port(base, port_a["id"]))["binding:vif_type"] == "binding_failed"
+        lambda: (p := api_port(live, port_a["id"]))["binding:vif_type"] == "binding_failed"
         and p, "p-a's binding failing")
     assert (failed["status"], failed["binding:host_id"], failed["binding:vif_details"]) == (
         "DOWN", "host-a", {})
     assert (failed["fixed_ips"], failed["revision_number"]) == (port_a["fixed_ips"], 1)
     check_lsp(ovn, failed, sub1, "host-a", net_id)
-    assert [h["host"] for h in api_get(base, "/v2.0/hosts").json()["hosts"]] == ["host-b"]
-    assert [a["host"] for a in api_get(base, "/v2.0/agents").json()["agents"]] == ["host-b"]
-    assert api_port(base, port_b["id"])["status"] == "ACTIVE"  # host-b's ports are untouched
+    assert [h["host"] for h in api_get(live, "/v2.0/hosts").json()["hosts"]] == ["host-b"]
+    assert [a["host"] for a in api_get(live, "/v2.0/agents").json()["agents"]] == ["host-b"]
+    assert api_port(live, port_b["id"])["status"] == "ACTIVE"  # host-b's ports are untouched
 
     # Deletes that must fail, each with its error. p-a alone holds sub1's addresses and
     # keeps the network in use, so deleting p-b and p-d meanwhile changes none of them.
@@ -257,6 +257,6 @@ def test_cli_routed_ports_on_ovn_chassis_hosts(ovn_server):
                  f"/v2.0/segments/{seg2}", f"/v2.0/subnets/{sub1['id']}",
                  f"/v2.0/subnets/{sub2['id']}", *(f"/v2.0/ports/{p['id']}"
                                                   for p in (port_a, port_b, deferred))):
-        assert api_get(base, path).status_code == 404, path
+        assert api_get(live, path).status_code == 404, path
     empty = {"switches": set(), "ports": set(), "dhcp": set()}
     wait_until(lambda: nb_names(ovn) == empty, "the Northbound DB emptied")

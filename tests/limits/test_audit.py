@@ -11,7 +11,9 @@ import subprocess
 import uuid
 
 import pytest
+from sqlalchemy import text
 
+from segmentd.config import Settings
 from segmentd.services import tokens
 from tests.conftest import build_api
 from tests.e2e.server import SEGMENTD
@@ -308,19 +310,91 @@ def test_token_mode_rows_carry_the_token_id_never_the_secret(token_api, db_url, 
         assert admin_secret not in text
 
 
+def audit_count(api) -> int:
+    return api._run(
+        lambda conn: conn.execute(text("SELECT count(*) FROM audit_events"))).scalar()
+
+
 @pytest.mark.parametrize("token", [None, "sgd_not-a-real-token", "x" * 9000])
-def test_token_mode_bad_token_on_a_write_is_recorded_as_denied_401(token_api, token):
-    admin_secret, _ = create_token(token_api, "ops", ["admin"])
+def test_token_mode_bad_token_on_a_write_is_401_logged_not_stored(token_api, token, caplog):
+    """Nobody is accountable for it: stored, it would be an unauthenticated write path."""
     headers = {"X-Auth-Token": token} if token else {}
-    resp = token_api.post("/v2.0/networks", json={"network": {"name": "n"}}, headers=headers)
+    with caplog.at_level("INFO", logger="segmentd.api.middleware"):
+        resp = token_api.post("/v2.0/networks", json={"network": {"name": "n"}},
+                              headers=headers)
     assert resp.status_code == 401
     assert error_of(resp)["type"] == "NotAuthenticated"
-    rows = token_api.get("/v2.0/audit-events",
-                         headers={"X-Auth-Token": admin_secret}).json()["audit_events"]
-    assert [summary(r) for r in rows] == [
-        ("create_network", "network", None, "denied", 401, rid(resp))]
-    assert rows[0]["token_id"] is None and rows[0]["project_id"] is None
+    assert audit_count(token_api) == 0
     assert token_api.counts() == {"segments": 0, "networks": 0}
+    assert f"refused create_network (network) from testclient: 401 [{rid(resp)}]" in caplog.text
+
+
+# Paths no route takes (404) or whose route takes no POST/PUT (405), and a route that needs
+# a token (401); the free text in them must never reach a row or a log line.
+FLOOD_TARGETS = [
+    ("POST", "/v2.0/<script>x</script>-{i}", 404),
+    ("PUT", "/v2.0/DROP TABLE networks;--{i}", 404),
+    ("DELETE", "/admin/%0aforged-line-{i}", 404),
+    ("POST", "/v2.0/networks/" + MISSING, 405),
+    ("POST", "/v2.0/networks", 401),
+]
+
+
+@pytest.mark.parametrize("token", [None, "sgd_not-a-real-token"])
+def test_anonymous_flood_adds_no_audit_row_and_is_limited_per_address(token_api, token,
+                                                                       caplog):
+    """400 anonymous writes at the default limits: none stored, the address throttled (429)
+    after its burst, and a valid token from the same address still served."""
+    admin_secret, _ = create_token(token_api, "ops", ["admin"])
+    headers = {"X-Auth-Token": token} if token else {}
+    burst = Settings.model_fields["anonymous_rate_limit_burst"].default
+    statuses = []
+    with caplog.at_level("INFO", logger="segmentd.api.middleware"):
+        for i in range(400):
+            method, path, status = FLOOD_TARGETS[i % len(FLOOD_TARGETS)]
+            resp = token_api.client.request(method, path.format(i=i), headers=headers,
+                                            json={"network": {"name": "x" * 200}})
+            statuses.append(resp.status_code)
+            if i < burst:
+                assert resp.status_code == status, (i, resp.status_code)
+            elif resp.status_code == 429:
+                assert error_of(resp)["type"] == "OverLimit"
+                assert resp.headers["retry-after"].isdigit()
+            else:  # the bucket refilled meanwhile (2 per second at the defaults)
+                assert resp.status_code == status, (i, resp.status_code)
+    assert statuses.count(429) > 0
+    assert audit_count(token_api) == 0
+    assert token_api.counts() == {"segments": 0, "networks": 0}
+    for text_ in ("script", "DROP", "forged", MISSING):
+        assert text_ not in caplog.text
+    served = token_api.get("/v2.0/networks", headers={"X-Auth-Token": admin_secret})
+    assert served.status_code == 200
+
+
+def test_unrouted_write_of_a_known_caller_is_recorded_without_its_path(api):
+    """resource_type comes from the route table: a path no route takes is `none`."""
+    unrouted = api.post("/v2.0/DROP TABLE networks;--", json={})
+    wrong_method = api.post(f"/v2.0/networks/{MISSING}", json={})
+    nested = api.put("/v2.0/networks/a/b/c", json={})
+    assert [r.status_code for r in (unrouted, wrong_method, nested)] == [404, 405, 404]
+    assert [summary(r) for r in events(api)] == [
+        ("post_unrouted", "none", None, "rejected", 404, rid(unrouted)),
+        ("post_unrouted", "none", None, "rejected", 405, rid(wrong_method)),
+        ("put_unrouted", "none", None, "rejected", 404, rid(nested)),
+    ]
+    assert events(api)[0]["project_id"] == "dev"
+
+
+def test_token_mode_unrouted_write_with_a_valid_token_is_recorded_with_its_caller(token_api):
+    secret, row = create_token(token_api, "p1", ["member", "reader"])
+    resp = token_api.delete("/v2.0/no-such-things/" + "y" * 300,
+                            headers={"X-Auth-Token": secret})
+    assert resp.status_code == 404
+    admin_secret, _ = create_token(token_api, "ops", ["admin"])
+    (event,) = token_api.get("/v2.0/audit-events",
+                             headers={"X-Auth-Token": admin_secret}).json()["audit_events"]
+    assert summary(event) == ("delete_unrouted", "none", None, "rejected", 404, rid(resp))
+    assert (event["token_id"], event["project_id"]) == (row["id"], "p1")
 
 
 def test_token_mode_members_see_an_empty_trail(token_api):

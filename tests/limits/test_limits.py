@@ -7,12 +7,14 @@ import asyncio
 import http.client
 import json
 import time
+import uuid
 from urllib.parse import urlsplit
 
 import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
+from segmentd.api.ratelimit import address_key
 from segmentd.db.engine import make_engine
 from segmentd.services import tokens
 from tests.conftest import build_api
@@ -371,7 +373,8 @@ class TestRateLimit:
         assert {r.status_code for r in burst(limited, 6, MEMBER, path="/")} == {200}
 
     def test_token_mode_limits_failed_authentication_per_client_address(self, db_url):
-        api = build_api(db_url, auth_mode="token", rate_limit_per_second=1, rate_limit_burst=3)
+        api = build_api(db_url, auth_mode="token", anonymous_rate_limit_per_second=1,
+                        anonymous_rate_limit_burst=3)
         with api.client:
             statuses = [api.get("/v2.0/networks", headers={"X-Auth-Token": f"guess-{i}"})
                         .status_code for i in range(4)]
@@ -379,6 +382,19 @@ class TestRateLimit:
             missing = api.post("/v2.0/networks", json={"network": {"name": "n"}})
             assert missing.status_code == 429  # no token at all spends from the same bucket
             assert error_of(missing)["type"] == "OverLimit"
+
+    def test_per_token_limit_is_off_at_the_defaults(self, db_url):
+        """A sequential client is never refused, however fast the server answers it."""
+        api = build_api(db_url)
+        with api.client:
+            assert {r.status_code for r in burst(api, 300, MEMBER)} == {200}
+            assert {r.status_code for r in burst(api, 300)} == {200}  # the dev admin
+
+    def test_paths_without_a_route_spend_from_the_same_bucket(self, limited):
+        statuses = [limited.get("/v2.0/no-such-things", headers=MEMBER).status_code,
+                    limited.post(f"/v2.0/networks/{uuid.uuid4()}", headers=MEMBER).status_code,
+                    *[r.status_code for r in burst(limited, 2, MEMBER)]]
+        assert statuses == [404, 405, 200, 429]
 
     def test_token_mode_limits_per_token_not_per_project(self, db_url):
         api = build_api(db_url, auth_mode="token", token_cache_seconds=0,
@@ -396,6 +412,18 @@ class TestRateLimit:
             second, _ = api.client.portal.call(create, "second")
             assert burst(api, 4, {"X-Auth-Token": first})[-1].status_code == 429
             assert burst(api, 1, {"X-Auth-Token": second})[0].status_code == 200
+
+
+@pytest.mark.parametrize("host, key", [
+    ("192.0.2.7", "address:192.0.2.7"),
+    ("::ffff:192.0.2.7", "address:192.0.2.7"),
+    ("2001:db8:1:2:aaaa::1", "address:2001:db8:1:2::/64"),
+    ("2001:db8:1:2:bbbb::9", "address:2001:db8:1:2::/64"),
+    ("testclient", "address:testclient"),
+    (None, "address:unknown"),
+])
+def test_anonymous_callers_are_keyed_by_address_and_ipv6_by_its_64(host, key):
+    assert address_key(host) == key
 
 
 # -- Security headers -------------------------------------------------------------------------

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
 from datetime import timedelta
 
 from sqlalchemy import select, update
@@ -12,10 +10,12 @@ from segmentd.db.models import tokens as tokens_table
 from segmentd.services import tokens
 from segmentd.services.common import utcnow
 from tests.conftest import Api, build_api
-from tests.e2e.server import SEGMENTD
+from tests.e2e.server import clean_env, segmentd  # noqa: F401 (used by the security tests)
 
-# Validation results are not cached, so a revocation or an expiry shows at once.
-TOKEN_MODE = {"auth_mode": "token", "token_cache_seconds": 0}
+# Validation results are not cached, so a revocation or an expiry shows at once. The
+# matrix sends hundreds of tokenless requests from the one test client address: the
+# per-address limit of anonymous callers is off here (tests/limits tests it).
+TOKEN_MODE = {"auth_mode": "token", "token_cache_seconds": 0, "anonymous_rate_limit_per_second": 0}
 
 
 def token_api(db_url: str, **overrides) -> Api:
@@ -64,16 +64,3 @@ def token_rows(api: Api) -> list[dict]:
     return in_transaction(api, rows)
 
 
-def clean_env(**extra: str) -> dict[str, str]:
-    """This environment without anyone's SEGMENTD_* settings."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SEGMENTD_")}
-    env.update(extra)
-    return env
-
-
-def segmentd(*args: str, db_url: str) -> subprocess.CompletedProcess:
-    """`segmentd <args> --database-url <db_url>` with only the defaults (token mode)."""
-    return subprocess.run(
-        [SEGMENTD, *args, "--database-url", db_url],
-        capture_output=True, text=True, timeout=60, env=clean_env(), check=False,
-    )

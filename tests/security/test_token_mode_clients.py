@@ -15,7 +15,7 @@ import openstack
 import pytest
 from openstack import exceptions as sdk_exc
 
-from tests.e2e.server import TOKEN_CONFIG, bootstrap_tokens, database, start_server
+from tests.e2e.server import EXAMPLE_CONFIG, bootstrap_tokens, database, start_server
 from tests.e2e.test_openstack_clients import NOT_FOUND, Cli, check_segment, sdk_segment
 from tests.security.support import auth, segmentd
 
@@ -34,10 +34,11 @@ class TokenServer:
 
 @pytest.fixture(scope="module")
 def token_server(tmp_path_factory):
-    """One token-mode server for the module, on a fresh SQLite database."""
+    """One server for the module on the shipped example config (token mode), on a fresh
+    SQLite database."""
     workdir = tmp_path_factory.mktemp("token-mode")
     with database("sqlite", workdir) as db_url:
-        server = start_server(workdir, db_url, name="segmentd-token", config=TOKEN_CONFIG)
+        server = start_server(workdir, db_url, name="segmentd-token", config=EXAMPLE_CONFIG)
         try:
             (admin,) = bootstrap_tokens(server)
             out = segmentd("token", "create", "--project", "other", "--roles", "member",
