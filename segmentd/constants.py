@@ -18,6 +18,7 @@ IP_HEADER_LENGTH = {4: 20, 6: 40}
 VXLAN_ENCAP_OVERHEAD = 30
 GENEVE_DEFAULT_MAX_HEADER_SIZE = 30  # Neutron's default; OVN needs at least 38
 MTU_MIN_IPV4 = 68  # RFC 791: every IPv4 host must handle 68-byte datagrams
+MTU_MIN_IPV6 = 1280  # RFC 8200: every IPv6 link carries 1280-byte packets
 MTU_MAX = 65535  # largest IPv4 total length
 
 # Field lengths from neutron-lib's attribute maps.

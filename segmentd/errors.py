@@ -130,6 +130,10 @@ class SubnetInUse(InUse):
     message = "Unable to complete operation on subnet {subnet_id}: {reason}."
 
 
+class NetworkMTUSubnetConflict(Conflict):
+    message = "MTU of {net_id} is not valid, subnet requires a minimum of {mtu}"
+
+
 class InvalidAllocationPool(BadRequest):
     message = "The allocation pool {pool} is not valid."
 

@@ -18,6 +18,7 @@ from segmentd.errors import (
     GatewayConflictWithAllocationPools,
     InvalidInput,
     NetworkIdsDontMatch,
+    NetworkMTUSubnetConflict,
     NetworkNotFound,
     NoUpdateSubnetWhenMultipleSegmentsOnNetwork,
     RevisionNumberConstraintFailed,
@@ -53,6 +54,17 @@ async def _network_for_write(ctx: RequestContext, uow: UnitOfWork, network_id: s
     return net
 
 
+def check_mtu_carries_subnets(network_id: str, mtu: int, ip_versions) -> None:
+    """Neutron's minimums: any subnet needs an MTU of 68, an IPv6 one 1280 (409 otherwise)."""
+    versions = set(ip_versions)
+    if not versions or mtu >= c.MTU_MIN_IPV6:
+        return
+    if mtu < c.MTU_MIN_IPV4:
+        raise NetworkMTUSubnetConflict(net_id=network_id, mtu=c.MTU_MIN_IPV4)
+    if 6 in versions:
+        raise NetworkMTUSubnetConflict(net_id=network_id, mtu=c.MTU_MIN_IPV6)
+
+
 async def _segment_of_network(conn: AsyncConnection, segment_id: str, network_id: str):
     segment = await segment_rows.get_segment(conn, segment_id)
     if segment is None:
@@ -70,6 +82,8 @@ async def create_subnet(ctx: RequestContext, uow: UnitOfWork, data: dict[str, An
             raise InvalidInput(error_message=f"A subnet belongs to the project of its network, "
                                f"not to {data[key]}")
     cidr = a.parse_cidr(data["cidr"], data["ip_version"])
+    if net["mtu"]:  # 0: nothing bounds the network's MTU
+        check_mtu_carries_subnets(net["id"], net["mtu"], [cidr.version])
     gateway = (a.default_gateway(cidr) if data.get("gateway_ip", UNSET) is UNSET
                else a.check_gateway(cidr, data["gateway_ip"]))
     pools = (a.check_pools(cidr, gateway, data["allocation_pools"])
