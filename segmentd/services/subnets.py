@@ -32,7 +32,7 @@ from segmentd.query import ListQuery, Page
 from segmentd.services import addressing as a
 from segmentd.services.common import check_revision, utcnow
 from segmentd.services.uow import UnitOfWork
-from segmentd.services.views import subnet_view
+from segmentd.services.views import network_view, subnet_view
 
 UNSET = object()
 
@@ -122,6 +122,7 @@ async def create_subnet(ctx: RequestContext, uow: UnitOfWork, data: dict[str, An
     await _refresh_peer_routes(ctx, uow, [*siblings, row], row["id"])
     view = subnet_view(row)
     uow.record(ctx, c.EVENT_SUBNET_CREATED, view, net["project_id"])
+    await _revise_network(ctx, uow, net["id"])
     return view
 
 
@@ -194,6 +195,7 @@ async def update_subnet(
     view = subnet_view(row)
     uow.record(ctx, c.EVENT_SUBNET_UPDATED, view, current["project_id"])
     await _refresh_peer_routes(ctx, uow, [*siblings, row], subnet_id)
+    await _revise_network(ctx, uow, current["network_id"])
     return view
 
 
@@ -244,6 +246,17 @@ async def delete_subnet(
     uow.record(ctx, c.EVENT_SUBNET_DELETED, subnet_view(row), row["project_id"])
     remaining = await rows.subnets_of_network(uow.conn, row["network_id"])
     await _refresh_peer_routes(ctx, uow, remaining, None)
+    await _revise_network(ctx, uow, row["network_id"])
+
+
+async def _revise_network(ctx: RequestContext, uow: UnitOfWork, network_id: str) -> None:
+    """A subnet created, changed or deleted is a new revision of its network, as in Neutron
+    (its `subnets` change too): network.updated follows, so OVN's switch carries it."""
+    net = await network_rows.update_network(uow.conn, network_id, {"updated_at": utcnow()})
+    segments = (await segment_rows.segments_of_networks(uow.conn, [network_id]))[network_id]
+    subnets = (await rows.subnets_by_network(uow.conn, [network_id])).get(network_id, ())
+    uow.record(ctx, c.EVENT_NETWORK_UPDATED, network_view(net, segments, True, subnets),
+               net["project_id"])
 
 
 async def delete_network_subnets(ctx: RequestContext, uow: UnitOfWork, network_id: str,

@@ -7,7 +7,7 @@ from tests.api.test_ports import (
     OTHER,
     refused,
 )
-from tests.api.test_subnets import make_subnet
+from tests.api.test_subnets import make_subnet, post_subnet, put
 from tests.factories import make_network
 
 
@@ -15,6 +15,12 @@ def subnet_ids(api, query, headers=None) -> list[str]:
     resp = api.get(f"/v2.0/subnets?{query}", headers=headers)
     assert resp.status_code == 200, resp.text
     return [s["id"] for s in resp.json()["subnets"]]
+
+
+def network(api, network_id) -> dict:
+    resp = api.get(f"/v2.0/networks/{network_id}")
+    assert resp.status_code == 200, resp.text
+    return resp.json()["network"]
 
 
 class TestSharedFilter:
@@ -45,5 +51,42 @@ class TestSharedFilter:
         assert api.put(f"/v2.0/networks/{net['id']}",
                        json={"network": {"shared": True}}).status_code == 200
         assert subnet_ids(api, "shared=True") == [sub["id"]]
+
+
+class TestNetworkRevision:
+    def test_subnet_create_update_and_delete_each_revise_the_network(self, api):
+        net = make_network(api)
+        start = net["revision_number"]
+        api.clear_events()
+        sub = make_subnet(api, net["id"])
+        after_create = network(api, net["id"])
+        assert (after_create["revision_number"], after_create["subnets"]) == (
+            start + 1, [sub["id"]])
+        assert [(e.type, e.resource_id) for e in api.events] == [
+            ("subnet.created", sub["id"]), ("network.updated", net["id"])]
+        assert api.events[-1].resource["revision_number"] == start + 1
+        assert api.events[-1].resource["subnets"] == [sub["id"]]
+
+        api.clear_events()
+        assert put(api, sub["id"], name="renamed").status_code == 200
+        assert network(api, net["id"])["revision_number"] == start + 2
+        assert [e.type for e in api.events] == ["subnet.updated", "network.updated"]
+
+        api.clear_events()
+        assert api.delete(f"/v2.0/subnets/{sub['id']}").status_code == 204
+        after_delete = network(api, net["id"])
+        assert (after_delete["revision_number"], after_delete["subnets"]) == (start + 3, [])
+        assert [(e.type, e.resource_id) for e in api.events] == [
+            ("subnet.deleted", sub["id"]), ("network.updated", net["id"])]
+        assert after_delete["updated_at"] >= after_create["updated_at"]
+
+    def test_a_refused_subnet_leaves_the_network_as_it_was(self, api):
+        net = make_network(api)
+        make_subnet(api, net["id"])
+        before = network(api, net["id"])
+        api.clear_events()
+        refused(post_subnet(api, net["id"], cidr="10.0.0.128/25"), 400, "InvalidInput")
+        assert network(api, net["id"]) == before
+        assert api.events == []
 
 
