@@ -91,6 +91,9 @@ BINDING_PROFILE_MAX_LEN = 4096  # bytes of binding:profile as JSON
 # Ports a network's own services create; they go with the network, any other port blocks
 # its deletion (NetworkInUse), as in Neutron.
 AUTO_DELETE_DEVICE_OWNERS = ("network:dhcp", "network:distributed")
+# A router's interface keeps its subnet in use even where other ports' addresses go with it.
+ROUTER_INTERFACE_OWNERS = ("network:router_interface", "network:ha_router_replicated_interface",
+                           "network:router_interface_distributed")
 VNIC_TYPES = (
     "normal", "direct", "macvtap", "baremetal", "direct-physical", "virtio-forwarder",
     "smart-nic", "vdpa", "accelerator-direct", "accelerator-direct-physical", "remote-managed",

@@ -224,6 +224,25 @@ async def ports_of_subnet(conn: AsyncConnection, subnet_id: str, limit: int) -> 
     return list(dict.fromkeys((await conn.execute(stmt, params)).scalars()))
 
 
+PORTS_HOLDING_SUBNET = (
+    select(*COLUMNS)
+    .where(exists().where(a.c.port_id == t.c.id, a.c.subnet_id == bindparam("subnet_id")))
+    .order_by(t.c.id)
+)
+PORTS_HOLDING_SUBNET_LOCKING = PORTS_HOLDING_SUBNET.with_for_update(of=t)
+DELETE_ADDRESSES_OF_SUBNET = delete(a).where(a.c.subnet_id == bindparam("subnet_id"))
+
+
+async def release_subnet_addresses(conn: AsyncConnection, subnet_id: str):
+    """Take every address of a subnet from the ports holding one; returns those ports,
+    locked, in id order (the caller holds the network's lock, so none is being written)."""
+    stmt = PORTS_HOLDING_SUBNET if conn.dialect.name == "sqlite" else PORTS_HOLDING_SUBNET_LOCKING
+    ports = (await conn.execute(stmt, {"subnet_id": subnet_id})).mappings().all()
+    if ports:
+        await conn.execute(DELETE_ADDRESSES_OF_SUBNET, {"subnet_id": subnet_id})
+    return ports
+
+
 # Ports whose binding a change of the host's reach may change: bound to a segment it may
 # have lost, or failed and perhaps bindable now.
 PORTS_OF_HOST = select(*COLUMNS).where(t.c.host == bindparam("host")).order_by(t.c.id)

@@ -30,8 +30,10 @@ from segmentd.errors import (
 )
 from segmentd.query import ListQuery, Page
 from segmentd.services import addressing as a
+from segmentd.services import ipam
 from segmentd.services.common import check_revision, utcnow
 from segmentd.services.uow import UnitOfWork
+from segmentd.services.port_views import port_view
 from segmentd.services.views import network_view, subnet_view
 
 UNSET = object()
@@ -238,15 +240,34 @@ async def delete_subnet(
     row = await _readable_subnet(ctx, uow.conn, subnet_id)  # as of the lock
     check_revision(row, if_revision)
     holders = await port_rows.ports_of_subnet(uow.conn, subnet_id, 5)
-    if holders:
+    if holders and not ipam.is_auto_address(row["ip_version"], row["ipv6_address_mode"]):
         raise SubnetInUse(subnet_id=subnet_id, reason="One or more ports have an IP allocation "
                           f"from this subnet: {', '.join(holders)}")
+    if holders:
+        await _release_auto_addresses(ctx, uow, subnet_id)
     if not await rows.delete_subnet(uow.conn, subnet_id):
         raise SubnetNotFound(subnet_id=subnet_id)
     uow.record(ctx, c.EVENT_SUBNET_DELETED, subnet_view(row), row["project_id"])
     remaining = await rows.subnets_of_network(uow.conn, row["network_id"])
     await _refresh_peer_routes(ctx, uow, remaining, None)
     await _revise_network(ctx, uow, row["network_id"])
+
+
+async def _release_auto_addresses(ctx: RequestContext, uow: UnitOfWork, subnet_id: str) -> None:
+    """A SLAAC or DHCPv6-stateless subnet's addresses are derived, not chosen: as Neutron,
+    they leave their ports with the subnet (a new revision and port.updated for each port),
+    unless a router interface holds one. Bindings stay as they are."""
+    ports = await port_rows.release_subnet_addresses(uow.conn, subnet_id)
+    routers = [p["id"] for p in ports if p["device_owner"] in c.ROUTER_INTERFACE_OWNERS]
+    if routers:
+        raise SubnetInUse(subnet_id=subnet_id, reason="One or more router interfaces have an "
+                          f"IP allocation from this subnet: {', '.join(routers[:5])}")
+    ids = [p["id"] for p in ports]
+    left = await port_rows.addresses_of_ports(uow.conn, ids, lock=True)
+    for port in ports:
+        updated = await port_rows.update_port(uow.conn, port["id"], {"updated_at": utcnow()})
+        uow.record(ctx, c.EVENT_PORT_UPDATED, port_view(updated, left[port["id"]]),
+                   port["project_id"])
 
 
 async def _revise_network(ctx: RequestContext, uow: UnitOfWork, network_id: str) -> None:

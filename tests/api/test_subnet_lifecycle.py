@@ -3,9 +3,16 @@ network, its network's revision, and the ports of an auto-address subnet being d
 
 from __future__ import annotations
 
+import pytest
+
 from tests.api.test_ports import (
     OTHER,
+    make_port,
+    port_events,
     refused,
+    row_counts,
+    show_port,
+    state,
 )
 from tests.api.test_subnets import make_subnet, post_subnet, put
 from tests.factories import make_network
@@ -90,3 +97,50 @@ class TestNetworkRevision:
         assert api.events == []
 
 
+@pytest.mark.parametrize("mode", ["slaac", "dhcpv6-stateless"])
+class TestDeleteAutoAddressSubnet:
+    def test_the_addresses_leave_their_ports_and_the_subnet_goes(self, api, mode):
+        net = make_network(api)
+        v4 = make_subnet(api, net["id"])
+        v6 = make_subnet(api, net["id"], cidr="2001:db8::/64", ipv6_ra_mode=mode,
+                         ipv6_address_mode=mode)
+        ports = sorted((make_port(api, net["id"]) for _ in range(2)), key=lambda p: p["id"])
+        assert all(len(p["fixed_ips"]) == 2 for p in ports)
+        bare = make_port(api, net["id"], fixed_ips=[])
+        api.clear_events()
+        assert api.delete(f"/v2.0/subnets/{v6['id']}").status_code == 204
+        refused(api.get(f"/v2.0/subnets/{v6['id']}"), 404, "SubnetNotFound")
+        now = [show_port(api, p["id"]) for p in ports]
+        for before, after in zip(ports, now, strict=True):
+            assert after["fixed_ips"] == [f for f in before["fixed_ips"]
+                                          if f["subnet_id"] == v4["id"]]
+            assert after["revision_number"] == before["revision_number"] + 1
+        assert show_port(api, bare["id"]) == bare
+        assert [(e.type, e.resource_id) for e in api.events] == [
+            ("port.updated", ports[0]["id"]), ("port.updated", ports[1]["id"]),
+            ("subnet.deleted", v6["id"]), ("network.updated", net["id"])]
+        assert [e.resource for e in port_events(api)] == now
+        assert row_counts(api)["ip_allocations"] == 2
+        assert network(api, net["id"])["subnets"] == [v4["id"]]
+        assert make_port(api, net["id"])["fixed_ips"][0]["subnet_id"] == v4["id"]
+
+    def test_a_router_interface_keeps_it_in_use(self, api, mode):
+        net = make_network(api)
+        v6 = make_subnet(api, net["id"], cidr="2001:db8::/64", ipv6_ra_mode=mode,
+                         ipv6_address_mode=mode)
+        make_port(api, net["id"])
+        router = make_port(api, net["id"], device_owner="network:router_interface")
+        before = state(api)
+        err = refused(api.delete(f"/v2.0/subnets/{v6['id']}"), 409, "SubnetInUse")
+        assert router["id"] in err["message"]
+        assert state(api) == before
+
+
+def test_a_stateful_subnet_with_addresses_is_still_in_use(api):
+    net = make_network(api)
+    sub = make_subnet(api, net["id"], cidr="2001:db8::/64", ipv6_ra_mode="dhcpv6-stateful",
+                      ipv6_address_mode="dhcpv6-stateful")
+    make_port(api, net["id"])
+    before = state(api)
+    refused(api.delete(f"/v2.0/subnets/{sub['id']}"), 409, "SubnetInUse")
+    assert state(api) == before
