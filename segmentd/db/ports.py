@@ -19,6 +19,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from segmentd.context import RequestContext
@@ -177,6 +178,20 @@ async def update_port(conn: AsyncConnection, port_id: str, values: dict, revisio
 async def set_binding(conn: AsyncConnection, port_id: str, values: dict[str, Any]) -> None:
     """Correct the binding columns of a port inserted in this transaction (no new revision)."""
     await conn.execute(update(t).where(t.c.id == port_id).values(values))
+
+
+SET_MAC = update(t).where(t.c.id == bindparam("port_id")).values(mac_address=bindparam("mac"))
+
+
+async def set_mac(conn: AsyncConnection, port_id: str, mac: str) -> bool:
+    """Give the port another MAC (no new revision: the caller's update makes it); False if
+    the network has that MAC already (in a savepoint: the caller's transaction goes on)."""
+    try:
+        async with conn.begin_nested():
+            await conn.execute(SET_MAC, {"port_id": port_id, "mac": mac})
+    except IntegrityError:
+        return False
+    return True
 
 
 DELETE_BY_ID = delete(t).where(t.c.id == bindparam("port_id"))
