@@ -18,6 +18,7 @@ IP_HEADER_LENGTH = {4: 20, 6: 40}
 VXLAN_ENCAP_OVERHEAD = 30
 GENEVE_DEFAULT_MAX_HEADER_SIZE = 30  # Neutron's default; OVN needs at least 38
 MTU_MIN_IPV4 = 68  # RFC 791: every IPv4 host must handle 68-byte datagrams
+MTU_MIN_IPV6 = 1280  # RFC 8200: every IPv6 link carries 1280-byte packets
 MTU_MAX = 65535  # largest IPv4 total length
 
 # Field lengths from neutron-lib's attribute maps.
@@ -90,6 +91,9 @@ BINDING_PROFILE_MAX_LEN = 4096  # bytes of binding:profile as JSON
 # Ports a network's own services create; they go with the network, any other port blocks
 # its deletion (NetworkInUse), as in Neutron.
 AUTO_DELETE_DEVICE_OWNERS = ("network:dhcp", "network:distributed")
+# A router's interface keeps its subnet in use even where other ports' addresses go with it.
+ROUTER_INTERFACE_OWNERS = ("network:router_interface", "network:ha_router_replicated_interface",
+                           "network:router_interface_distributed")
 VNIC_TYPES = (
     "normal", "direct", "macvtap", "baremetal", "direct-physical", "virtio-forwarder",
     "smart-nic", "vdpa", "accelerator-direct", "accelerator-direct-physical", "remote-managed",

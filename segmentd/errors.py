@@ -130,6 +130,10 @@ class SubnetInUse(InUse):
     message = "Unable to complete operation on subnet {subnet_id}: {reason}."
 
 
+class NetworkMTUSubnetConflict(Conflict):
+    message = "MTU of {net_id} is not valid, subnet requires a minimum of {mtu}"
+
+
 class InvalidAllocationPool(BadRequest):
     message = "The allocation pool {pool} is not valid."
 
@@ -262,6 +266,17 @@ class NetworkInUse(InUse):
 
 class MacAddressInUse(InUse):
     message = "Unable to complete operation for network {net_id}. The mac address {mac} is in use."
+
+
+class PortBound(InUse):
+    message = (
+        "Unable to complete operation on port {port_id}, port is already bound, port type: "
+        "{vif_type}, old_mac {old_mac}, new_mac {new_mac}."
+    )
+
+
+class UnsupportedPortDeviceOwner(Conflict):
+    message = "Operation {op} is not supported for device_owner {device_owner} on port {port_id}."
 
 
 class MacAddressGenerationFailure(ServiceUnavailable):

@@ -55,6 +55,7 @@ class PortUpdate(Strict):
     name: Name = None
     description: Description | None = None
     admin_state_up: bool = None
+    mac_address: MacText = None  # null (regenerate) is refused: no port-mac-address-regenerate
     fixed_ips: FixedIps | None = None
     device_id: DeviceText | None = None
     device_owner: DeviceText | None = None
@@ -64,6 +65,6 @@ class PortUpdate(Strict):
 
 
 PORT_READ_ONLY = {
-    "id", "network_id", "mac_address", "status", "project_id", "tenant_id", "ip_allocation",
+    "id", "network_id", "status", "project_id", "tenant_id", "ip_allocation",
     "binding:vif_type", "binding:vif_details", "created_at", "updated_at", "revision_number",
 }

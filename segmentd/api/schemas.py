@@ -74,7 +74,9 @@ ProjectId = Annotated[
 ]
 # A JSON integer only: strict mode refuses true/false, 1.0 and "12" (Neutron converts them).
 SegmentationId = Annotated[int, Field(strict=True)]
-Mtu = Annotated[int, Field(strict=True, ge=c.MTU_MIN_IPV4, le=c.MTU_MAX)]
+# Neutron takes any non-negative MTU (0: the largest the segments carry); the minimums an
+# IPv4 or IPv6 subnet needs are checked against the network's subnets (409).
+Mtu = Annotated[int, Field(strict=True, ge=0, le=c.MTU_MAX)]
 # The network attributes python-openstackclient sends as digit strings (see _digits_to_int).
 CliSegmentationId = Annotated[SegmentationId, BeforeValidator(_digits_to_int)]
 CliMtu = Annotated[Mtu, BeforeValidator(_digits_to_int)]

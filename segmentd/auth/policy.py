@@ -107,6 +107,7 @@ ACTION_RULES = [
      "or rule:service_api", "Update a port"),
     ("update_port:binding:host_id", BINDER, "Bind a port to a host, or move or unbind it"),
     ("update_port:binding:profile", BINDER, "Change a port's binding profile"),
+    ("update_port:mac_address", BINDER, "Change a port's MAC address (Neutron: admin or service)"),
     ("update_port:fixed_ips", "rule:admin_only or rule:project_member or rule:network_owner",
      "Change a port's addresses"),
     ("update_port:fixed_ips:ip_address", "rule:admin_only or rule:network_owner",

@@ -19,6 +19,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from segmentd.context import RequestContext
@@ -179,6 +180,20 @@ async def set_binding(conn: AsyncConnection, port_id: str, values: dict[str, Any
     await conn.execute(update(t).where(t.c.id == port_id).values(values))
 
 
+SET_MAC = update(t).where(t.c.id == bindparam("port_id")).values(mac_address=bindparam("mac"))
+
+
+async def set_mac(conn: AsyncConnection, port_id: str, mac: str) -> bool:
+    """Give the port another MAC (no new revision: the caller's update makes it); False if
+    the network has that MAC already (in a savepoint: the caller's transaction goes on)."""
+    try:
+        async with conn.begin_nested():
+            await conn.execute(SET_MAC, {"port_id": port_id, "mac": mac})
+    except IntegrityError:
+        return False
+    return True
+
+
 DELETE_BY_ID = delete(t).where(t.c.id == bindparam("port_id"))
 DELETE_ADDRESSES_OF_PORT = delete(a).where(a.c.port_id == bindparam("port_id"))
 
@@ -222,6 +237,25 @@ async def ports_of_subnet(conn: AsyncConnection, subnet_id: str, limit: int) -> 
     stmt = PORT_IDS_OF_SUBNET_LOCKING if conn.dialect.name == "mysql" else PORT_IDS_OF_SUBNET
     params = {"subnet_id": subnet_id, "limit": limit}
     return list(dict.fromkeys((await conn.execute(stmt, params)).scalars()))
+
+
+PORTS_HOLDING_SUBNET = (
+    select(*COLUMNS)
+    .where(exists().where(a.c.port_id == t.c.id, a.c.subnet_id == bindparam("subnet_id")))
+    .order_by(t.c.id)
+)
+PORTS_HOLDING_SUBNET_LOCKING = PORTS_HOLDING_SUBNET.with_for_update(of=t)
+DELETE_ADDRESSES_OF_SUBNET = delete(a).where(a.c.subnet_id == bindparam("subnet_id"))
+
+
+async def release_subnet_addresses(conn: AsyncConnection, subnet_id: str):
+    """Take every address of a subnet from the ports holding one; returns those ports,
+    locked, in id order (the caller holds the network's lock, so none is being written)."""
+    stmt = PORTS_HOLDING_SUBNET if conn.dialect.name == "sqlite" else PORTS_HOLDING_SUBNET_LOCKING
+    ports = (await conn.execute(stmt, {"subnet_id": subnet_id})).mappings().all()
+    if ports:
+        await conn.execute(DELETE_ADDRESSES_OF_SUBNET, {"subnet_id": subnet_id})
+    return ports
 
 
 # Ports whose binding a change of the host's reach may change: bound to a segment it may

@@ -14,6 +14,9 @@ from segmentd.db.models import networks as n
 from segmentd.db.models import subnets as t
 from segmentd.query import ListQuery
 
+# A subnet is shared when its network is (Neutron: filterable, never shown).
+SHARED = select(n.c.shared).where(n.c.id == t.c.network_id).scalar_subquery()
+
 ATTRIBUTES: dict[str, Attribute] = {
     "id": Attribute(t.c.id),
     "name": Attribute(t.c.name),
@@ -29,6 +32,7 @@ ATTRIBUTES: dict[str, Attribute] = {
     "ipv6_ra_mode": Attribute(t.c.ipv6_ra_mode, nullable=True),
     "ipv6_address_mode": Attribute(t.c.ipv6_address_mode, nullable=True),
     "revision_number": Attribute(t.c.revision_number, sort=False),
+    "shared": Attribute(SHARED, sort=False),
 }
 
 COLUMNS = tuple(t.c)
@@ -42,7 +46,6 @@ def visible_to(ctx: RequestContext):
     return or_(t.c.project_id == ctx.project_id, shared)
 
 
-SHARED = select(n.c.shared).where(n.c.id == t.c.network_id).scalar_subquery()
 WITH_SHARED = select(*COLUMNS, SHARED.label("network_shared"))
 BY_ID = WITH_SHARED.where(t.c.id == bindparam("subnet_id"))
 # Rules read a network's subnets under its row lock. These are locking reads so that they

@@ -34,7 +34,7 @@ from segmentd.services.segments import (
     new_segment_base,
     reassign_vlan_id,
 )
-from segmentd.services.subnets import delete_network_subnets
+from segmentd.services.subnets import check_mtu_carries_subnets, delete_network_subnets
 from segmentd.services.types import SegmentSpec, TypeRules
 from segmentd.services.uow import UnitOfWork
 from segmentd.services.views import (
@@ -227,8 +227,12 @@ async def update_network(
     if values.get("name", "") is None:
         values["name"] = ""
     if data.get("mtu") is not None:
-        rules.check_mtu(data["mtu"], rules.max_network_mtu([_spec_of(s) for s in segments]))
-        values["mtu"] = data["mtu"]
+        # As Neutron: the subnets' minimums first, on the value asked for (0 included).
+        subnets = await subnet_rows.subnets_of_network(uow.conn, network_id)
+        check_mtu_carries_subnets(network_id, data["mtu"], [s["ip_version"] for s in subnets])
+        maximum = rules.max_network_mtu([_spec_of(s) for s in segments])
+        rules.check_mtu(data["mtu"], maximum)
+        values["mtu"] = data["mtu"] or maximum
     values["updated_at"] = utcnow()
     updated = await rows.update_network(uow.conn, network_id, values)
     subnets = (await subnet_rows.subnets_by_network(uow.conn, [network_id])).get(network_id, ())

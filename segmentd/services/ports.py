@@ -28,7 +28,7 @@ from segmentd.errors import (
     RevisionNumberConstraintFailed,
 )
 from segmentd.query import ListQuery, Page
-from segmentd.services import ipalloc, ipam
+from segmentd.services import ipalloc, ipam, port_macs
 from segmentd.services.binding import bind, status_of
 from segmentd.services.common import check_revision, utcnow
 from segmentd.services.port_views import for_caller, hidden_keys, port_view
@@ -42,7 +42,7 @@ UNSET = object()
 NETWORK_OWNED_PREFIX = "network:"  # device owners of the network's own services
 # Attributes whose own rule is checked when a request sets them (Neutron's names).
 GUARDED_ON_CREATE = ("binding:host_id", "binding:profile", "mac_address")
-GUARDED_ON_UPDATE = ("binding:host_id", "binding:profile", "fixed_ips")
+GUARDED_ON_UPDATE = ("binding:host_id", "binding:profile", "fixed_ips", "mac_address")
 
 
 def _target(row, network) -> dict[str, Any]:
@@ -219,6 +219,9 @@ async def update_port(
     if (data.get("device_owner") or "").startswith(NETWORK_OWNED_PREFIX):
         enforce(ctx, "update_port:device_owner", target)
     check_revision(current, if_revision)
+    mac = (port_macs.new_mac(current, data["mac_address"],
+                             data.get("device_owner") or current["device_owner"])
+           if "mac_address" in data else None)
 
     values: dict[str, Any] = {}
     for key in ("name", "description", "device_id", "device_owner"):
@@ -245,6 +248,9 @@ async def update_port(
                for e in data["fixed_ips"]):  # choosing a new address
             enforce(ctx, "update_port:fixed_ips:ip_address", target)
     port = {**current, **values}
+    if mac is not None:
+        port["mac_address"] = mac
+        held = await port_macs.change_mac(conn, port, current["mac_address"], subnets, held)
     shown = host if check(ctx, "get_port:binding:host_id", target) else "(not shown)"
     addresses = await _readdress(conn, port, subnets, host, reached, held, data,
                                  current["host"], shown)

@@ -18,6 +18,7 @@ from segmentd.errors import (
     GatewayConflictWithAllocationPools,
     InvalidInput,
     NetworkIdsDontMatch,
+    NetworkMTUSubnetConflict,
     NetworkNotFound,
     NoUpdateSubnetWhenMultipleSegmentsOnNetwork,
     RevisionNumberConstraintFailed,
@@ -29,9 +30,11 @@ from segmentd.errors import (
 )
 from segmentd.query import ListQuery, Page
 from segmentd.services import addressing as a
+from segmentd.services import ipam
 from segmentd.services.common import check_revision, utcnow
 from segmentd.services.uow import UnitOfWork
-from segmentd.services.views import subnet_view
+from segmentd.services.port_views import port_view
+from segmentd.services.views import network_view, subnet_view
 
 UNSET = object()
 
@@ -53,6 +56,17 @@ async def _network_for_write(ctx: RequestContext, uow: UnitOfWork, network_id: s
     return net
 
 
+def check_mtu_carries_subnets(network_id: str, mtu: int, ip_versions) -> None:
+    """Neutron's minimums: any subnet needs an MTU of 68, an IPv6 one 1280 (409 otherwise)."""
+    versions = set(ip_versions)
+    if not versions or mtu >= c.MTU_MIN_IPV6:
+        return
+    if mtu < c.MTU_MIN_IPV4:
+        raise NetworkMTUSubnetConflict(net_id=network_id, mtu=c.MTU_MIN_IPV4)
+    if 6 in versions:
+        raise NetworkMTUSubnetConflict(net_id=network_id, mtu=c.MTU_MIN_IPV6)
+
+
 async def _segment_of_network(conn: AsyncConnection, segment_id: str, network_id: str):
     segment = await segment_rows.get_segment(conn, segment_id)
     if segment is None:
@@ -70,6 +84,8 @@ async def create_subnet(ctx: RequestContext, uow: UnitOfWork, data: dict[str, An
             raise InvalidInput(error_message=f"A subnet belongs to the project of its network, "
                                f"not to {data[key]}")
     cidr = a.parse_cidr(data["cidr"], data["ip_version"])
+    if net["mtu"]:  # 0: nothing bounds the network's MTU
+        check_mtu_carries_subnets(net["id"], net["mtu"], [cidr.version])
     gateway = (a.default_gateway(cidr) if data.get("gateway_ip", UNSET) is UNSET
                else a.check_gateway(cidr, data["gateway_ip"]))
     pools = (a.check_pools(cidr, gateway, data["allocation_pools"])
@@ -108,6 +124,7 @@ async def create_subnet(ctx: RequestContext, uow: UnitOfWork, data: dict[str, An
     await _refresh_peer_routes(ctx, uow, [*siblings, row], row["id"])
     view = subnet_view(row)
     uow.record(ctx, c.EVENT_SUBNET_CREATED, view, net["project_id"])
+    await _revise_network(ctx, uow, net["id"])
     return view
 
 
@@ -180,6 +197,7 @@ async def update_subnet(
     view = subnet_view(row)
     uow.record(ctx, c.EVENT_SUBNET_UPDATED, view, current["project_id"])
     await _refresh_peer_routes(ctx, uow, [*siblings, row], subnet_id)
+    await _revise_network(ctx, uow, current["network_id"])
     return view
 
 
@@ -222,14 +240,44 @@ async def delete_subnet(
     row = await _readable_subnet(ctx, uow.conn, subnet_id)  # as of the lock
     check_revision(row, if_revision)
     holders = await port_rows.ports_of_subnet(uow.conn, subnet_id, 5)
-    if holders:
+    if holders and not ipam.is_auto_address(row["ip_version"], row["ipv6_address_mode"]):
         raise SubnetInUse(subnet_id=subnet_id, reason="One or more ports have an IP allocation "
                           f"from this subnet: {', '.join(holders)}")
+    if holders:
+        await _release_auto_addresses(ctx, uow, subnet_id)
     if not await rows.delete_subnet(uow.conn, subnet_id):
         raise SubnetNotFound(subnet_id=subnet_id)
     uow.record(ctx, c.EVENT_SUBNET_DELETED, subnet_view(row), row["project_id"])
     remaining = await rows.subnets_of_network(uow.conn, row["network_id"])
     await _refresh_peer_routes(ctx, uow, remaining, None)
+    await _revise_network(ctx, uow, row["network_id"])
+
+
+async def _release_auto_addresses(ctx: RequestContext, uow: UnitOfWork, subnet_id: str) -> None:
+    """A SLAAC or DHCPv6-stateless subnet's addresses are derived, not chosen: as Neutron,
+    they leave their ports with the subnet (a new revision and port.updated for each port),
+    unless a router interface holds one. Bindings stay as they are."""
+    ports = await port_rows.release_subnet_addresses(uow.conn, subnet_id)
+    routers = [p["id"] for p in ports if p["device_owner"] in c.ROUTER_INTERFACE_OWNERS]
+    if routers:
+        raise SubnetInUse(subnet_id=subnet_id, reason="One or more router interfaces have an "
+                          f"IP allocation from this subnet: {', '.join(routers[:5])}")
+    ids = [p["id"] for p in ports]
+    left = await port_rows.addresses_of_ports(uow.conn, ids, lock=True)
+    for port in ports:
+        updated = await port_rows.update_port(uow.conn, port["id"], {"updated_at": utcnow()})
+        uow.record(ctx, c.EVENT_PORT_UPDATED, port_view(updated, left[port["id"]]),
+                   port["project_id"])
+
+
+async def _revise_network(ctx: RequestContext, uow: UnitOfWork, network_id: str) -> None:
+    """A subnet created, changed or deleted is a new revision of its network, as in Neutron
+    (its `subnets` change too): network.updated follows, so OVN's switch carries it."""
+    net = await network_rows.update_network(uow.conn, network_id, {"updated_at": utcnow()})
+    segments = (await segment_rows.segments_of_networks(uow.conn, [network_id]))[network_id]
+    subnets = (await rows.subnets_by_network(uow.conn, [network_id])).get(network_id, ())
+    uow.record(ctx, c.EVENT_NETWORK_UPDATED, network_view(net, segments, True, subnets),
+               net["project_id"])
 
 
 async def delete_network_subnets(ctx: RequestContext, uow: UnitOfWork, network_id: str,

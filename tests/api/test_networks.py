@@ -78,7 +78,7 @@ class TestCreateNetwork:
             ({"provider:network_type": "gre"}, "InvalidInput"),
             ({"admin_state_up": "yes"}, "HTTPBadRequest"),
             ({"shared": 1}, "HTTPBadRequest"),
-            ({"mtu": 10}, "HTTPBadRequest"),
+            ({"mtu": -1}, "HTTPBadRequest"),
             ({"mtu": True}, "HTTPBadRequest"),
             ({"name": "x" * 256}, "HTTPBadRequest"),
             ({"name": None}, "HTTPBadRequest"),
@@ -284,3 +284,56 @@ class TestControlCharacters:
             resp = api.request(method, f"/v2.0/networks/{ident}")
             assert resp.status_code == 404
             assert error_of(resp)["type"] == "NetworkNotFound"
+
+
+class TestMtuMinimums:
+    """Neutron takes any non-negative MTU; a subnet needs 68 (IPv4) or 1280 (IPv6), checked
+    when the subnet is created and when the MTU is lowered (409 NetworkMTUSubnetConflict)."""
+
+    @staticmethod
+    def conflict(resp, network_id, minimum):
+        assert resp.status_code == 409, resp.text
+        assert error_of(resp) == {
+            "type": "NetworkMTUSubnetConflict", "detail": "",
+            "message": f"MTU of {network_id} is not valid, subnet requires a minimum of {minimum}"}
+
+    @staticmethod
+    def post_subnet(api, network_id, cidr):
+        return api.post("/v2.0/subnets", json={"subnet": {
+            "network_id": network_id, "cidr": cidr, "ip_version": 6 if ":" in cidr else 4}})
+
+    def test_any_non_negative_mtu_is_taken_at_create(self, api):
+        assert [make_network(api, mtu=m)["mtu"] for m in (1, 67, 68, 1279)] == [1, 67, 68, 1279]
+        assert make_network(api, mtu=0)["mtu"] == 1450  # 0: the most the segments carry
+
+    def test_a_subnet_needing_more_than_the_network_carries_is_409(self, api):
+        tiny, small = make_network(api, mtu=67), make_network(api, mtu=1279)
+        before, n_events = api.counts(), len(api.events)
+        self.conflict(self.post_subnet(api, tiny["id"], "10.0.0.0/24"), tiny["id"], 68)
+        self.conflict(self.post_subnet(api, tiny["id"], "2001:db8::/64"), tiny["id"], 68)
+        self.conflict(self.post_subnet(api, small["id"], "2001:db8::/64"), small["id"], 1280)
+        assert (api.counts(), len(api.events)) == (before, n_events)
+        assert api.get("/v2.0/subnets").json()["subnets"] == []
+        assert self.post_subnet(api, small["id"], "10.0.0.0/24").status_code == 201
+        assert self.post_subnet(api, make_network(api, mtu=1280)["id"],
+                                "2001:db8::/64").status_code == 201
+
+    def test_lowering_the_mtu_below_what_a_subnet_needs_is_409(self, api):
+        v4, v6 = make_network(api, mtu=1280), make_network(api, mtu=1280)
+        assert self.post_subnet(api, v4["id"], "10.0.0.0/24").status_code == 201
+        assert self.post_subnet(api, v6["id"], "2001:db8::/64").status_code == 201
+        v4, v6 = (api.get(f"/v2.0/networks/{n['id']}").json()["network"] for n in (v4, v6))
+        n_events = len(api.events)
+        for net, mtu, minimum in ((v4, 67, 68), (v6, 1279, 1280), (v6, 67, 68),
+                                  (v4, 0, 68)):  # 0 is checked as asked, as Neutron does
+            resp = api.put(f"/v2.0/networks/{net['id']}", json={"network": {"mtu": mtu}})
+            self.conflict(resp, net["id"], minimum)
+            assert api.get(f"/v2.0/networks/{net['id']}").json()["network"] == net
+        assert len(api.events) == n_events
+        resp = api.put(f"/v2.0/networks/{v4['id']}", json={"network": {"mtu": 68}})
+        assert resp.json()["network"]["mtu"] == 68
+        # Without subnets nothing bounds it from below; 0 means the most the segments carry.
+        bare = make_network(api)
+        for mtu, shown in ((10, 10), (0, 1450)):
+            resp = api.put(f"/v2.0/networks/{bare['id']}", json={"network": {"mtu": mtu}})
+            assert resp.json()["network"]["mtu"] == shown, resp.text
