@@ -13,6 +13,7 @@ from segmentd.api.deps import (
     known_id,
     parse_body,
 )
+from segmentd.api.bulk import create_body_schema, create_response
 from segmentd.api.render import list_response, show_response
 from segmentd.api.runtime import runtime
 from segmentd.api.subnet_schemas import SUBNET_READ_ONLY, SubnetCreate, SubnetUpdate
@@ -33,12 +34,13 @@ async def list_subnets(request: Request, ctx: ContextDep):
     return await list_response(request, ctx, "subnets", FIELDS, subnets.list_subnets)
 
 
-@router.post("/v2.0/subnets", status_code=201, openapi_extra=body_schema("subnet", SubnetCreate))
+@router.post("/v2.0/subnets", status_code=201,
+             openapi_extra=create_body_schema("subnet", SubnetCreate))
 async def create_subnet(request: Request, ctx: ContextDep):
-    rt = runtime(request)
-    data = await parse_body(request, "subnet", SubnetCreate)
-    subnet = await rt.write(ctx, request, lambda uow: subnets.create_subnet(ctx, uow, data))
-    return json_response({"subnet": subnet}, 201)
+    return await create_response(
+        request, ctx, "subnet", SubnetCreate,
+        lambda uow, data: subnets.create_subnet(ctx, uow, data),
+    )
 
 
 @router.get("/v2.0/subnets/{subnet_id}")
