@@ -1,5 +1,8 @@
 """Create bodies of one resource or many: `{"network": {...}}` or Neutron's bulk form
-`{"networks": [{...}, ...]}`, which creates all of them in one transaction or none."""
+`{"networks": [{...}, ...]}`, which creates all of them in one transaction or none.
+
+Neutron accepts the bulk form on every create (networks, subnets and ports natively,
+segments by creating one after another and deleting them again if one fails)."""
 
 from __future__ import annotations
 

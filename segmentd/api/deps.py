@@ -143,7 +143,7 @@ async def parse_body(
 ) -> dict[str, Any]:
     """Parse `{key: {...}}` into `model`; every problem is a 400 naming the attribute."""
     doc = await read_json(request)
-    if isinstance(doc, dict) and set(doc) == {f"{key}s"}:
+    if isinstance(doc, dict) and set(doc) == {f"{key}s"}:  # only creates have a bulk form
         raise HTTPBadRequest(msg="Bulk operation not supported")  # Neutron's words
     if not isinstance(doc, dict) or set(doc) != {key} or not isinstance(doc[key], dict):
         raise HTTPBadRequest(msg=f"Resource body required with the single key '{key}'")

@@ -1,4 +1,4 @@
-"""Bulk create (`{"networks": [...]}`, `{"subnets": [...]}`, `{"ports": [...]}`): Neutron makes
+"""Bulk create (`{"networks": [...]}`, and for segments, subnets, ports alike): Neutron makes
 all of them in one request or none, answers 201 with the list, and emits each one's events."""
 
 from __future__ import annotations
@@ -177,10 +177,41 @@ class TestBulkPorts:
 
 
 class TestBulkSegments:
-    def test_bulk_segments_are_refused_as_neutron_does(self, api):
+    def test_creates_every_segment(self, api):
         net = make_network(api)
-        before = rows(api)
+        api.clear_events()
         resp = api.post("/v2.0/segments", json={"segments": [
-            {"network_id": net["id"], "network_type": "vxlan"}]})
-        assert (resp.status_code, error_of(resp)["message"]) == (400, "Bulk operation not supported")
+            {"network_id": net["id"], "network_type": "vlan", "physical_network": "physnet1",
+             "segmentation_id": 301, "name": "v"},
+            {"segment": {"network_id": net["id"], "network_type": "geneve", "name": "g"}},
+        ]})
+        assert resp.status_code == 201, resp.text
+        created = resp.json()["segments"]
+        assert [(s["name"], s["network_type"]) for s in created] == [("v", "vlan"), ("g", "geneve")]
+        assert created[0]["segmentation_id"] == 301
+        assert [(e.type, e.resource_id) for e in api.events] == [
+            ("segment.created", s["id"]) for s in created]
+        assert audited(api)[-2:] == [("create_segment", "segment", s["id"], 201) for s in created]
+        assert api.counts() == {"networks": 1, "segments": 3}
+
+    def test_a_taken_id_in_the_last_item_creates_none(self, api):
+        net = make_network(api)
+        before, n_events = rows(api), len(api.events)
+        resp = api.post("/v2.0/segments", json={"segments": [
+            {"network_id": net["id"], "network_type": "vlan", "physical_network": "physnet1",
+             "segmentation_id": 302},
+            {"network_id": net["id"], "network_type": "vlan", "physical_network": "physnet1",
+             "segmentation_id": 302},
+        ]})
+        assert resp.status_code == 409
+        assert error_of(resp)["type"] == "VlanIdInUse"
+        assert len(api.events) == n_events
         assert rows(api) == {**before, "audit_events": before["audit_events"] + 1}
+
+
+def test_an_update_has_no_bulk_form(api):
+    net = make_network(api)
+    before = rows(api)
+    resp = api.put(f"/v2.0/networks/{net['id']}", json={"networks": [{"name": "x"}]})
+    assert (resp.status_code, error_of(resp)["message"]) == (400, "Bulk operation not supported")
+    assert rows(api) == {**before, "audit_events": before["audit_events"] + 1}

@@ -7,6 +7,7 @@ from functools import partial
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
+from segmentd.api.bulk import create_body_schema, create_response
 from segmentd.api.deps import (
     ContextDep,
     body_schema,
@@ -15,7 +16,6 @@ from segmentd.api.deps import (
     known_id,
     parse_body,
 )
-from segmentd.api.bulk import create_body_schema, create_response
 from segmentd.api.render import list_response, show_response
 from segmentd.api.runtime import runtime
 from segmentd.api.schemas import NETWORK_READ_ONLY, NetworkCreate, NetworkUpdate

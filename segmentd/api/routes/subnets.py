@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
+from segmentd.api.bulk import create_body_schema, create_response
 from segmentd.api.deps import (
     ContextDep,
     body_schema,
@@ -13,7 +14,6 @@ from segmentd.api.deps import (
     known_id,
     parse_body,
 )
-from segmentd.api.bulk import create_body_schema, create_response
 from segmentd.api.render import list_response, show_response
 from segmentd.api.runtime import runtime
 from segmentd.api.subnet_schemas import SUBNET_READ_ONLY, SubnetCreate, SubnetUpdate
