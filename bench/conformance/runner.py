@@ -215,6 +215,9 @@ def report(per_module: dict[str, Counter], failed: list[str]) -> str:
 def run(args: argparse.Namespace) -> int:
     out = Path(args.out).resolve()
     if out.exists():
+        if any(out.iterdir()) and not (out / "tempest.conf").exists():
+            raise SystemExit(f"conformance: {out} is not empty and holds no earlier run; "
+                             "choose another --out")
         shutil.rmtree(out)
     (out / "state").mkdir(parents=True)
     bin_dir = Path(sys.executable).parent
