@@ -118,10 +118,8 @@ def _describe(err: dict) -> str:
     return f"Invalid input for {name}. Reason: {reason}."
 
 
-async def parse_body(
-    request: Request, key: str, model: type[BaseModel], read_only: Iterable[str] = ()
-) -> dict[str, Any]:
-    """Parse `{key: {...}}` into `model`; every problem is a 400 naming the attribute."""
+async def read_json(request: Request) -> Any:
+    """The request's JSON document, within the configured nesting depth."""
     raw = await request.body()
     try:
         doc = orjson.loads(raw)
@@ -130,9 +128,13 @@ async def parse_body(
     max_depth = request.app.state.runtime.settings.max_json_depth
     if json_depth(doc, max_depth) > max_depth:
         raise MalformedRequestBody(reason=f"JSON nested deeper than {max_depth} levels")
-    if not isinstance(doc, dict) or set(doc) != {key} or not isinstance(doc[key], dict):
-        raise HTTPBadRequest(msg=f"Resource body required with the single key '{key}'")
-    attrs = doc[key]
+    return doc
+
+
+def validate_attributes(
+    attrs: dict[str, Any], model: type[BaseModel], read_only: Iterable[str] = ()
+) -> dict[str, Any]:
+    """One resource's attributes parsed by `model`; every problem is a 400 naming it."""
     fixed = sorted(set(attrs) & set(read_only))
     if fixed:
         raise HTTPBadRequest(msg=f"Cannot update read-only attribute {', '.join(fixed)}")
@@ -141,6 +143,18 @@ async def parse_body(
     except ValidationError as exc:
         raise HTTPBadRequest(msg=_describe(exc.errors()[0])) from None
     return parsed.model_dump(by_alias=True, exclude_unset=True)
+
+
+async def parse_body(
+    request: Request, key: str, model: type[BaseModel], read_only: Iterable[str] = ()
+) -> dict[str, Any]:
+    """Parse `{key: {...}}` into `model`; every problem is a 400 naming the attribute."""
+    doc = await read_json(request)
+    if isinstance(doc, dict) and set(doc) == {f"{key}s"}:  # only creates have a bulk form
+        raise HTTPBadRequest(msg="Bulk operation not supported")  # Neutron's words
+    if not isinstance(doc, dict) or set(doc) != {key} or not isinstance(doc[key], dict):
+        raise HTTPBadRequest(msg=f"Resource body required with the single key '{key}'")
+    return validate_attributes(doc[key], model, read_only)
 
 
 def json_depth(doc: Any, stop_after: int) -> int:

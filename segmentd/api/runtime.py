@@ -45,17 +45,23 @@ class Runtime:
         """Run `work` in one transaction holding the change, its events and its audit row
         (run again from the start if the database aborts it as a deadlock victim)."""
 
-        def audit_success(uow: UnitOfWork) -> dict | None:
+        def audit_success(uow: UnitOfWork) -> dict | list[dict] | None:
             if uow.quiet:  # a heartbeat: nothing changed that an audit row would describe
                 return None
             action, resource_type, resource_id = audit_target(request)
+
+            def row(of_id: str | None) -> dict:
+                return audit.audit_row(
+                    ctx, request_id=ctx.request_id, action=action, resource_type=resource_type,
+                    resource_id=of_id, status=SUCCESS_STATUS.get(request.method, 200),
+                )
+
+            if uow.bulk:  # a row per resource a bulk create made, as for single creates
+                return [row(e.resource_id) for e in uow.events
+                        if e.type == f"{resource_type}.created"]
             if resource_id is None and uow.events:
                 resource_id = uow.events[0].resource_id
-            return audit.audit_row(
-                ctx, request_id=ctx.request_id, action=action,
-                resource_type=resource_type, resource_id=resource_id,
-                status=SUCCESS_STATUS.get(request.method, 200),
-            )
+            return row(resource_id)
 
         result = await transact(self.engine, work, audit=audit_success,
                                 after_commit=self.dispatcher.wake)

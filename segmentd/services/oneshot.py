@@ -39,7 +39,8 @@ async def create_network(
     `row` is the network row to insert (its MTU is set here); `plans` the checked plans
     of the requested segments (none: one segment of the first project network type).
     """
-    if len(plans) > 1 or uow.events or uow.audit is None or not await rows.available(uow.conn):
+    if (len(plans) > 1 or uow.events or uow.bulk or uow.audit is None
+            or not await rows.available(uow.conn)):
         return None
     plan = plans[0] if plans else rules.plan(SegmentSpec(rules.tenant_types[0]))
     if not plan.carries_id or len(plan.pools) != 1:

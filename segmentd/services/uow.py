@@ -37,6 +37,7 @@ class UnitOfWork:
     wake: bool = False  # deliveries became due without an event (a webhook enabled again)
     audit: AuditRow | None = None  # the audit row(s) of the work, asked for once it succeeded
     journaled: bool = False  # the work wrote its events and audit row itself (oneshot create)
+    bulk: bool = False  # the work creates several resources of the request's type (create_all)
     # Statements the work asks to run last, just before its commit (and only if it gets there).
     before_commit: list[Callable[[], Awaitable[Any]]] = field(default_factory=list)
 
@@ -60,6 +61,18 @@ class UnitOfWork:
                 request_id=ctx.request_id if ctx else "",
             )
         )
+
+
+async def create_all(
+    uow: UnitOfWork,
+    items: list[dict[str, Any]],
+    create_one: Callable[[UnitOfWork, dict[str, Any]], Awaitable[T]],
+) -> list[T]:
+    """Neutron's bulk create: each item in order, in this one transaction, with the events
+    of each. The first item that fails raises, the transaction rolls back, and none of the
+    items stays."""
+    uow.bulk = True
+    return [await create_one(uow, item) for item in items]
 
 
 # Called once the work succeeded: the audit row (or rows, for work on many resources) to

@@ -372,3 +372,24 @@ def test_sdk_segment_lifecycle_create_filter_paginate_rename_delete(live_server,
     assert list(conn.network.segments()) == []
     with pytest.raises(sdk_exc.NotFoundException):
         conn.network.delete_segment(vlan_seg, ignore_missing=False)
+
+
+def test_sdk_bulk_port_create_makes_every_port_or_none(live_server):
+    """openstacksdk's create_ports sends Neutron's bulk body; a failing item leaves nothing."""
+    conn = sdk_connect(live_server)
+    net = conn.network.create_network(name="bulk-net")
+    # a /29 has six usable addresses, one of them the gateway: room for five ports
+    conn.network.create_subnet(network_id=net.id, cidr="10.9.0.0/29", ip_version=4)
+    made = list(conn.network.create_ports([
+        {"network_id": net.id, "name": "b1"}, {"network_id": net.id, "name": "b2"}]))
+    assert [p.name for p in made] == ["b1", "b2"]
+    shown = api_get(live_server, "/v2.0/ports", network_id=net.id).json()["ports"]
+    assert sorted(p["id"] for p in shown) == sorted(p.id for p in made)
+    assert sorted(p["fixed_ips"][0]["ip_address"] for p in shown) == \
+        sorted(p.fixed_ips[0]["ip_address"] for p in made)
+
+    with pytest.raises(sdk_exc.ConflictException, match="No more IP addresses available"):
+        list(conn.network.create_ports([{"network_id": net.id, "name": f"c{i}"}
+                                        for i in range(4)]))
+    after = api_get(live_server, "/v2.0/ports", network_id=net.id).json()["ports"]
+    assert sorted(p["name"] for p in after) == ["b1", "b2"]

@@ -7,6 +7,7 @@ from functools import partial
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
+from segmentd.api.bulk import create_body_schema, create_response
 from segmentd.api.deps import (
     ContextDep,
     body_schema,
@@ -37,13 +38,15 @@ async def list_networks(request: Request, ctx: ContextDep):
                                runtime(request).realization)
 
 
-@router.post("/v2.0/networks", status_code=201, openapi_extra=body_schema("network", NetworkCreate))
+@router.post("/v2.0/networks", status_code=201,
+             openapi_extra=create_body_schema("network", NetworkCreate))
 async def create_network(request: Request, ctx: ContextDep):
     rt = runtime(request)
-    data = await parse_body(request, "network", NetworkCreate)
-    net = await rt.write(ctx, request, lambda uow: networks.create_network(
-        ctx, uow, rt.rules, data))
-    return json_response({"network": just_written(rt.realization, net)}, 201)
+    return await create_response(
+        request, ctx, "network", NetworkCreate,
+        lambda uow, data: networks.create_network(ctx, uow, rt.rules, data),
+        partial(just_written, rt.realization),
+    )
 
 
 @router.get("/v2.0/networks/{network_id}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
+from segmentd.api.bulk import create_body_schema, create_response
 from segmentd.api.deps import (
     ContextDep,
     body_schema,
@@ -37,12 +38,13 @@ async def list_ports(request: Request, ctx: ContextDep):
     return await list_response(request, ctx, "ports", FIELDS, ports.list_ports)
 
 
-@router.post("/v2.0/ports", status_code=201, openapi_extra=body_schema("port", PortCreate))
+@router.post("/v2.0/ports", status_code=201, openapi_extra=create_body_schema("port", PortCreate))
 async def create_port(request: Request, ctx: ContextDep):
     rt = runtime(request)
-    data = await parse_body(request, "port", PortCreate)
-    port = await rt.write(ctx, request, lambda uow: ports.create_port(ctx, uow, rt.clock, data))
-    return json_response({"port": port}, 201)
+    return await create_response(
+        request, ctx, "port", PortCreate,
+        lambda uow, data: ports.create_port(ctx, uow, rt.clock, data),
+    )
 
 
 @router.get("/v2.0/ports/{port_id}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
+from segmentd.api.bulk import create_body_schema, create_response
 from segmentd.api.deps import (
     ContextDep,
     body_schema,
@@ -34,13 +35,14 @@ async def list_segments(request: Request, ctx: ContextDep):
     )
 
 
-@router.post("/v2.0/segments", status_code=201, openapi_extra=body_schema("segment", SegmentCreate))
+@router.post("/v2.0/segments", status_code=201,
+             openapi_extra=create_body_schema("segment", SegmentCreate))
 async def create_segment(request: Request, ctx: ContextDep):
     rt = runtime(request)
-    data = await parse_body(request, "segment", SegmentCreate)
-    seg = await rt.write(ctx, request, lambda uow: segments.create_segment(
-        ctx, uow, rt.rules, data))
-    return json_response({"segment": seg}, 201)
+    return await create_response(
+        request, ctx, "segment", SegmentCreate,
+        lambda uow, data: segments.create_segment(ctx, uow, rt.rules, data),
+    )
 
 
 @router.get("/v2.0/segments/{segment_id}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
+from segmentd.api.bulk import create_body_schema, create_response
 from segmentd.api.deps import (
     ContextDep,
     body_schema,
@@ -33,12 +34,13 @@ async def list_subnets(request: Request, ctx: ContextDep):
     return await list_response(request, ctx, "subnets", FIELDS, subnets.list_subnets)
 
 
-@router.post("/v2.0/subnets", status_code=201, openapi_extra=body_schema("subnet", SubnetCreate))
+@router.post("/v2.0/subnets", status_code=201,
+             openapi_extra=create_body_schema("subnet", SubnetCreate))
 async def create_subnet(request: Request, ctx: ContextDep):
-    rt = runtime(request)
-    data = await parse_body(request, "subnet", SubnetCreate)
-    subnet = await rt.write(ctx, request, lambda uow: subnets.create_subnet(ctx, uow, data))
-    return json_response({"subnet": subnet}, 201)
+    return await create_response(
+        request, ctx, "subnet", SubnetCreate,
+        lambda uow, data: subnets.create_subnet(ctx, uow, data),
+    )
 
 
 @router.get("/v2.0/subnets/{subnet_id}")
