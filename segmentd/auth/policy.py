@@ -174,7 +174,6 @@ class Policy:
             self._sampled[key] = rule is not None and most is not None and most <= 1
         return self._sampled[key]
 
-
     def check(self, creds: Mapping[str, Any], action: str, target: Mapping[str, Any]) -> bool:
         fields = self._fields.get(action)
         if fields is None:

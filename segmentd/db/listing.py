@@ -126,9 +126,9 @@ async def fetch_page(
     """The rows of one page: `q.limit` of them, fewer only where the rows run out.
 
     A marker is looked up within the same scope; `marker_ok` says which markers can name a
-    row (default: ids segmentd hands out). `keep` is a row check the statement could not
-    express (an operator's policy rule): rows it drops are replaced by reading on, so a page
-    is never cut short while rows the caller may see remain.
+    row (default: ids segmentd hands out). `keep` is the read rule's check of one row; where
+    the statement could not express the rule (an operator's), rows it drops are replaced by
+    reading on, so a page is never cut short while rows the caller may see remain.
     """
     stmt = apply_filters(stmt, attrs, q)
     plan = sort_plan(attrs, q, id_col)
