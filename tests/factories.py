@@ -23,3 +23,19 @@ def error_of(resp) -> dict:
     assert set(body) == {"NeutronError"}, body
     assert set(body["NeutronError"]) == {"type", "message", "detail"}, body
     return body["NeutronError"]
+
+
+def follow(api, url: str, key: str, rel: str = "next", headers=None, most: int = 200):
+    """The pages met following `rel` links from `url` (each a list of items), and the last
+    page's links by rel."""
+    pages = []
+    while True:
+        resp = api.get(url, headers=headers)
+        assert resp.status_code == 200, resp.text
+        body = resp.json()
+        pages.append(body[key])
+        links = {link["rel"]: link["href"] for link in body.get(f"{key}_links", [])}
+        if rel not in links:
+            return pages, links
+        assert len(pages) < most, f"more than {most} pages from {url}"
+        url = links[rel].replace("http://testserver", "")

@@ -201,16 +201,19 @@ def list_query(request: Request, max_limit: int) -> ListQuery:
             msg=f"{bad_dirs} is invalid value for sort_dirs, valid value is 'asc' and 'desc'"
         )
     limit_text = _single(request, "limit")
-    limit = max_limit
+    limit, asked = max_limit, False
     if limit_text is not None:
         if not limit_text.isdigit():
             raise HTTPBadRequest(
                 msg=f"Bad limit request: Limit must be an integer 0 or greater and not '{limit_text}'"
             )
-        limit = min(int(limit_text), max_limit) or max_limit
+        requested = int(limit_text)
+        asked = requested > 0  # Neutron: limit=0 asks for no paging
+        limit = min(requested, max_limit) or max_limit
     reverse_text = (_single(request, "page_reverse") or "false").lower()
     if reverse_text not in ("true", "false"):
         raise HTTPBadRequest(msg="page_reverse must be True or False")
+    marker = _single(request, "marker")
     filters: dict[str, list[str]] = {}
     for name, value in params.multi_items():
         if name not in LIST_CONTROL_PARAMS:
@@ -219,8 +222,9 @@ def list_query(request: Request, max_limit: int) -> ListQuery:
         filters=filters,
         sorts=tuple(zip(keys, dirs)),
         limit=limit,
-        marker=_single(request, "marker"),
+        marker=marker,
         page_reverse=reverse_text == "true",
+        paged=asked or marker is not None or reverse_text == "true",
     )
 
 
@@ -241,29 +245,27 @@ def select_fields(item: dict[str, Any], fields: list[str] | None) -> dict[str, A
     return {k: item[k] for k in fields if k in item}
 
 
-def collection_links(
-    request: Request, collection: str, items, has_more: bool, q: ListQuery, key: str = "id"
-):
-    """Neutron's `<collection>_links`: next while more rows exist, previous once past page one.
+def collection_links(request: Request, items, q: ListQuery, key: str = "id"):
+    """Neutron's `<collection>_links`, which depend only on the page the caller got.
 
-    The marker is each item's `key` (hosts are named, not numbered).
+    As Neutron's get_pagination_links: going forward, a full page links next and every page
+    links previous; going back (page_reverse) the two swap. A client walks next links to
+    the first page that is not full (often an empty one). An empty page's link has no
+    marker: it starts again from the far end. A list that asked for no paging gets only a
+    next link, when the configured maximum filled its page. The marker is each item's
+    `key` (hosts are named, not numbered).
     """
-    if not items:
-        return None
+    full = len(items) >= q.limit
+    ahead, behind = (True, full) if q.page_reverse else (full, q.paged)
     base = str(request.url.remove_query_params(["marker", "page_reverse"]))
     sep = "&" if "?" in base else "?"
-    # Moving forward, more rows ahead give a next link and a marker means rows behind;
-    # page_reverse walks backwards, so the two swap.
-    ahead, behind = (has_more, q.marker is not None)
-    if q.page_reverse:
-        ahead, behind = behind, ahead
     links = []
     if ahead:
-        links.append({"rel": "next", "href": f"{base}{sep}marker={quote(str(items[-1][key]), safe='')}"})
+        marker = f"marker={quote(str(items[-1][key]), safe='')}" if items else ""
+        links.append({"rel": "next", "href": f"{base}{sep}{marker}" if marker else base})
     if behind:
-        links.append(
-            {"rel": "previous", "href": f"{base}{sep}marker={quote(str(items[0][key]), safe='')}&page_reverse=True"}
-        )
+        marker = f"marker={quote(str(items[0][key]), safe='')}&" if items else ""
+        links.append({"rel": "previous", "href": f"{base}{sep}{marker}page_reverse=True"})
     return links or None
 
 

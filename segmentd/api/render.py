@@ -42,7 +42,7 @@ async def list_response(
     async with rt.read() as conn:
         page = await lister(ctx, conn, q, *args)
     body = {collection: [select_fields(item, wanted) for item in page.items]}
-    links = collection_links(request, collection, page.items, page.has_more, q, key)
+    links = collection_links(request, page.items, q, key)
     if links:
         body[f"{collection}_links"] = links
     return json_response(body)

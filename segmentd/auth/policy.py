@@ -26,6 +26,7 @@ from functools import lru_cache
 from typing import Any
 
 from oslo_config import cfg
+from oslo_policy import _checks
 from oslo_policy import policy as oslo_policy
 
 from segmentd.errors import PolicyNotAuthorized
@@ -172,6 +173,7 @@ class Policy:
         self._enforcer.load_rules()
         self._enforcer.use_conf = False  # no file checks on every enforce() from now on
         self._fields = {name: self._target_fields(name, set()) for name in self._enforcer.rules}
+        self._sampled: dict[tuple, bool] = {}
         self._decisions: OrderedDict[tuple, bool] = OrderedDict()
 
     def _target_fields(self, action: str, seen: set[str]) -> tuple[str, ...]:
@@ -183,6 +185,19 @@ class Policy:
             if ref not in seen:
                 fields.update(self._target_fields(ref, seen))
         return tuple(sorted(fields))
+
+    def decided_by_samples(self, action: str, comparisons: frozenset[tuple[str, str]]) -> bool:
+        """Whether `action` reads its target only through `comparisons`, (credential or
+        quoted literal, target field) pairs such as ("project_id", "project_id") or
+        ("'True'", "shared"), never negated and at most one in each `and` of its disjunctive
+        form: then its answers on one sample target per pair hold for every target like it.
+        """
+        key = (action, comparisons)
+        if key not in self._sampled:
+            rule = self._enforcer.rules.get(action)
+            most = _target_reads(rule, comparisons, self._enforcer.rules, set())
+            self._sampled[key] = rule is not None and most is not None and most <= 1
+        return self._sampled[key]
 
     def check(self, creds: Mapping[str, Any], action: str, target: Mapping[str, Any]) -> bool:
         fields = self._fields.get(action)
@@ -219,6 +234,35 @@ def default_policy() -> Policy:
 def check(ctx, action: str, target: Mapping[str, Any] | None = None) -> bool:
     """Whether the caller may do `action` on `target`."""
     return (ctx.policy or default_policy()).check(ctx.credentials, action, target or {})
+
+
+def decided_by_samples(ctx, action: str, comparisons: frozenset[tuple[str, str]]) -> bool:
+    """Policy.decided_by_samples for this caller's application."""
+    return (ctx.policy or default_policy()).decided_by_samples(action, comparisons)
+
+
+def _target_reads(check, comparisons, rules, seen: set[str]) -> int | None:
+    """How many target comparisons one `and` of `check` makes at most, in disjunctive form;
+    None if it reads the target in any other way."""
+    if isinstance(check, _checks.OrCheck | _checks.AndCheck):
+        counts = [_target_reads(c, comparisons, rules, seen) for c in check.rules]
+        if None in counts:
+            return None
+        return max(counts, default=0) if isinstance(check, _checks.OrCheck) else sum(counts)
+    if isinstance(check, _checks.NotCheck):
+        return 0 if _target_reads(check.rule, comparisons, rules, seen) == 0 else None
+    if isinstance(check, _checks.RuleCheck):
+        if check.match in seen:
+            return None
+        return _target_reads(rules.get(check.match), comparisons, rules, seen | {check.match})
+    if isinstance(check, _checks.GenericCheck):
+        fields = _TARGET_FIELD.findall(check.match)
+        if not fields:
+            return 0  # the caller's credentials against a literal
+        if check.match == f"%({fields[0]})s" and (check.kind, fields[0]) in comparisons:
+            return 1
+        return None
+    return 0  # roles, "@" and "!" read no target
 
 
 def enforce(ctx, action: str, target: Mapping[str, Any] | None = None) -> None:

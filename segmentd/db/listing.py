@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import (
     Boolean,
@@ -11,15 +12,17 @@ from sqlalchemy import (
     Integer,
     Select,
     and_,
+    false,
     func,
     literal,
     or_,
     select,
+    true,
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from segmentd.errors import HTTPBadRequest
-from segmentd.query import ListQuery, is_resource_id
+from segmentd.query import ListQuery, Rows, is_resource_id
 
 TRUE_WORDS = {"true": True, "1": True, "false": False, "0": False}
 FILTER_VALUE_MAX_LEN = 255
@@ -108,6 +111,9 @@ def sort_plan(attrs: dict[str, Attribute], q: ListQuery, id_col: ColumnElement):
     return plan
 
 
+REFILL_ROWS = 100  # rows read per further round when a row check dropped some of a page
+
+
 async def fetch_page(
     conn: AsyncConnection,
     stmt: Select,
@@ -115,10 +121,14 @@ async def fetch_page(
     id_col: ColumnElement,
     q: ListQuery,
     marker_ok: Callable[[str], bool] | None = None,
-):
-    """Rows of one page, and whether more exist; a marker is looked up within the same scope.
+    keep: Callable[[Any], bool] | None = None,
+) -> list:
+    """The rows of one page: `q.limit` of them, fewer only where the rows run out.
 
-    `marker_ok` says which markers can name a row (default: ids segmentd hands out).
+    A marker is looked up within the same scope; `marker_ok` says which markers can name a
+    row (default: ids segmentd hands out). `keep` is the read rule's check of one row; where
+    the statement could not express the rule (an operator's), rows it drops are replaced by
+    reading on, so a page is never cut short while rows the caller may see remain.
     """
     stmt = apply_filters(stmt, attrs, q)
     plan = sort_plan(attrs, q, id_col)
@@ -127,29 +137,33 @@ async def fetch_page(
     )
     order = [e.desc() if desc else e.asc() for e, desc in plan]
 
-    async def page(select_: Select):
-        return (await conn.execute(select_.order_by(*order).limit(q.limit + 1))).mappings().all()
+    async def read(select_: Select, size: int):
+        return (await conn.execute(select_.order_by(*order).limit(size))).mappings().all()
 
     if usable:
-        # The marker row's sort values as uncorrelated subqueries (each run once, and the
-        # keyset condition still uses the sort index): one statement, where a separate
-        # look-up of the marker cost a round trip on every page.
         marker_id = int(q.marker) if attrs["id"].kind == "int" else q.marker
-        marker = stmt.where(id_col == marker_id)
-        values = [marker.with_only_columns(e).limit(1).scalar_subquery().correlate(None)
-                  for e, _ in plan]
-        rows = await page(stmt.where(_after(plan, values)))
+        rows = await read(stmt.where(_after(stmt, plan, id_col, marker_id)), q.limit)
         # An empty page: the marker was the last row, or it names no row in this scope,
         # and Neutron ignores a marker it cannot find, so do we.
-        if not rows and (await conn.execute(marker.with_only_columns(literal(1)))).first() is None:
-            rows = await page(stmt)
+        if not rows and (await conn.execute(
+            stmt.where(id_col == marker_id).with_only_columns(literal(1))
+        )).first() is None:
+            rows = await read(stmt, q.limit)
     else:
-        rows = await page(stmt)
-    has_more = len(rows) > q.limit
-    rows = rows[: q.limit]
+        rows = await read(stmt, q.limit)
+    kept = list(rows)
+    if keep is not None:
+        kept = [r for r in rows if keep(r)]
+        size = q.limit
+        while len(kept) < q.limit and len(rows) == size:  # rows were dropped, and more remain
+            size = max(q.limit, REFILL_ROWS)
+            after = _after(stmt, plan, id_col, rows[-1][id_col.key])
+            rows = await read(stmt.where(after), size)
+            kept += [r for r in rows if keep(r)]
+        kept = kept[: q.limit]
     if q.page_reverse:
-        rows = rows[::-1]
-    return rows, has_more
+        kept.reverse()
+    return kept
 
 
 def _marker_usable(marker: str, id_attr: Attribute) -> bool:
@@ -159,14 +173,33 @@ def _marker_usable(marker: str, id_attr: Attribute) -> bool:
     return is_resource_id(marker)
 
 
-def _after(plan, values) -> ColumnElement:
-    """Rows strictly after the marker in the sort order: the expanded row comparison."""
+def _after(stmt: Select, plan, id_col: ColumnElement, row_id) -> ColumnElement:
+    """Rows strictly after row `row_id` in the sort order: the expanded row comparison.
+
+    The row's sort values are uncorrelated subqueries (each run once, and the keyset
+    condition still uses the sort index): one statement, where a separate look-up of the
+    row cost a round trip on every page.
+    """
+    row = stmt.where(id_col == row_id)
+    values = [row.with_only_columns(e).limit(1).scalar_subquery().correlate(None)
+              for e, _ in plan]
     ors = []
     for i, (expr, desc) in enumerate(plan):
         equal = [plan[j][0] == values[j] for j in range(i)]
         beyond = expr < values[i] if desc else expr > values[i]
         ors.append(and_(*equal, beyond))
     return or_(*ors)
+
+
+def scoped(ctx, grants: frozenset[str] | None, kinds: dict[str, ColumnElement]) -> ColumnElement:
+    """The rows of the granted kinds: `kinds` holds the clause of each kind a table has
+    besides Rows.EVERY, which only callers reading every project (admin, service) get.
+    `grants` None admits every kind, what segmentd lets a caller see before policy decides.
+    """
+    granted = set(kinds) | {Rows.EVERY} if grants is None else grants
+    if ctx.reads_all_projects and Rows.EVERY in granted:
+        return true()
+    return or_(false(), *[clause for kind, clause in kinds.items() if kind in granted])
 
 
 def count_stmt(stmt: Select) -> Select:

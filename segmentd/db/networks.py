@@ -6,7 +6,6 @@ from dataclasses import replace
 from typing import Any
 
 from sqlalchemy import (
-    Select,
     and_,
     bindparam,
     delete,
@@ -14,7 +13,6 @@ from sqlalchemy import (
     insert,
     or_,
     select,
-    true,
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -22,10 +20,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from segmentd.context import RequestContext
 from segmentd.db import fastpath
 from segmentd.db.common import update_revised
-from segmentd.db.listing import Attribute, convert_filter_value, fetch_page
+from segmentd.db.listing import Attribute, convert_filter_value, fetch_page, scoped
 from segmentd.db.models import networks as t
 from segmentd.db.models import segments as s
-from segmentd.query import ListQuery
+from segmentd.query import ListQuery, Rows
 
 ATTRIBUTES: dict[str, Attribute] = {
     "id": Attribute(t.c.id),
@@ -54,15 +52,13 @@ COLUMNS = (
 )
 
 
-def visible_to(ctx: RequestContext):
-    """Admin and service see every network; others their project's and shared ones."""
-    if ctx.reads_all_projects:
-        return true()
-    return or_(t.c.project_id == ctx.project_id, t.c.shared.is_(True))
+def visible_to(ctx: RequestContext, grants: frozenset[str] | None = None):
+    """Admin and service see every network; others their project's and shared ones.
 
-
-def scoped_select(ctx: RequestContext) -> Select:
-    return select(*COLUMNS).where(visible_to(ctx))
+    `grants` narrows that to the kinds of rows the policy lets a list read (None: all).
+    """
+    return scoped(ctx, grants, {Rows.OWN: t.c.project_id == ctx.project_id,
+                                Rows.SHARED: t.c.shared.is_(True)})
 
 
 INSERT = insert(t)
@@ -147,8 +143,14 @@ async def lock_network_of_segment(conn: AsyncConnection, segment_id: str) -> Non
     await fastpath.fetch(conn, LOCK_OF_SEGMENT, {"segment_id": segment_id})
 
 
-async def list_networks(conn: AsyncConnection, ctx: RequestContext, q: ListQuery):
-    stmt = scoped_select(ctx)
+async def list_networks(
+    conn: AsyncConnection, ctx: RequestContext, q: ListQuery, grants=None, keep=None, where=None
+):
+    """A page of the networks `grants` admits (see visible_to), `keep` deciding row by row;
+    `where` narrows it further."""
+    stmt = select(*COLUMNS).where(visible_to(ctx, grants))
+    if where is not None:
+        stmt = stmt.where(where)
     provider = {k: v for k, v in q.filters.items() if k in PROVIDER_FILTERS}
     if provider:
         clauses = []
@@ -158,7 +160,7 @@ async def list_networks(conn: AsyncConnection, ctx: RequestContext, q: ListQuery
             clauses.append(attr.column.in_(values))
         stmt = stmt.where(exists().where(s.c.network_id == t.c.id, and_(*clauses)))
         q = replace(q, filters={k: v for k, v in q.filters.items() if k not in provider})
-    return await fetch_page(conn, stmt, ATTRIBUTES, t.c.id, q)
+    return await fetch_page(conn, stmt, ATTRIBUTES, t.c.id, q, keep=keep)
 
 
 async def update_network(

@@ -13,9 +13,7 @@ from sqlalchemy import (
     exists,
     func,
     insert,
-    or_,
     select,
-    true,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -25,13 +23,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from segmentd.context import RequestContext
 from segmentd.db.common import update_revised
 from segmentd.db.hosts import reached_by
-from segmentd.db.listing import Attribute, fetch_page
+from segmentd.db.listing import Attribute, fetch_page, scoped
 from segmentd.db.models import ip_allocations as a
 from segmentd.db.models import networks as n
 from segmentd.db.models import ports as t
 from segmentd.db.models import segments as s
 from segmentd.db.models import subnets as sub
-from segmentd.query import ListQuery
+from segmentd.query import ListQuery, Rows
 
 ATTRIBUTES: dict[str, Attribute] = {
     "id": Attribute(t.c.id),
@@ -58,12 +56,14 @@ WITH_NETWORK = select(*COLUMNS, NETWORK_PROJECT.label("network_project_id"))
 BY_ID = WITH_NETWORK.where(t.c.id == bindparam("port_id"))
 
 
-def visible_to(ctx: RequestContext):
-    """Admin and service see every port; others their project's and those on their networks."""
-    if ctx.reads_all_projects:
-        return true()
+def visible_to(ctx: RequestContext, grants: frozenset[str] | None = None):
+    """Admin and service see every port; others their project's and those on their networks.
+
+    `grants` narrows that to the kinds of rows the policy lets a list read (None: all).
+    """
     own_network = exists().where(n.c.id == t.c.network_id, n.c.project_id == ctx.project_id)
-    return or_(t.c.project_id == ctx.project_id, own_network)
+    return scoped(ctx, grants, {Rows.OWN: t.c.project_id == ctx.project_id,
+                                Rows.ON_OWN_NETWORK: own_network})
 
 
 @cache
@@ -159,11 +159,14 @@ def fixed_ips_clause(subnet_ids: list[str], ip_addresses: list[str]):
     return exists().where(*conditions)
 
 
-async def list_ports(conn: AsyncConnection, ctx: RequestContext, q: ListQuery, where=None):
-    stmt = WITH_NETWORK.where(visible_to(ctx))
+async def list_ports(conn: AsyncConnection, ctx: RequestContext, q: ListQuery, where=None,
+                     grants=None, keep=None):
+    """A page of the ports `grants` admits (see visible_to), `keep` deciding row by row;
+    `where` narrows it further."""
+    stmt = WITH_NETWORK.where(visible_to(ctx, grants))
     if where is not None:
         stmt = stmt.where(where)
-    return await fetch_page(conn, stmt, ATTRIBUTES, t.c.id, q)
+    return await fetch_page(conn, stmt, ATTRIBUTES, t.c.id, q, keep=keep)
 
 
 async def update_port(conn: AsyncConnection, port_id: str, values: dict, revision: int | None = None):

@@ -265,12 +265,14 @@ async def get_visible_segment(conn: AsyncConnection, ctx: RequestContext, segmen
     return (await conn.execute(stmt, params)).mappings().first()
 
 
-async def list_segments(conn: AsyncConnection, ctx: RequestContext, q: ListQuery, where=None):
-    """A page of visible segments; `where` narrows it further (the host filter)."""
-    stmt = WITH_OWNER.where(visible_to(ctx))
+async def list_segments(conn: AsyncConnection, ctx: RequestContext, q: ListQuery, where=None,
+                        grants=None, keep=None):
+    """A page of the segments of networks `grants` admits (see networks.visible_to), `keep`
+    deciding row by row; `where` narrows it further (the host filter)."""
+    stmt = WITH_OWNER.where(visible_to(ctx, grants))
     if where is not None:
         stmt = stmt.where(where)
-    return await fetch_page(conn, stmt, ATTRIBUTES, t.c.id, q)
+    return await fetch_page(conn, stmt, ATTRIBUTES, t.c.id, q, keep=keep)
 
 
 OF_NETWORKS = (

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import bindparam, delete, exists, insert, or_, select, true
+from sqlalchemy import bindparam, delete, exists, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from segmentd.context import RequestContext
 from segmentd.db.common import update_revised
-from segmentd.db.listing import Attribute, fetch_page
+from segmentd.db.listing import Attribute, fetch_page, scoped
 from segmentd.db.models import networks as n
 from segmentd.db.models import subnets as t
-from segmentd.query import ListQuery
+from segmentd.query import ListQuery, Rows
 
 # A subnet is shared when its network is (Neutron: filterable, never shown).
 SHARED = select(n.c.shared).where(n.c.id == t.c.network_id).scalar_subquery()
@@ -38,12 +38,13 @@ ATTRIBUTES: dict[str, Attribute] = {
 COLUMNS = tuple(t.c)
 
 
-def visible_to(ctx: RequestContext):
-    """Admin and service see every subnet; others their project's and those of shared networks."""
-    if ctx.reads_all_projects:
-        return true()
+def visible_to(ctx: RequestContext, grants: frozenset[str] | None = None):
+    """Admin and service see every subnet; others their project's and those of shared networks.
+
+    `grants` narrows that to the kinds of rows the policy lets a list read (None: all).
+    """
     shared = exists().where(n.c.id == t.c.network_id, n.c.shared.is_(True))
-    return or_(t.c.project_id == ctx.project_id, shared)
+    return scoped(ctx, grants, {Rows.OWN: t.c.project_id == ctx.project_id, Rows.SHARED: shared})
 
 
 WITH_SHARED = select(*COLUMNS, SHARED.label("network_shared"))
@@ -109,9 +110,16 @@ async def subnets_by_network(conn: AsyncConnection, network_ids: list[str]):
     return found
 
 
-async def list_subnets(conn: AsyncConnection, ctx: RequestContext, q: ListQuery):
-    stmt = WITH_SHARED.where(visible_to(ctx))
-    return await fetch_page(conn, stmt, ATTRIBUTES, t.c.id, q)
+def network_has_version(ip_version: int):
+    """Networks (in a statement on the networks table) with a subnet of `ip_version`."""
+    return exists().where(t.c.network_id == n.c.id, t.c.ip_version == ip_version)
+
+
+async def list_subnets(conn: AsyncConnection, ctx: RequestContext, q: ListQuery, grants=None,
+                       keep=None):
+    """A page of the subnets `grants` admits (see visible_to), `keep` deciding row by row."""
+    stmt = WITH_SHARED.where(visible_to(ctx, grants))
+    return await fetch_page(conn, stmt, ATTRIBUTES, t.c.id, q, keep=keep)
 
 
 async def update_subnet(

@@ -69,6 +69,6 @@ def audit_view(row) -> dict[str, Any]:
 async def list_audit_events(ctx: RequestContext, conn: AsyncConnection, q: ListQuery) -> Page:
     """Admins read the trail; others see an empty list, as with other hidden collections."""
     if not check(ctx, "get_audit_event"):
-        return Page([], False)
-    found, has_more = await rows.list_audit_events(conn, q)
-    return Page([audit_view(r) for r in found], has_more)
+        return Page([])
+    found = await rows.list_audit_events(conn, q)
+    return Page([audit_view(r) for r in found])

@@ -64,14 +64,14 @@ async def list_availabilities(ctx: RequestContext, conn: AsyncConnection, q: Lis
         if name not in RENAMED:
             raise HTTPBadRequest(msg=f"['{name}'] is invalid attribute for sort_keys")
         sorts.append((RENAMED[name], direction))
-    found, has_more = await network_rows.list_networks(
-        conn, ctx, replace(q, filters=renamed, sorts=tuple(sorts)))
+    # The version filter is part of the statement: a page filtered after LIMIT would be short.
+    where = subnet_rows.network_has_version(ip_version) if ip_version else None
+    found = await network_rows.list_networks(
+        conn, ctx, replace(q, filters=renamed, sorts=tuple(sorts)), where=where)
     ids = [n["id"] for n in found]
     subnets = await subnet_rows.subnet_rows_of_networks(conn, ids)
     used = await port_rows.used_by_subnet(conn, ids)
-    items = [_view(n, subnets[n["id"]], used, ip_version) for n in found
-             if ip_version is None or any(s["ip_version"] == ip_version for s in subnets[n["id"]])]
-    return Page(items, has_more)
+    return Page([_view(n, subnets[n["id"]], used, ip_version) for n in found])
 
 
 async def get_availability(ctx: RequestContext, conn: AsyncConnection, network_id: str) -> dict:

@@ -247,10 +247,10 @@ async def get_agent(ctx: RequestContext, conn: AsyncConnection, clock: HostClock
 async def list_agents(ctx: RequestContext, conn: AsyncConnection, q: ListQuery, clock: HostClock):
     """Neutron answers a caller who may read no agent with an empty list, not a 403."""
     if not check(ctx, "get_agent"):
-        return Page([], False)
-    found, has_more = await rows.list_agents(conn, q)
+        return Page([])
+    found = await rows.list_agents(conn, q)
     now = utcnow()
-    return Page([agent_view(r, clock, now) for r in found], has_more)
+    return Page([agent_view(r, clock, now) for r in found])
 
 
 def _changeable(ctx: RequestContext, action: str, row, agent_id: str):

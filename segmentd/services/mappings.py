@@ -23,7 +23,7 @@ from segmentd.services.views import timestamp
 async def list_hosts(ctx: RequestContext, conn: AsyncConnection, q: ListQuery, clock: HostClock):
     """Hosts with what they reach; a host past its grace period reaches nothing."""
     enforce(ctx, "get_host")
-    found, has_more = await rows.list_hosts(conn, q, is_host_name)
+    found = await rows.list_hosts(conn, q, is_host_name)
     reach = await rows.reach_of_hosts(conn, [r["host"] for r in found])
     now = utcnow()
     cutoff = clock.cutoff(now)
@@ -41,7 +41,7 @@ async def list_hosts(ctx: RequestContext, conn: AsyncConnection, q: ListQuery, c
             "segment_count": row["segment_count"] if live else 0,
             "reported_at": timestamp(row["reported_at"]),
         })
-    return Page(items, has_more)
+    return Page(items)
 
 
 async def segments_of_host(
@@ -63,10 +63,10 @@ async def hosts_of_segment(
         raise SegmentNotFound(segment_id=segment_id)
     key = (seg["network_type"], seg["physical_network"] or c.NO_PHYSNET_KEY)
     now = utcnow()
-    found, has_more = await rows.hosts_reaching(conn, key, clock.cutoff(now), q, is_host_name)
+    found = await rows.hosts_reaching(conn, key, clock.cutoff(now), q, is_host_name)
     items: list[dict[str, Any]] = [
         {"host": r["host"], "alive": r["chassis"] is not None or clock.alive(r["reported_at"], now),
          "reported_at": timestamp(r["reported_at"])}
         for r in found
     ]
-    return Page(items, has_more)
+    return Page(items)

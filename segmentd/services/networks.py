@@ -24,11 +24,12 @@ from segmentd.errors import (
     SegmentsContainDuplicateEntry,
     SegmentsSetInConjunctionWithProviders,
 )
-from segmentd.query import ListQuery, Page
+from segmentd.query import ListQuery, Page, Rows
 from segmentd.services import oneshot
 from segmentd.services.common import check_revision, utcnow
 from segmentd.services.ports import delete_network_ports
 from segmentd.services.realization import Watch, mark_unrealized
+from segmentd.services.scoping import ELSEWHERE, MINE, list_scope
 from segmentd.services.segments import (
     insert_planned_segment,
     new_segment_base,
@@ -45,6 +46,12 @@ from segmentd.services.views import (
 )
 
 PROVIDER_TYPE, PROVIDER_PHYSNET, PROVIDER_SEG_ID = PROVIDER_KEYS
+# A network standing for each kind of row a list can be scoped to (services/scoping.py).
+SAMPLES = {
+    Rows.EVERY: {"project_id": ELSEWHERE, "shared": False},
+    Rows.OWN: {"project_id": MINE, "shared": False},
+    Rows.SHARED: {"project_id": ELSEWHERE, "shared": True},
+}
 
 
 def requested_specs(data: dict[str, Any]) -> list[SegmentSpec]:
@@ -175,15 +182,17 @@ async def list_networks(
     if hidden:
         # Answered like an unknown filter: hidden values cannot be probed through filters.
         raise HTTPBadRequest(msg=f"['{hidden[0]}'] is invalid attribute for filtering")
-    found, has_more = await rows.list_networks(conn, ctx, q)
-    found = [r for r in found if check(ctx, "get_network", r)]
+    scope = list_scope(ctx, "get_network", SAMPLES, dict)
+    if scope.empty:
+        return Page([])
+    found = await rows.list_networks(conn, ctx, q, scope.grants, scope.keep)
     by_net = (
         await segment_rows.segments_of_networks(conn, [r["id"] for r in found]) if show else {}
     )
     subnets = await subnet_rows.subnets_by_network(conn, [r["id"] for r in found])
     views = [network_view(r, by_net.get(r["id"], []), show, subnets.get(r["id"], ())) for r in found]
     await mark_unrealized(conn, watch, views)
-    return Page(views, has_more)
+    return Page(views)
 
 
 async def _locked_network(uow: UnitOfWork, ctx: RequestContext, network_id: str, action: str):

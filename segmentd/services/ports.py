@@ -27,11 +27,12 @@ from segmentd.errors import (
     PortNotFound,
     RevisionNumberConstraintFailed,
 )
-from segmentd.query import ListQuery, Page
+from segmentd.query import ListQuery, Page, Rows
 from segmentd.services import ipalloc, ipam, port_macs
 from segmentd.services.binding import bind, status_of
 from segmentd.services.common import check_revision, utcnow
 from segmentd.services.port_views import for_caller, hidden_keys, port_view
+from segmentd.services.scoping import ELSEWHERE, MINE, list_scope
 from segmentd.services.uow import UnitOfWork
 
 if TYPE_CHECKING:
@@ -49,6 +50,19 @@ def _target(row, network) -> dict[str, Any]:
     """What policy rules see: the port's project, its network's project, whether shared."""
     return {"project_id": row["project_id"], "network_project_id": network["project_id"],
             "shared": bool(network.get("shared"))}
+
+
+def _read_target(row) -> dict[str, Any]:
+    """What the read rule sees of a port row read with its network's project."""
+    return _target(row, {"project_id": row["network_project_id"]})
+
+
+# A port standing for each kind of row a list can be scoped to (services/scoping.py).
+SAMPLES = {
+    Rows.EVERY: {"project_id": ELSEWHERE, "network_project_id": ELSEWHERE, "shared": False},
+    Rows.OWN: {"project_id": MINE, "network_project_id": ELSEWHERE, "shared": False},
+    Rows.ON_OWN_NETWORK: {"project_id": ELSEWHERE, "network_project_id": MINE, "shared": False},
+}
 
 
 async def _network(ctx: RequestContext, conn: AsyncConnection, network_id: str):
@@ -160,7 +174,7 @@ def _plan(network_id, port_id, subnets, host, reached, fixed_ips) -> ipalloc.Pla
 async def _readable_port(ctx: RequestContext, conn: AsyncConnection, port_id: str, lock=False):
     getter = rows.get_port_for_update if lock else rows.get_visible_port
     row = await getter(conn, ctx, port_id)
-    if row is None or not check(ctx, "get_port", _target(row, {"project_id": row["network_project_id"]})):
+    if row is None or not check(ctx, "get_port", _read_target(row)):
         raise PortNotFound(port_id=port_id)
     return row
 
@@ -194,11 +208,12 @@ async def list_ports(ctx: RequestContext, conn: AsyncConnection, q: ListQuery) -
             raise HTTPBadRequest(msg=f"['{key}'] is invalid attribute for filtering")
         if any(name == key for name, _ in q.sorts):
             raise HTTPBadRequest(msg=f"['{key}'] is invalid attribute for sort_keys")
-    found, has_more = await rows.list_ports(conn, ctx, q, where)
-    found = [r for r in found
-             if check(ctx, "get_port", _target(r, {"project_id": r["network_project_id"]}))]
+    scope = list_scope(ctx, "get_port", SAMPLES, _read_target)
+    if scope.empty:
+        return Page([])
+    found = await rows.list_ports(conn, ctx, q, where, scope.grants, scope.keep)
     addresses = await rows.addresses_of_ports(conn, [r["id"] for r in found])
-    return Page([for_caller(port_view(r, addresses[r["id"]]), hidden) for r in found], has_more)
+    return Page([for_caller(port_view(r, addresses[r["id"]]), hidden) for r in found])
 
 
 async def update_port(

@@ -29,9 +29,10 @@ from segmentd.errors import (
     TunnelIdInUse,
     VlanIdInUse,
 )
-from segmentd.query import ListQuery, Page, is_host_name
+from segmentd.query import ListQuery, Page, Rows, is_host_name
 from segmentd.services.common import check_revision, utcnow
 from segmentd.services.hosts import HostClock
+from segmentd.services.scoping import ELSEWHERE, MINE, list_scope
 from segmentd.services.types import AllocationPlan, SegmentSpec, TypeRules
 from segmentd.services.uow import UnitOfWork
 from segmentd.services.views import segment_view
@@ -143,6 +144,14 @@ def _target(row) -> dict[str, Any]:
     return {"project_id": row["project_id"], "network_id": row["network_id"]}
 
 
+# A segment standing for each kind of row a list can be scoped to (services/scoping.py); its
+# target tells nothing of sharing, so the read rule cannot grant shared networks' segments.
+SAMPLES = {
+    Rows.EVERY: {"project_id": ELSEWHERE, "network_id": ELSEWHERE},
+    Rows.OWN: {"project_id": MINE, "network_id": ELSEWHERE},
+}
+
+
 async def _readable_segment(ctx: RequestContext, conn: AsyncConnection, segment_id: str):
     """The segment, or SegmentNotFound when it is missing or the caller may not read it."""
     row = await rows.get_visible_segment(conn, ctx, segment_id)
@@ -165,8 +174,9 @@ async def list_segments(
 
     `host=H` (repeatable: any of them) keeps the segments live host H reaches.
     """
-    if not check(ctx, "get_segment", {"project_id": ctx.project_id}):
-        return Page([], False)
+    scope = list_scope(ctx, "get_segment", SAMPLES, _target)
+    if scope.empty:
+        return Page([])
     where = None
     if "host" in q.filters:
         enforce(ctx, "get_host")
@@ -176,8 +186,8 @@ async def list_segments(
         cutoff = clock.cutoff(utcnow())
         where = or_(*[host_rows.reached_by(n, cutoff) for n in names])
         q = replace(q, filters={k: v for k, v in q.filters.items() if k != "host"})
-    found, has_more = await rows.list_segments(conn, ctx, q, where)
-    return Page([segment_view(r) for r in found if check(ctx, "get_segment", _target(r))], has_more)
+    found = await rows.list_segments(conn, ctx, q, where, scope.grants, scope.keep)
+    return Page([segment_view(r) for r in found])
 
 
 async def update_segment(

@@ -28,15 +28,22 @@ from segmentd.errors import (
     SubnetSegmentAssociationChangeNotAllowed,
     SubnetsNotAllAssociatedWithSegments,
 )
-from segmentd.query import ListQuery, Page
+from segmentd.query import ListQuery, Page, Rows
 from segmentd.services import addressing as a
 from segmentd.services import ipam
 from segmentd.services.common import check_revision, utcnow
+from segmentd.services.scoping import ELSEWHERE, MINE, list_scope
 from segmentd.services.uow import UnitOfWork
 from segmentd.services.port_views import port_view
 from segmentd.services.views import network_view, subnet_view
 
 UNSET = object()
+# A subnet standing for each kind of row a list can be scoped to (services/scoping.py).
+SAMPLES = {
+    Rows.EVERY: {"project_id": ELSEWHERE, "network_id": ELSEWHERE, "shared": False},
+    Rows.OWN: {"project_id": MINE, "network_id": ELSEWHERE, "shared": False},
+    Rows.SHARED: {"project_id": ELSEWHERE, "network_id": ELSEWHERE, "shared": True},
+}
 
 
 def _target(row) -> dict[str, Any]:
@@ -140,8 +147,11 @@ async def get_subnet(ctx: RequestContext, conn: AsyncConnection, subnet_id: str)
 
 
 async def list_subnets(ctx: RequestContext, conn: AsyncConnection, q: ListQuery) -> Page:
-    found, has_more = await rows.list_subnets(conn, ctx, q)
-    return Page([subnet_view(r) for r in found if check(ctx, "get_subnet", _target(r))], has_more)
+    scope = list_scope(ctx, "get_subnet", SAMPLES, _target)
+    if scope.empty:
+        return Page([])
+    found = await rows.list_subnets(conn, ctx, q, scope.grants, scope.keep)
+    return Page([subnet_view(r) for r in found])
 
 
 async def update_subnet(

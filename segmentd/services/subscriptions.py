@@ -82,8 +82,8 @@ async def get_subscription(ctx: RequestContext, conn: AsyncConnection, sub_id: s
 
 async def list_subscriptions(ctx: RequestContext, conn: AsyncConnection, q: ListQuery) -> Page:
     enforce(ctx, "get_event_subscription")
-    found, has_more = await rows.list_subscriptions(conn, q)
-    return Page([subscription_view(r) for r in found], has_more)
+    found = await rows.list_subscriptions(conn, q)
+    return Page([subscription_view(r) for r in found])
 
 
 async def update_subscription(
@@ -136,5 +136,5 @@ async def list_deliveries(
     """What happened to each event sent to one subscription: attempts, last error, next try."""
     enforce(ctx, "get_event_subscription")
     await _existing(conn, sub_id)
-    found, has_more = await outbox_rows.list_deliveries(conn, target_name(sub_id), q)
-    return Page([delivery_view(r) for r in found], has_more)
+    found = await outbox_rows.list_deliveries(conn, target_name(sub_id), q)
+    return Page([delivery_view(r) for r in found])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.factories import error_of, make_network, make_segment
+from tests.factories import error_of, follow, make_network, make_segment
 
 
 @pytest.fixture
@@ -45,14 +45,14 @@ class TestListSegments:
         api, _, _ = seeded
         items, pages = walk(api, f"/v2.0/segments?limit=2&sort_key={sort[0]}&sort_dir={sort[1]}")
         assert len(items) == 6 and len({s["id"] for s in items}) == 6
-        assert pages == 3
+        assert pages == 4  # three full pages, each linking on, and the empty one after
         full = api.get(f"/v2.0/segments?sort_key={sort[0]}&sort_dir={sort[1]}").json()["segments"]
         assert [s["id"] for s in items] == [s["id"] for s in full]
 
     def test_previous_link_walks_back(self, seeded):
         api, _, _ = seeded
         first = api.get("/v2.0/segments?limit=2&sort_key=name&sort_dir=asc").json()
-        assert [link["rel"] for link in first["segments_links"]] == ["next"]
+        assert [link["rel"] for link in first["segments_links"]] == ["next", "previous"]
         nxt = first["segments_links"][0]["href"].replace("http://testserver", "")
         second = api.get(nxt).json()
         prev = [link["href"] for link in second["segments_links"] if link["rel"] == "previous"][0]
@@ -108,6 +108,55 @@ class TestListSegments:
         api, _, _ = seeded
         body = api.get("/v2.0/segments?limit=2&marker=00000000-0000-0000-0000-000000000000")
         assert len(body.json()["segments"]) == 2
+
+
+def names(api, url, key="segments") -> list[str]:
+    return [s["name"] for s in api.get(url).json()[key]]
+
+
+class TestNeutronLinks:
+    """Links as Neutron's api_common.get_pagination_links gives them, walked the way
+    tempest's _test_list_pagination* tests walk them."""
+
+    ORDER = "sort_key=name&sort_dir=asc"
+
+    def test_a_full_last_page_links_to_an_empty_page_which_links_back(self, seeded):
+        api, _, _ = seeded
+        expected = names(api, f"/v2.0/segments?{self.ORDER}")
+        pages, links = follow(api, f"/v2.0/segments?limit=1&{self.ORDER}", "segments")
+        assert [[s["name"] for s in page] for page in pages] == [[n] for n in expected] + [[]]
+        assert set(links) == {"previous"}
+        assert "marker" not in links["previous"]  # an empty page links to the far end
+        back, links = follow(api, links["previous"].replace("http://testserver", ""),
+                             "segments", "previous")
+        assert [[s["name"] for s in page] for page in back] == [[n] for n in expected[::-1]] + [[]]
+        assert set(links) == {"next"}  # a reverse page always links forward
+
+    def test_reverse_pages_link_both_ways(self, seeded):
+        api, _, _ = seeded
+        expected = names(api, f"/v2.0/segments?{self.ORDER}")
+        body = api.get(f"/v2.0/segments?limit=2&page_reverse=True&{self.ORDER}").json()
+        assert [s["name"] for s in body["segments"]] == expected[-2:]
+        links = {link["rel"]: link["href"] for link in body["segments_links"]}
+        assert links["next"].endswith(f"marker={body['segments'][-1]['id']}")
+        assert links["previous"].endswith(f"marker={body['segments'][0]['id']}&page_reverse=True")
+        pages, _ = follow(api, f"/v2.0/segments?limit=4&page_reverse=True&{self.ORDER}",
+                          "segments", "previous")
+        assert [len(p) for p in pages] == [4, 2]
+        assert [s["name"] for page in pages[::-1] for s in page] == expected
+
+    def test_page_reverse_from_a_marker_gives_the_rows_before_it(self, seeded):
+        api, _, _ = seeded
+        first = api.get(f"/v2.0/segments?limit=3&{self.ORDER}").json()["segments"]
+        marker = first[-1]["id"]
+        url = f"/v2.0/segments?limit=2&marker={marker}&page_reverse=True&{self.ORDER}"
+        assert names(api, url) == [s["name"] for s in first[:-1]]
+
+    @pytest.mark.parametrize("query", ["", "?limit=0", f"?{ORDER}"])
+    def test_a_list_that_asked_for_no_paging_has_no_links_when_all_of_it_fits(self, seeded, query):
+        api, _, _ = seeded
+        body = api.get(f"/v2.0/segments{query}").json()
+        assert list(body) == ["segments"] and len(body["segments"]) == 6
 
 
 class TestMeta:

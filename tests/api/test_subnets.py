@@ -309,7 +309,7 @@ class TestReadSubnets:
         items, pages = walk(api, "/v2.0/subnets?limit=2&sort_key=name&sort_dir=asc")
         assert ([s["name"] for s in items], pages) == (["s0", "s1", "s2", "s3", "s4"], 3)
         first = api.get("/v2.0/subnets?limit=2&sort_key=name&sort_dir=asc").json()
-        assert [link["rel"] for link in first["subnets_links"]] == ["next"]
+        assert [link["rel"] for link in first["subnets_links"]] == ["next", "previous"]
 
     @pytest.mark.parametrize("query", ["bogus=1", "fields=bogus", "sort_key=bogus&sort_dir=asc",
                                        "ip_version=abc"])

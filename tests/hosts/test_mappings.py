@@ -290,8 +290,9 @@ class TestPaging:
         assert pages == 3
         assert all(h["segment_count"] == 3 and h["physnets"] == ["physnet1"] for h in items)
         first = api.get("/v2.0/hosts?limit=3").json()
-        (link,) = first["hosts_links"]
+        link, back_link = first["hosts_links"]
         assert link["rel"] == "next" and link["href"].endswith("marker=compute-c")
+        assert back_link["rel"] == "previous"
 
         second = api.get("/v2.0/hosts?limit=3&marker=compute-c").json()
         assert [h["host"] for h in second["hosts"]] == ["compute-d", "compute-e", "compute-f"]
