@@ -20,6 +20,7 @@ from segmentd.errors import (
     NotAuthenticated,
     PreconditionFailed,
 )
+from segmentd.inputs import CONTROL, INT32_MAX, MAX_DIGITS, bounded_int
 from segmentd.query import ListQuery, is_resource_id
 
 DEV_PROJECT = "dev"
@@ -157,9 +158,11 @@ def if_match_revision(request: Request) -> int | None:
         return None
     prefix = "revision_number="
     text = value.strip()
-    if text.startswith(prefix) and text[len(prefix):].isdigit():
-        return int(text[len(prefix):])
-    raise PreconditionFailed()
+    # A revision beyond the column's range can match no row: 412 like any other mismatch.
+    revision = bounded_int(text[len(prefix):], 0, INT32_MAX) if text.startswith(prefix) else None
+    if revision is None:
+        raise PreconditionFailed()
+    return revision
 
 
 def _single(request: Request, name: str) -> str | None:
@@ -182,17 +185,20 @@ def list_query(request: Request, max_limit: int) -> ListQuery:
     limit_text = _single(request, "limit")
     limit = max_limit
     if limit_text is not None:
-        if not limit_text.isdigit():
-            raise HTTPBadRequest(
-                msg=f"Bad limit request: Limit must be an integer 0 or greater and not '{limit_text}'"
-            )
-        limit = min(int(limit_text), max_limit) or max_limit
+        asked = bounded_int(limit_text, 0, 10**MAX_DIGITS)  # beyond the maximum: the maximum
+        if asked is None:
+            raise HTTPBadRequest(msg="Bad limit request: Limit must be an integer 0 or greater "
+                                     f"and not '{limit_text[:32]}'")
+        limit = min(asked, max_limit) or max_limit
     reverse_text = (_single(request, "page_reverse") or "false").lower()
     if reverse_text not in ("true", "false"):
         raise HTTPBadRequest(msg="page_reverse must be True or False")
     filters: dict[str, list[str]] = {}
     for name, value in params.multi_items():
         if name not in LIST_CONTROL_PARAMS:
+            # The rule of every body string holds for filters too (fixed_ips=ip_address=…).
+            if CONTROL.search(value):
+                raise HTTPBadRequest(msg=f"Invalid filter value for {name[:64]}")
             filters.setdefault(name, []).append(value)
     return ListQuery(
         filters=filters,
