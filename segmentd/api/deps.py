@@ -134,7 +134,11 @@ async def parse_body(
         parsed = model.model_validate(attrs)
     except ValidationError as exc:
         raise HTTPBadRequest(msg=_describe(exc.errors()[0])) from None
-    return parsed.model_dump(by_alias=True, exclude_unset=True)
+    data = parsed.model_dump(by_alias=True, exclude_unset=True)
+    # Neutron's check, word for word: both given means both the same (null included).
+    if "project_id" in data and "tenant_id" in data and data["project_id"] != data["tenant_id"]:
+        raise HTTPBadRequest(msg="'project_id' and 'tenant_id' do not match")
+    return data
 
 
 def json_depth(doc: Any, stop_after: int) -> int:
