@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.api.test_ports import COUNTED, make_port, make_subnet
+from tests.api.test_ports import make_port, make_subnet, row_counts
 from tests.factories import error_of, make_network, make_segment
 
 HUGE = "9" * 5000  # int() refuses more than 4300 digits
@@ -25,16 +25,6 @@ def resources(api) -> dict[str, str]:
     port = make_port(api, net["id"])
     return {"networks": net["id"], "segments": seg["id"], "subnets": subnet["id"],
             "ports": port["id"]}
-
-
-def counts(api) -> dict[str, int]:
-    from sqlalchemy import text
-
-    async def count(conn):
-        return {t: (await conn.execute(text(f"SELECT count(*) FROM {t}"))).scalar()  # noqa: S608
-                for t in COUNTED}
-
-    return api._run(count)
 
 
 class TestIntegersInQueryStrings:
@@ -76,7 +66,7 @@ class TestIfMatch:
         self, api, revision
     ):
         ids = resources(api)
-        before = counts(api)
+        before = row_counts(api)
         for collection, rid in ids.items():
             header = {"If-Match": f"revision_number={revision}".encode()}
             member = collection[:-1]
@@ -88,7 +78,7 @@ class TestIfMatch:
             assert shown["name"] != "changed"
         delete = api.delete(f"/v2.0/ports/{ids['ports']}", headers=header)
         assert delete.status_code == 412, delete.text
-        assert counts(api) == before
+        assert row_counts(api) == before
 
     def test_the_largest_revision_is_a_plain_mismatch(self, api):
         net = make_network(api)
@@ -115,13 +105,13 @@ class TestControlCharacters:
     @pytest.mark.parametrize("value", [NUL, "\x00", "x\x1b[31m", "c1\x85"])
     def test_in_a_port_string_on_create_is_400_and_writes_nothing(self, api, attr, value):
         net = make_network(api)
-        before = counts(api)
+        before = row_counts(api)
         resp = api.post("/v2.0/ports", json={"port": {"network_id": net["id"], attr: value}})
         assert resp.status_code == 400, resp.text
         err = error_of(resp)
         assert err["type"] == "HTTPBadRequest"
         assert attr in err["message"] and "control characters" in err["message"]
-        assert counts(api) == before
+        assert row_counts(api) == before
 
     @pytest.mark.parametrize("attr", PORT_STRINGS)
     def test_in_a_port_string_on_update_is_400_and_changes_nothing(self, api, attr):
@@ -143,11 +133,11 @@ class TestControlCharacters:
     def test_anywhere_in_a_port_body_is_400(self, api, body):
         net = make_network(api)
         make_subnet(api, net["id"])
-        before = counts(api)
+        before = row_counts(api)
         resp = api.post("/v2.0/ports", json={"port": {"network_id": net["id"], **body}})
         assert resp.status_code == 400, resp.text
         assert "control characters" in error_of(resp)["message"]
-        assert counts(api) == before
+        assert row_counts(api) == before
 
     @pytest.mark.parametrize("body", [
         {"cidr": "10.1.0.0/24\x00"}, {"gateway_ip": "10.1.0.1\x00"},
@@ -157,12 +147,12 @@ class TestControlCharacters:
     ])
     def test_anywhere_in_a_subnet_body_is_400(self, api, body):
         net = make_network(api)
-        before = counts(api)
+        before = row_counts(api)
         doc = {"network_id": net["id"], "cidr": "10.1.0.0/24", "ip_version": 4, **body}
         resp = api.post("/v2.0/subnets", json={"subnet": doc})
         assert resp.status_code == 400, resp.text
         assert "control characters" in error_of(resp)["message"]
-        assert counts(api) == before
+        assert row_counts(api) == before
 
     def test_in_a_subscription_url_is_400(self, api):
         resp = api.post("/v2.0/event-subscriptions", json={"event_subscription": {

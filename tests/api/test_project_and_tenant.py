@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.api.test_odd_input import counts
-from tests.api.test_ports import make_subnet
+from tests.api.test_ports import make_subnet, row_counts
 from tests.factories import error_of, make_network, make_segment
 
 MISMATCH = "'project_id' and 'tenant_id' do not match"
@@ -29,12 +28,12 @@ class TestCreate:
         self, api, collection, project, tenant
     ):
         body = body_for(api, collection)
-        before = counts(api)
+        before = row_counts(api)
         resp = api.post(f"/v2.0/{collection}", json={
             collection[:-1]: {**body, "project_id": project, "tenant_id": tenant}})
         assert resp.status_code == 400, resp.text
         assert error_of(resp) == {"type": "HTTPBadRequest", "message": MISMATCH, "detail": ""}
-        assert counts(api) == before
+        assert row_counts(api) == before
 
     @pytest.mark.parametrize("given", [
         {"project_id": "dev", "tenant_id": "dev"}, {"project_id": "dev"}, {"tenant_id": "dev"}, {},

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from tests.e2e.server import E2E_CONFIG, database, start_server
+from tests.e2e.server import E2E_CONFIG, serving
 
 HEAD_LIMIT = 65_536  # the default max_request_header_bytes
 FIELD_LIMIT = 100  # the default max_request_header_fields
@@ -25,13 +25,8 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     """`segmentd serve` with the default head limits."""
-    workdir = tmp_path_factory.mktemp("head-limit")
-    with database("sqlite", workdir) as db_url:
-        srv = start_server(workdir, db_url, name="head", config=E2E_CONFIG)
-        try:
-            yield srv
-        finally:
-            srv.stop()
+    with serving(tmp_path_factory.mktemp("head-limit"), name="head", config=E2E_CONFIG) as srv:
+        yield srv
 
 
 def head(value_size: int, fields: int = 1, path: str = "/healthz") -> bytes:
@@ -198,15 +193,11 @@ class TestServed:
 
 def test_the_limits_are_configurable(tmp_path):
     config = {**E2E_CONFIG, "max_request_header_bytes": SMALL_LIMIT, "max_request_header_fields": 20}
-    with database("sqlite", tmp_path) as db_url:
-        srv = start_server(tmp_path, db_url, name="small-head", config=config)
-        try:
-            results = []
-            for raw in (head(SMALL_LIMIT - 512), head(SMALL_LIMIT), head(40, fields=19),
-                        head(40, fields=20)):
-                with connect(srv) as sock:
-                    sock.sendall(raw)
-                    results.append(read_response(sock)[0])
-        finally:
-            srv.stop()
+    results = []
+    with serving(tmp_path, name="small-head", config=config) as srv:
+        for raw in (head(SMALL_LIMIT - 512), head(SMALL_LIMIT), head(40, fields=19),
+                    head(40, fields=20)):
+            with connect(srv) as sock:
+                sock.sendall(raw)
+                results.append(read_response(sock)[0])
     assert results == [200, 431, 200, 431]
