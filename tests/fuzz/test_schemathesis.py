@@ -90,8 +90,10 @@ def _query(name: str, schema: dict, *, array: bool = False) -> dict:
 INT_FILTERS = {"mtu", "revision_number", "segmentation_id", "provider:segmentation_id",
                "ip_version", "attempts"}
 BOOL_FILTERS = {"shared", "admin_state_up", "enable_dhcp", "enabled", "alive"}
-# Plain digits of any length up to 6,000 (int() refuses more than 4,300) or any integer.
-DIGITS = {"anyOf": [{"type": "integer"}, {"type": "string", "pattern": "^[0-9]{1,6000}$"}]}
+# Any integer, or plain digits: a few, or more than int() takes (4,300).
+LONG_DIGITS = "[0-9]{4301,6000}"
+DIGITS = {"anyOf": [{"type": "integer"}, {"type": "string", "pattern": "^[0-9]{1,25}$"},
+                    {"type": "string", "pattern": f"^{LONG_DIGITS}$"}]}
 
 
 def list_parameters(fields: tuple[str, ...], audit: bool = False) -> list[dict]:
@@ -126,7 +128,8 @@ HEADERS = [
     _header("X-Host", {"type": "string"}),
 ]
 IF_MATCH = _header("If-Match", {"anyOf": [
-    {"type": "string", "pattern": "^revision_number=[0-9]{1,6000}$"}, {"type": "string"},
+    {"type": "string", "pattern": "^revision_number=[0-9]{1,25}$"},
+    {"type": "string", "pattern": f"^revision_number={LONG_DIGITS}$"}, {"type": "string"},
 ]})
 LISTS = [  # every collection and the attributes it lists, filters and sorts by
     ("/v2.0/networks", networks.FIELDS), ("/v2.0/segments", segments.FIELDS),
