@@ -29,7 +29,7 @@ from types import SimpleNamespace
 import httpx
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, given, reject, settings
 from schemathesis.core import NotSet
 from schemathesis.generation.modes import GenerationMode
 from starlette.testclient import TestClient
@@ -233,7 +233,7 @@ class Target:
         self.api = api
         self.turn = itertools.count()
         self.requests = 0
-        self.statuses: dict[int, int] = {}
+        self.statuses: dict[int | str, int] = {}
 
     def live_ids(self) -> dict[str, str]:
         """A network and a segment that exist now (the fuzzer may have deleted the last ones)."""
@@ -256,7 +256,11 @@ class Target:
             kwargs["content"] = kwargs.pop("data")
         kwargs.pop("cookies", None)  # the document declares none
         kwargs["headers"] = {**(kwargs.get("headers") or {}), **CALLERS[turn % len(CALLERS)]}
-        resp = self.api.client.request(**kwargs)
+        try:
+            resp = self.api.client.request(**kwargs)
+        except httpx.InvalidURL:  # too long for any client to send: counted, not sent
+            self.statuses["unsendable"] = self.statuses.get("unsendable", 0) + 1
+            reject()
         self.requests += 1
         self.statuses[resp.status_code] = self.statuses.get(resp.status_code, 0) + 1
         return resp
