@@ -99,8 +99,11 @@ def _explain(exc: Exception) -> str:
 
 
 def cmd_serve(settings: Settings, migrate: bool) -> int:
+    import functools
+
     import uvicorn
 
+    from segmentd.api.protocol import HeadBoundedProtocol
     from segmentd.app import SETTINGS_ENV, app_from_environment, check_auth_mode
     from segmentd.db import migrate as migrations
 
@@ -123,7 +126,11 @@ def cmd_serve(settings: Settings, migrate: bool) -> int:
         proxy_headers=False,
         timeout_keep_alive=settings.keepalive_timeout_seconds,
         limit_concurrency=settings.limit_concurrency,
-        h11_max_incomplete_event_size=64 * 1024,  # bounds request line + headers (h11 parser)
+        http=functools.partial(  # httptools with a bound on each request's head
+            HeadBoundedProtocol,
+            max_bytes=settings.max_request_header_bytes,
+            max_fields=settings.max_request_header_fields,
+        ),
     )
     if settings.workers > 1:
         uvicorn.run("segmentd.app:app_from_environment", factory=True, workers=settings.workers, **common)

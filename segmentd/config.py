@@ -179,6 +179,9 @@ class Settings(BaseSettings):
     token_cache_seconds: float = Field(default=5.0, ge=0, le=300)  # revocation takes effect within
     max_request_body_bytes: int = Field(default=1_048_576, ge=1024, le=64 * 1_048_576)
     max_json_depth: int = Field(default=16, ge=4, le=256)
+    # The request line and headers of one request: beyond either the server answers 431.
+    max_request_header_bytes: int = Field(default=65_536, ge=4096, le=16 * 1_048_576)
+    max_request_header_fields: int = Field(default=100, ge=16, le=10_000)
     bulk_max_items: int = Field(default=100, ge=1, le=10_000)  # resources in one bulk create
     # Per token and process, for operators who want one; 0 (the default) = off, so that a
     # client sending one request at a time never sees a 429 (Neutron has no API rate limit).

@@ -20,6 +20,7 @@ from segmentd.errors import (
     NotAuthenticated,
     PreconditionFailed,
 )
+from segmentd.inputs import CONTROL, INT32_MAX, MAX_DIGITS, bounded_int
 from segmentd.query import ListQuery, is_resource_id
 
 DEV_PROJECT = "dev"
@@ -142,7 +143,11 @@ def validate_attributes(
         parsed = model.model_validate(attrs)
     except ValidationError as exc:
         raise HTTPBadRequest(msg=_describe(exc.errors()[0])) from None
-    return parsed.model_dump(by_alias=True, exclude_unset=True)
+    data = parsed.model_dump(by_alias=True, exclude_unset=True)
+    # Neutron's check, word for word: both given means both the same (null included).
+    if "project_id" in data and "tenant_id" in data and data["project_id"] != data["tenant_id"]:
+        raise HTTPBadRequest(msg="'project_id' and 'tenant_id' do not match")
+    return data
 
 
 async def parse_body(
@@ -178,9 +183,11 @@ def if_match_revision(request: Request) -> int | None:
         return None
     prefix = "revision_number="
     text = value.strip()
-    if text.startswith(prefix) and text[len(prefix):].isdigit():
-        return int(text[len(prefix):])
-    raise PreconditionFailed()
+    # A revision beyond the column's range can match no row: 412 like any other mismatch.
+    revision = bounded_int(text[len(prefix):], 0, INT32_MAX) if text.startswith(prefix) else None
+    if revision is None:
+        raise PreconditionFailed()
+    return revision
 
 
 def _single(request: Request, name: str) -> str | None:
@@ -203,11 +210,10 @@ def list_query(request: Request, max_limit: int) -> ListQuery:
     limit_text = _single(request, "limit")
     limit, asked = max_limit, False
     if limit_text is not None:
-        if not limit_text.isdigit():
-            raise HTTPBadRequest(
-                msg=f"Bad limit request: Limit must be an integer 0 or greater and not '{limit_text}'"
-            )
-        requested = int(limit_text)
+        requested = bounded_int(limit_text, 0, 10**MAX_DIGITS)  # beyond the maximum: the maximum
+        if requested is None:
+            raise HTTPBadRequest(msg="Bad limit request: Limit must be an integer 0 or greater "
+                                     f"and not '{limit_text[:32]}'")
         asked = requested > 0  # Neutron: limit=0 asks for no paging
         limit = min(requested, max_limit) or max_limit
     reverse_text = (_single(request, "page_reverse") or "false").lower()
@@ -217,6 +223,9 @@ def list_query(request: Request, max_limit: int) -> ListQuery:
     filters: dict[str, list[str]] = {}
     for name, value in params.multi_items():
         if name not in LIST_CONTROL_PARAMS:
+            # The rule of every body string holds for filters too (fixed_ips=ip_address=…).
+            if CONTROL.search(value):
+                raise HTTPBadRequest(msg=f"Invalid filter value for {name[:64]}")
             filters.setdefault(name, []).append(value)
     return ListQuery(
         filters=filters,

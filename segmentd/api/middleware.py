@@ -10,6 +10,7 @@ from starlette.requests import Request
 from segmentd.api.errors import SECURITY_HEADERS, error_response
 from segmentd.api.runtime import audit_target
 from segmentd.errors import RequestEntityTooLarge
+from segmentd.inputs import bounded_int
 from segmentd.services import audit
 
 LOG = logging.getLogger(__name__)
@@ -55,7 +56,7 @@ class BodyLimitMiddleware:
             return await self.app(scope, receive, send)
         for name, value in scope.get("headers", ()):
             if name == b"content-length":
-                if not value.isdigit() or int(value) > self.limit:
+                if bounded_int(value.decode("latin-1"), 0, self.limit) is None:
                     LOG.info("refused a %s-byte body on %s %s", value[:20].decode(errors="replace"),
                              scope["method"], scope["path"])
                     err = RequestEntityTooLarge(limit=self.limit)

@@ -13,10 +13,12 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
+    ValidationInfo,
     field_validator,
 )
 
 from segmentd import constants as c
+from segmentd.inputs import CONTROL, CONTROL_IN_TEXT
 
 
 def _uuid(value: str) -> str:
@@ -27,22 +29,23 @@ def _uuid(value: str) -> str:
     return value
 
 
-# C0 and C1 control characters (NUL included): no name needs them and some databases
-# cannot store them. Free text keeps tab and newlines.
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-_CONTROL_IN_TEXT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+FREE_TEXT_FIELDS = {"description"}  # free text: tab and newlines allowed
 
 
-def _no_control(value: str) -> str:
-    if _CONTROL.search(value):
-        raise ValueError("control characters are not allowed")
-    return value
-
-
-def _no_control_in_text(value: str) -> str:
-    if _CONTROL_IN_TEXT.search(value):
-        raise ValueError("control characters other than tab and newline are not allowed")
-    return value
+def _control_characters(value, pattern: re.Pattern) -> bool:
+    """Whether any string in `value` (a JSON value: keys and nested items too) matches."""
+    stack = [value]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, str):
+            if pattern.search(node):
+                return True
+        elif isinstance(node, dict):
+            stack.extend(node)
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return False
 
 
 def _digits_to_int(value):
@@ -57,21 +60,11 @@ def _digits_to_int(value):
 
 
 Uuid = Annotated[str, StringConstraints(max_length=36), AfterValidator(_uuid)]
-Name = Annotated[str, StringConstraints(max_length=c.NAME_MAX_LEN), AfterValidator(_no_control)]
-Description = Annotated[
-    str, StringConstraints(max_length=c.DESCRIPTION_MAX_LEN), AfterValidator(_no_control_in_text)
-]
-Physnet = Annotated[
-    str, StringConstraints(min_length=1, max_length=c.PHYSNET_MAX_LEN), AfterValidator(_no_control)
-]
-NetworkType = Annotated[
-    str, StringConstraints(min_length=1, max_length=c.NETWORK_TYPE_MAX_LEN),
-    AfterValidator(_no_control),
-]
-ProjectId = Annotated[
-    str, StringConstraints(min_length=1, max_length=c.PROJECT_ID_MAX_LEN),
-    AfterValidator(_no_control),
-]
+Name = Annotated[str, StringConstraints(max_length=c.NAME_MAX_LEN)]
+Description = Annotated[str, StringConstraints(max_length=c.DESCRIPTION_MAX_LEN)]
+Physnet = Annotated[str, StringConstraints(min_length=1, max_length=c.PHYSNET_MAX_LEN)]
+NetworkType = Annotated[str, StringConstraints(min_length=1, max_length=c.NETWORK_TYPE_MAX_LEN)]
+ProjectId = Annotated[str, StringConstraints(min_length=1, max_length=c.PROJECT_ID_MAX_LEN)]
 # A JSON integer only: strict mode refuses true/false, 1.0 and "12" (Neutron converts them).
 SegmentationId = Annotated[int, Field(strict=True)]
 # Neutron takes any non-negative MTU (0: the largest the segments carry); the minimums an
@@ -83,7 +76,21 @@ CliMtu = Annotated[Mtu, BeforeValidator(_digits_to_int)]
 
 
 class Strict(BaseModel):
+    """Every request body: unknown attributes refused, no type coerced, no control character."""
+
     model_config = ConfigDict(extra="forbid", strict=True, populate_by_name=False)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_control_characters(cls, value, info: ValidationInfo):
+        """One rule for every string of every body, nested ones included (binding:profile,
+        mappings, lists): no control character, except tab and newlines in free text."""
+        if info.field_name in FREE_TEXT_FIELDS:
+            if _control_characters(value, CONTROL_IN_TEXT):
+                raise ValueError("control characters other than tab and newline are not allowed")
+        elif _control_characters(value, CONTROL):
+            raise ValueError("control characters are not allowed")
+        return value
 
 
 class SegmentCreate(Strict):
@@ -165,9 +172,7 @@ HostName = Annotated[
     ),
 ]
 ReportedPhysnet = Annotated[Physnet, AfterValidator(_no_separators)]
-DeviceName = Annotated[
-    str, StringConstraints(min_length=1, max_length=c.NAME_MAX_LEN), AfterValidator(_no_control)
-]
+DeviceName = Annotated[str, StringConstraints(min_length=1, max_length=c.NAME_MAX_LEN)]
 RequiredName = Annotated[Name, StringConstraints(min_length=1)]
 Mappings = Annotated[dict[ReportedPhysnet, DeviceName], Field(max_length=c.REPORT_MAX_MAPPINGS)]
 
@@ -217,9 +222,7 @@ def _unique_types(types: list[str]) -> list[str]:
     return types
 
 
-Secret = Annotated[
-    str, StringConstraints(min_length=16, max_length=c.SECRET_MAX_LEN), AfterValidator(_no_control)
-]
+Secret = Annotated[str, StringConstraints(min_length=16, max_length=c.SECRET_MAX_LEN)]
 Url = Annotated[str, StringConstraints(min_length=1, max_length=c.URL_MAX_LEN)]
 EventTypes = Annotated[
     list[Literal[c.EVENT_TYPES]],

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     ColumnElement,
     Integer,
@@ -22,11 +23,11 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from segmentd.errors import HTTPBadRequest
+from segmentd.inputs import CONTROL, INT32_MAX, INT64_MAX, bounded_int
 from segmentd.query import ListQuery, Rows, is_resource_id
 
 TRUE_WORDS = {"true": True, "1": True, "false": False, "0": False}
 FILTER_VALUE_MAX_LEN = 255
-INT_MIN, INT_MAX = -(2**31), 2**31 - 1
 NULL_SORT_SENTINEL = {"int": -(2**31), "str": ""}
 
 
@@ -38,6 +39,11 @@ class Attribute:
     filter: bool = True
     sort: bool = True
     nullable: bool = False
+
+    @property
+    def int_max(self) -> int:
+        """The largest value the integer column holds on every database."""
+        return INT64_MAX if isinstance(self.column.type, BigInteger) else INT32_MAX
 
     @property
     def kind(self) -> str:
@@ -55,7 +61,7 @@ class Attribute:
 
 
 def convert_filter_value(name: str, attr: Attribute, raw: str):
-    if len(raw) > FILTER_VALUE_MAX_LEN or "\x00" in raw:
+    if len(raw) > FILTER_VALUE_MAX_LEN or CONTROL.search(raw):
         raise HTTPBadRequest(msg=f"Invalid filter value for {name}")
     if attr.kind == "bool":
         value = TRUE_WORDS.get(raw.lower())
@@ -63,14 +69,11 @@ def convert_filter_value(name: str, attr: Attribute, raw: str):
             raise HTTPBadRequest(msg=f"Invalid filter value for {name}: '{raw}' is not a boolean")
         return value
     if attr.kind == "int":
-        try:
-            value = int(raw)
-        except ValueError:
+        value = bounded_int(raw, -attr.int_max - 1, attr.int_max)
+        if value is None:
             raise HTTPBadRequest(
-                msg=f"Invalid filter value for {name}: '{raw}' is not an integer"
-            ) from None
-        if not INT_MIN <= value <= INT_MAX:  # what every database's INTEGER column holds
-            raise HTTPBadRequest(msg=f"Invalid filter value for {name}: out of range")
+                msg=f"Invalid filter value for {name}: '{raw[:32]}' is not an integer in range"
+            )
         return value
     return raw
 
@@ -169,7 +172,7 @@ async def fetch_page(
 def _marker_usable(marker: str, id_attr: Attribute) -> bool:
     """A marker that cannot be an id of this table names no row (ignored, as in Neutron)."""
     if id_attr.kind == "int":
-        return marker.isascii() and marker.isdigit() and len(marker) <= 18
+        return bounded_int(marker, 0, id_attr.int_max) is not None
     return is_resource_id(marker)
 
 

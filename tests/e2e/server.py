@@ -244,3 +244,15 @@ def database(kind: str, workdir: Path) -> Iterator[str]:
         yield pg_admin_url(name)
     finally:
         drop_pg_database(name)
+
+
+@contextmanager
+def serving(workdir: Path, *, kind: str = "sqlite", name: str = "server",
+            config: dict | None = None) -> Iterator[Server]:
+    """A `segmentd serve` on a new database of `kind`, stopped and dropped afterwards."""
+    with database(kind, workdir) as db_url:
+        server = start_server(workdir, db_url, name=name, config=config)
+        try:
+            yield server
+        finally:
+            server.stop()

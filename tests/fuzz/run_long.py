@@ -52,8 +52,9 @@ def main(argv: list[str] | None = None) -> int:
     os.unlink(stats_path)
     statuses: collections.Counter[int] = collections.Counter()
     for run in runs:
-        statuses.update({int(k): v for k, v in run["statuses"].items()})
+        statuses.update({int(k) if k.isdigit() else k: v for k, v in run["statuses"].items()})
     operations = {run["test"].split("[", 1)[1].split("]", 1)[0] for run in runs}
+    unsendable = statuses.pop("unsendable", 0)  # URLs httpx refuses to build
     server_errors = sum(v for k, v in statuses.items() if k >= 500)
     print()
     print(f"seed                 {seed}")
@@ -62,6 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"max examples / op    {args.examples}")
     print(f"requests sent        {sum(statuses.values())}")
     print(f"statuses             {dict(sorted(statuses.items()))}")
+    print(f"unsendable (URL)     {unsendable}")
     print(f"5xx responses        {server_errors}")
     print(f"pytest exit code     {code} ({'no failures' if code == 0 else 'FAILURES, see above'})")
     print(f"duration             {elapsed:.1f} s")

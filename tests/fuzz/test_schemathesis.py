@@ -6,8 +6,11 @@ positive and negative modes, its coverage phase's boundary values included). Eac
 must be below 500 and, when it is an error, Neutron's error body with nothing internal in it.
 
 The served document does not describe Neutron's list parameters (limit, marker, sort_key,
-sort_dir, fields, page_reverse, attribute filters): the loaded copy gets them added, so the
-fuzzer reaches the SQL built from them too.
+sort_dir, fields, page_reverse, attribute filters) nor the headers segmentd reads (If-Match,
+X-Auth-Token, the development-mode identity headers): the loaded copy gets them added on
+every collection and operation, so the fuzzer reaches the SQL built from them and every
+integer and string read from a query string or header (integers of thousands of digits and
+control characters included).
 
 Budget: SEGMENTD_FUZZ_EXAMPLES examples per operation (default 20; derandomized, so a run is
 repeatable). A longer, random run: `SEGMENTD_FUZZ_EXAMPLES=500 .venv/bin/pytest tests/fuzz`,
@@ -26,12 +29,22 @@ from types import SimpleNamespace
 import httpx
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, given, reject, settings
 from schemathesis.core import NotSet
 from schemathesis.generation.modes import GenerationMode
 from starlette.testclient import TestClient
 
-from segmentd.api.routes import audit_events, networks, segments
+from segmentd.api.routes import (
+    agents,
+    audit_events,
+    event_subscriptions,
+    hosts,
+    ip_availability,
+    networks,
+    ports,
+    segments,
+    subnets,
+)
 from segmentd.app import create_app
 from tests.conftest import build_api, make_settings
 from tests.factories import make_network, make_segment
@@ -74,14 +87,20 @@ def _query(name: str, schema: dict, *, array: bool = False) -> dict:
 
 
 # Integer columns as filters: values beyond the database's column type included.
-INT_FILTERS = {"mtu", "revision_number", "segmentation_id", "provider:segmentation_id"}
-BOOL_FILTERS = {"shared", "admin_state_up"}
+INT_FILTERS = {"mtu", "revision_number", "segmentation_id", "provider:segmentation_id",
+               "ip_version", "attempts"}
+BOOL_FILTERS = {"shared", "admin_state_up", "enable_dhcp", "enabled", "alive"}
+# Any integer, or plain digits: a few, or more than int() takes (4,300); a few such values
+# fit in one URL (httpx, like the server's 64 KiB head limit, refuses longer ones).
+LONG_DIGITS = "[0-9]{4301,4400}"
+DIGITS = {"anyOf": [{"type": "integer"}, {"type": "string", "pattern": "^[0-9]{1,25}$"},
+                    {"type": "string", "pattern": f"^{LONG_DIGITS}$"}]}
 
 
 def list_parameters(fields: tuple[str, ...], audit: bool = False) -> list[dict]:
     """Neutron's list parameters: paging and sorting, then one filter per attribute."""
     params = [
-        _query("limit", {"type": "integer", "minimum": 0}),
+        _query("limit", DIGITS),
         _query("marker", {"type": "string"}),
         _query("page_reverse", {"type": "boolean"}),
         _query("sort_key", {"type": "string", "enum": list(fields)}, array=True),
@@ -89,16 +108,39 @@ def list_parameters(fields: tuple[str, ...], audit: bool = False) -> list[dict]:
         _query("fields", {"type": "string", "enum": list(fields)}, array=True),
     ]
     for name in fields:
-        if audit and name == "status":
-            schema = {"type": "integer"}
-        elif not audit and name in INT_FILTERS:
-            schema = {"type": "integer"}
+        if (audit and name == "status") or (not audit and name in INT_FILTERS):
+            schema = DIGITS
         elif name in BOOL_FILTERS:
             schema = {"type": "boolean"}
         else:
             schema = {"type": "string"}
         params.append(_query(name, schema))
     return params
+
+
+def _header(name: str, schema: dict) -> dict:
+    return {"name": name, "in": "header", "required": False, "schema": schema}
+
+
+# What segmentd reads from headers besides the caller's identity (which CALLERS sets).
+HEADERS = [
+    _header("X-Auth-Token", {"type": "string"}),
+    _header("X-User-Id", {"type": "string"}),
+    _header("X-Host", {"type": "string"}),
+]
+IF_MATCH = _header("If-Match", {"anyOf": [
+    {"type": "string", "pattern": "^revision_number=[0-9]{1,25}$"},
+    {"type": "string", "pattern": f"^revision_number={LONG_DIGITS}$"}, {"type": "string"},
+]})
+LISTS = [  # every collection and the attributes it lists, filters and sorts by
+    ("/v2.0/networks", networks.FIELDS), ("/v2.0/segments", segments.FIELDS),
+    ("/v2.0/subnets", subnets.FIELDS), ("/v2.0/ports", ports.FIELDS),
+    ("/v2.0/network-ip-availabilities", ip_availability.FIELDS),
+    ("/v2.0/hosts", hosts.HOST_FIELDS), ("/v2.0/hosts/{host}/segments", hosts.SEGMENT_FIELDS),
+    ("/v2.0/segments/{segment_id}/hosts", hosts.SEGMENT_HOST_FIELDS),
+    ("/v2.0/agents", agents.FIELDS), ("/v2.0/event-subscriptions", event_subscriptions.FIELDS),
+    ("/v2.0/event-subscriptions/{sub_id}/deliveries", event_subscriptions.DELIVERY_FIELDS),
+]
 
 
 def dangling_refs(doc: dict) -> list[str]:
@@ -155,14 +197,15 @@ def fuzzed_document() -> dict:
     doc = copy.deepcopy(served_document())
     hoist_nested_defs(doc)
     assert dangling_refs(doc) == []
-    for path, fields, audit in (
-        ("/v2.0/networks", networks.FIELDS, False),
-        ("/v2.0/segments", segments.FIELDS, False),
-        ("/v2.0/audit-events", audit_events.FIELDS, True),
-    ):
-        doc["paths"][path]["get"].setdefault("parameters", []).extend(
-            list_parameters(fields, audit)
-        )
+    for path, fields in LISTS:
+        doc["paths"][path]["get"].setdefault("parameters", []).extend(list_parameters(fields))
+    doc["paths"]["/v2.0/audit-events"]["get"].setdefault("parameters", []).extend(
+        list_parameters(audit_events.FIELDS, audit=True)
+    )
+    for operations in doc["paths"].values():
+        for method, operation in operations.items():
+            extra = [*HEADERS, IF_MATCH] if method in ("put", "delete") else HEADERS
+            operation.setdefault("parameters", []).extend(copy.deepcopy(extra))
     return doc
 
 
@@ -190,7 +233,7 @@ class Target:
         self.api = api
         self.turn = itertools.count()
         self.requests = 0
-        self.statuses: dict[int, int] = {}
+        self.statuses: dict[int | str, int] = {}
 
     def live_ids(self) -> dict[str, str]:
         """A network and a segment that exist now (the fuzzer may have deleted the last ones)."""
@@ -213,7 +256,11 @@ class Target:
             kwargs["content"] = kwargs.pop("data")
         kwargs.pop("cookies", None)  # the document declares none
         kwargs["headers"] = {**(kwargs.get("headers") or {}), **CALLERS[turn % len(CALLERS)]}
-        resp = self.api.client.request(**kwargs)
+        try:
+            resp = self.api.client.request(**kwargs)
+        except httpx.InvalidURL:  # too long for any client to send: counted, not sent
+            self.statuses["unsendable"] = self.statuses.get("unsendable", 0) + 1
+            reject()
         self.requests += 1
         self.statuses[resp.status_code] = self.statuses.get(resp.status_code, 0) + 1
         return resp

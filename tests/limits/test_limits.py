@@ -18,7 +18,7 @@ from segmentd.api.ratelimit import address_key
 from segmentd.db.engine import make_engine
 from segmentd.services import tokens
 from tests.conftest import build_api
-from tests.e2e.server import E2E_CONFIG, database, start_server
+from tests.e2e.server import E2E_CONFIG, serving
 from tests.factories import error_of, make_network, make_segment
 
 SQLITE = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
@@ -111,14 +111,9 @@ class TestBodyLimit:
 @pytest.fixture(scope="module")
 def live_server(tmp_path_factory):
     """`segmentd serve` (uvicorn) on SQLite with a small body limit."""
-    workdir = tmp_path_factory.mktemp("limits-live")
     config = {**E2E_CONFIG, "max_request_body_bytes": BODY_LIMIT}
-    with database("sqlite", workdir) as db_url:
-        server = start_server(workdir, db_url, name="limits", config=config)
-        try:
-            yield server
-        finally:
-            server.stop()
+    with serving(tmp_path_factory.mktemp("limits-live"), name="limits", config=config) as server:
+        yield server
 
 
 def raw_request(base_url: str, method: str, path: str, body=None, headers=None):
