@@ -6,11 +6,13 @@ from dataclasses import replace
 from typing import Any
 
 from sqlalchemy import (
+    Boolean,
     and_,
     bindparam,
     delete,
     exists,
     insert,
+    literal,
     or_,
     select,
     update,
@@ -36,6 +38,9 @@ ATTRIBUTES: dict[str, Attribute] = {
     "status": Attribute(t.c.status),
     "mtu": Attribute(t.c.mtu),
     "revision_number": Attribute(t.c.revision_number, sort=False),
+    # segmentd has no external networks (no external-net extension): every network is
+    # internal, so router:external=False matches each one and True none, as in Neutron.
+    "router:external": Attribute(literal(False, Boolean()), sort=False),
 }
 
 # Provider filters match networks having one segment with all the given values (Neutron

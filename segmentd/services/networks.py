@@ -26,7 +26,7 @@ from segmentd.errors import (
 )
 from segmentd.query import ListQuery, Page, Rows
 from segmentd.services import oneshot
-from segmentd.services.common import check_revision, utcnow
+from segmentd.services.common import check_owner, check_revision, utcnow
 from segmentd.services.ports import delete_network_ports
 from segmentd.services.realization import Watch, mark_unrealized
 from segmentd.services.scoping import ELSEWHERE, MINE, list_scope
@@ -79,9 +79,8 @@ async def create_network(
     """Create a network and its segments; without provider data, one tenant segment."""
     project_id = data.get("project_id") or data.get("tenant_id") or ctx.project_id
     target = {"project_id": project_id, "shared": data.get("shared", False)}
+    check_owner(ctx, "create_network", target)
     enforce(ctx, "create_network", target)
-    if project_id != ctx.project_id:
-        enforce(ctx, "create_network:project_id", target)
     if data.get("shared"):
         enforce(ctx, "create_network:shared", target)
     specs = requested_specs(data)

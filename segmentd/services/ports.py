@@ -30,7 +30,7 @@ from segmentd.errors import (
 from segmentd.query import ListQuery, Page, Rows
 from segmentd.services import ipalloc, ipam, port_macs
 from segmentd.services.binding import bind, status_of
-from segmentd.services.common import check_revision, utcnow
+from segmentd.services.common import check_owner, check_revision, utcnow
 from segmentd.services.port_views import for_caller, hidden_keys, port_view
 from segmentd.services.scoping import ELSEWHERE, MINE, list_scope
 from segmentd.services.uow import UnitOfWork
@@ -95,9 +95,8 @@ async def create_port(
     project_id = data.get("project_id") or data.get("tenant_id") or ctx.project_id or net["project_id"]
     target = {"project_id": project_id, "network_project_id": net["project_id"],
               "shared": net["shared"]}
+    check_owner(ctx, "create_port", target)
     enforce(ctx, "create_port", target)
-    if project_id != ctx.project_id:
-        enforce(ctx, "create_port:project_id", target)
     for key in GUARDED_ON_CREATE:
         if data.get(key) is not None:
             enforce(ctx, f"create_port:{key}", target)

@@ -41,6 +41,18 @@ class TestCreateNetwork:
         assert [s["provider:physical_network"] for s in net["segments"]] == ["physnet1", "physnet2"]
         assert net["segments"][1]["provider:segmentation_id"] == 7
 
+    def test_member_naming_another_project_is_400_and_creates_nothing(self, api):
+        for key in ("project_id", "tenant_id"):
+            resp = api.post("/v2.0/networks", json={"network": {key: "p-unknown"}}, headers=MEMBER)
+            assert resp.status_code == 400
+            assert error_of(resp) == {
+                "type": "HTTPBadRequest", "detail": "",
+                "message": "Only a caller allowed to act for other projects may give a "
+                           "project_id (or tenant_id) other than its own"}
+        assert api.counts() == {"networks": 0, "segments": 0}
+        assert make_network(api, headers=MEMBER, project_id="p1")["project_id"] == "p1"
+        assert make_network(api, project_id="p-unknown")["project_id"] == "p-unknown"
+
     def test_requested_mtu_is_kept_and_validated(self, api):
         net = make_network(api, mtu=1400)
         assert net["mtu"] == 1400
@@ -104,10 +116,6 @@ class TestCreateNetwork:
         assert resp.status_code == 403
         assert api.counts()["networks"] == 0
 
-    def test_member_may_not_create_for_another_project(self, api):
-        resp = api.post("/v2.0/networks", headers=MEMBER, json={"network": {"project_id": "p2"}})
-        assert resp.status_code == 403
-
     def test_exhausted_tenant_types_is_503(self, db_url):
         from tests.conftest import build_api
 
@@ -150,6 +158,26 @@ class TestReadNetwork:
         assert [n["id"] for n in got] == [a["id"]]
         got = api.get("/v2.0/networks?provider:network_type=geneve&provider:network_type=vlan")
         assert len(got.json()["networks"]) == 2
+
+    def test_router_external_false_matches_every_network_and_true_none(self, api):
+        mine = make_network(api, headers=MEMBER)
+        shared = make_network(api, shared=True)
+        seen = {"member": (MEMBER, {mine["id"], shared["id"]}), "other": (OTHER, {shared["id"]}),
+                "admin": (None, {mine["id"], shared["id"]})}
+        for headers, expected in seen.values():
+            got = api.get("/v2.0/networks?router:external=False", headers=headers)
+            assert got.status_code == 200, got.text
+            assert {n["id"] for n in got.json()["networks"]} == expected
+            assert api.get("/v2.0/networks?router:external=true",
+                           headers=headers).json() == {"networks": []}
+        both = api.get("/v2.0/networks?router:external=true&router:external=false").json()
+        assert len(both["networks"]) == 2
+        assert "router:external" not in both["networks"][0]  # no external-net extension
+        resp = api.get("/v2.0/networks?router:external=maybe")
+        assert resp.status_code == 400
+        assert error_of(resp)["type"] == "HTTPBadRequest"
+        resp = api.get("/v2.0/networks?sort_key=router:external")
+        assert resp.status_code == 400
 
     def test_missing_network_is_404(self, api):
         resp = api.get(f"/v2.0/networks/{ZERO_UUID}")

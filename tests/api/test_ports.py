@@ -18,6 +18,8 @@ ZERO_UUID = "00000000-0000-0000-0000-000000000000"
 MEMBER = {"X-Project-Id": "p1", "X-Roles": "member,reader"}
 READER = {"X-Project-Id": "p1", "X-Roles": "reader"}
 OTHER = {"X-Project-Id": "p2", "X-Roles": "member,reader"}
+NOT_YOUR_PROJECT = ("Only a caller allowed to act for other projects may give a project_id "
+                    "(or tenant_id) other than its own")
 SERVICE = {"X-Project-Id": "agents", "X-Roles": "service"}
 BINDING_KEYS = {"binding:host_id", "binding:profile", "binding:vif_type", "binding:vif_details"}
 PORT_KEYS = {
@@ -206,6 +208,20 @@ class TestCreatePort:
             refused(resp, 400, what=raw)
         refused(post_port(api, ZERO_UUID), 404, "NetworkNotFound")
         assert state(api) == before
+
+
+    def test_member_naming_another_project_is_400_before_any_policy(self, api):
+        own = make_network(api, headers=MEMBER)
+        shared = make_network(api, shared=True)
+        before = state(api)
+        for net in (own, shared):
+            for key in ("project_id", "tenant_id"):
+                resp = post_port(api, net["id"], headers=MEMBER, **{key: "p-unknown"})
+                err = refused(resp, 400, "HTTPBadRequest", (net["name"], key))
+                assert err["message"] == NOT_YOUR_PROJECT
+        assert state(api) == before
+        assert make_port(api, own["id"], headers=MEMBER, project_id="p1")["project_id"] == "p1"
+        assert make_port(api, own["id"], project_id="p-unknown")["project_id"] == "p-unknown"
 
 
 class TestMacAddress:
@@ -623,8 +639,7 @@ class TestPolicy:
         before = state(api)
         for attrs in ({"mac_address": "fa:16:3e:00:00:07"},
                       {"fixed_ips": [{"ip_address": "10.0.0.7"}]},
-                      {"fixed_ips": [{"subnet_id": sub["id"], "ip_address": "10.0.0.7"}]},
-                      {"project_id": "p2"}):
+                      {"fixed_ips": [{"subnet_id": sub["id"], "ip_address": "10.0.0.7"}]}):
             refused(post_port(api, shared["id"], headers=MEMBER, **attrs), 403,
                     "PolicyNotAuthorized", what=attrs)
         assert state(api) == before

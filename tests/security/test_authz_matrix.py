@@ -85,8 +85,10 @@ EXPECTED: dict[tuple[str, str], dict[str, int]] = {
     ("GET", "/v2.0/extensions/{alias}"): ANY_VALID_TOKEN,
     # Lists answer every valid token; what each one sees is in VISIBLE.
     ("GET", "/v2.0/networks"): ANY_VALID_TOKEN,
-    # The body asks for a network of p1: its members may, another project's may not.
-    ("POST", "/v2.0/networks"): statuses(201, 201, 403, 403, 403, 403),
+    # The body asks for a network of p1: its members may, another project's may not. A
+    # member naming a project not its own is 400 before any policy, as in Neutron; the
+    # service roles may name any project, so only the policy refuses them (403).
+    ("POST", "/v2.0/networks"): statuses(201, 201, 403, 400, 403, 403),
     # Another project's network is 404, like a missing one; the service role may read, and
     # a host agent too, but neither changes networks.
     ("GET", NET): statuses(200, 200, 200, 404, 200, 200),
@@ -503,7 +505,7 @@ def test_non_admins_may_not_share_or_create_for_another_project(db_url):
         assert shared.status_code == 403, shared.text
         foreign = api.post("/v2.0/networks", headers=member,
                            json={"network": {"name": "f", "project_id": OTHER}})
-        assert foreign.status_code == 403, foreign.text
+        assert foreign.status_code == 400, foreign.text
         share = api.put(f"/v2.0/networks/{fx['network']['id']}", headers=member,
                         json={"network": {"shared": True}})
         assert share.status_code == 403, share.text
