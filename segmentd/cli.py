@@ -130,6 +130,7 @@ def cmd_serve(settings: Settings, migrate: bool) -> int:
             HeadBoundedProtocol,
             max_bytes=settings.max_request_header_bytes,
             max_fields=settings.max_request_header_fields,
+            max_body_bytes=settings.max_request_body_bytes,
         ),
     )
     if settings.workers > 1:

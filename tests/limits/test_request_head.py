@@ -191,6 +191,66 @@ class TestServed:
         assert statuses == [200] * 3
 
 
+class TestAfterTheHead:
+    """What a request sends after its head: a body larger than the head limit, trailers."""
+
+    def test_a_body_larger_than_the_head_limit_sent_in_one_write_is_served(self, server):
+        """The read that ends a request is not charged to the next head (it was: 431).
+
+        A 70 KiB body sent at once arrives here in one read on loopback."""
+        doc = b'{"network": {"name": "big-body"}' + b" " * (70 * 1024) + b"}"
+        raw = (b"POST /v2.0/networks HTTP/1.1\r\nHost: segmentd\r\n"
+               b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(doc))
+        with connect(server) as sock:
+            sock.sendall(raw + doc)
+            reader = Reader(sock)
+            status, _, body = reader.response()
+            sock.sendall(head(10 * 1024))  # and the connection serves the next request
+            after = reader.response()[0]
+        assert (status, json.loads(body)["network"]["name"], after) == (201, "big-body", 200)
+
+    def test_a_trailer_field_never_becomes_a_header(self, server):
+        """A chunked PUT whose trailer says If-Match of a wrong revision is not refused (412)."""
+        conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+        conn.request("POST", "/v2.0/networks", body=b'{"network": {"name": "t"}}',
+                     headers={"Content-Type": "application/json"})
+        net = json.loads(conn.getresponse().read())["network"]
+        conn.close()
+        doc = b'{"network": {"name": "renamed"}}'
+        raw = (b"PUT /v2.0/networks/%s HTTP/1.1\r\nHost: segmentd\r\n"
+               b"Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+               b"%x\r\n%s\r\n0\r\nIf-Match: revision_number=999\r\n\r\n"
+               % (net["id"].encode(), len(doc), doc))
+        with connect(server) as sock:
+            sock.sendall(raw)
+            status, _, body = read_response(sock)
+        assert (status, json.loads(body)["network"]["name"]) == (200, "renamed")
+
+    def test_a_flood_of_trailer_fields_is_cut_off_while_healthz_keeps_answering(self, server):
+        """Trailers are buffered by the parser until their line ends: the connection is closed
+        once a request has sent more than twice its body and head limits after its head."""
+        total = 32 * MIB
+        lines = b"X-T: b\r\n" * (MIB // 8)
+        cut, sent, answers = [], [], []
+        with connect(server) as sock:
+            sock.sendall(b"POST /healthz HTTP/1.1\r\nHost: segmentd\r\n"
+                         b"Transfer-Encoding: chunked\r\n\r\n0\r\n")
+
+            def flood():
+                n, was_cut = send_until_cut(sock, (lines for _ in range(total // len(lines))))
+                sent.append(n)
+                cut.append(was_cut)
+
+            sender = threading.Thread(target=flood)
+            sender.start()
+            while sender.is_alive() and len(answers) < 50:
+                answers.append(healthz(server))
+            sender.join(120)
+        assert cut == [True], f"sent {sent} bytes of trailers uncut"
+        assert sent[0] < total // 2
+        assert set(answers) <= {200} and healthz(server) == 200
+
+
 def test_the_limits_are_configurable(tmp_path):
     config = {**E2E_CONFIG, "max_request_header_bytes": SMALL_LIMIT, "max_request_header_fields": 20}
     results = []
