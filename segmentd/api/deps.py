@@ -11,6 +11,7 @@ from urllib.parse import quote
 import orjson
 from fastapi import Depends, Request
 from pydantic import BaseModel, ValidationError
+from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 
 from segmentd.context import RequestContext
@@ -121,7 +122,10 @@ def _describe(err: dict) -> str:
 
 async def read_json(request: Request) -> Any:
     """The request's JSON document, within the configured nesting depth."""
-    raw = await request.body()
+    try:
+        raw = await request.body()
+    except ClientDisconnect:  # gone mid-body: nobody reads the answer, and it is no 500
+        raise MalformedRequestBody(reason="The client closed the connection mid-body") from None
     try:
         doc = orjson.loads(raw)
     except orjson.JSONDecodeError:

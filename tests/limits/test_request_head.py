@@ -12,6 +12,7 @@ import time
 
 import pytest
 
+from tests.conftest import wait_until
 from tests.e2e.server import E2E_CONFIG, serving
 
 HEAD_LIMIT = 65_536  # the default max_request_header_bytes
@@ -208,6 +209,28 @@ class TestAfterTheHead:
             sock.sendall(head(10 * 1024))  # and the connection serves the next request
             after = reader.response()[0]
         assert (status, json.loads(body)["network"]["name"], after) == (201, "big-body", 200)
+
+    def test_a_client_gone_mid_body_is_a_refusal_not_a_server_error(self, server):
+        """Its audit row says 400 (not 500) and the log has no unhandled error."""
+        with connect(server) as sock:
+            sock.sendall(b"POST /v2.0/networks HTTP/1.1\r\nHost: segmentd\r\n"
+                         b"Content-Type: application/json\r\n"
+                         b"Content-Length: 1000\r\n\r\n" + b'{"network":')
+            time.sleep(0.5)  # the app is waiting for the rest of the body when we go
+
+        def audited():
+            conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+            try:
+                conn.request("GET", "/v2.0/audit-events?action=create_network",
+                             headers={"X-Roles": "admin", "X-Project-Id": "ops"})
+                rows = json.loads(conn.getresponse().read())["audit_events"]
+            finally:
+                conn.close()
+            return [r for r in rows if r["outcome"] != "success"] or None  # others' creates
+
+        rows = wait_until(audited, "the audit row of the abandoned request")
+        assert [(r["outcome"], r["status"]) for r in rows] == [("rejected", 400)], rows
+        assert "unhandled error" not in server.log()
 
     def test_a_trailer_field_never_becomes_a_header(self, server):
         """A chunked PUT whose trailer says If-Match of a wrong revision is not refused (412)."""
