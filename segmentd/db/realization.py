@@ -6,7 +6,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, false, func, insert, or_, select, update
+from sqlalchemy import (
+    bindparam, false, func, insert, literal, null, or_, select, union_all, update,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -114,21 +116,23 @@ _TYPES = bindparam("types", expanding=True)
 _KEYS = bindparam("keys", expanding=True)
 PENDING_KEYS = _unfanned(_TYPES).where(e.c.ordering_key.in_(_KEYS)).union(
     _undelivered().where(d.c.ordering_key.in_(_KEYS)))
-UNDELIVERED_COUNT = select(func.count()).select_from(_undelivered().subquery())
-UNFANNED_COUNT = select(func.count()).select_from(_unfanned(_TYPES).subquery())
+# Fan-out moves an event from "not fanned out" to "undelivered" in one transaction, so each
+# read below is one statement: two statements could see an event in neither state.
+BACKLOG = select(
+    select(func.count()).select_from(_undelivered().subquery()).scalar_subquery()
+    + select(func.count()).select_from(_unfanned(_TYPES).subquery()).scalar_subquery())
 _EVENT = (e.c.seq, e.c.id.label("event_id"), e.c.type, e.c.resource_type, e.c.resource_id,
           e.c.time)
-OLDEST_UNDELIVERED = (
+_HANDED = (
     select(*_EVENT, d.c.attempts, d.c.last_error, d.c.next_attempt_at)
     .join(d, d.c.event_seq == e.c.seq)
     .where(d.c.target == bindparam("target"), d.c.delivered_at.is_(None))
-    .order_by(d.c.event_seq)
-    .limit(bindparam("limit"))
 )
-OLDEST_UNFANNED = (
-    select(*_EVENT).where(e.c.fanned_out == false(), e.c.type.in_(_TYPES))
-    .order_by(e.c.seq).limit(bindparam("limit"))
-)
+_WAITING = select(*_EVENT, literal(0).label("attempts"), null().label("last_error"),
+                  null().label("next_attempt_at")
+                  ).where(e.c.fanned_out == false(), e.c.type.in_(_TYPES))
+_OLDEST = union_all(_HANDED, _WAITING).subquery()
+OLDEST_PENDING = select(_OLDEST).order_by(_OLDEST.c.seq).limit(bindparam("limit"))
 
 
 async def pending_keys(conn: AsyncConnection, target: str, types, keys) -> set[str]:
@@ -140,20 +144,16 @@ async def pending_keys(conn: AsyncConnection, target: str, types, keys) -> set[s
 
 async def backlog(conn: AsyncConnection, target: str, types) -> int:
     """Events the target wants and has not applied: not yet fanned out, or undelivered."""
-    undelivered = (await conn.execute(UNDELIVERED_COUNT, {"target": target})).scalar_one()
-    unfanned = (await conn.execute(UNFANNED_COUNT, {"types": list(types)})).scalar_one()
-    return undelivered + unfanned
+    params = {"target": target, "types": list(types)}
+    return (await conn.execute(BACKLOG, params)).scalar_one()
 
 
 async def oldest_pending(conn: AsyncConnection, target: str, types, limit: int):
     """The oldest events the target has not applied, whether handed to it yet or not."""
-    handed = await conn.execute(OLDEST_UNDELIVERED, {"target": target, "limit": limit})
-    waiting = await conn.execute(OLDEST_UNFANNED, {"types": list(types), "limit": limit})
-    rows = [dict(r) for r in handed.mappings()]
-    rows += [{**r, "attempts": 0, "last_error": None, "next_attempt_at": None}
-             for r in waiting.mappings()]
-    rows.sort(key=lambda r: r["seq"])
-    return [{k: v for k, v in r.items() if k != "seq"} for r in rows[:limit]]
+    found = await conn.execute(OLDEST_PENDING, {"target": target, "types": list(types),
+                                                "limit": limit})
+    # str(): a union's labels are str subclasses, which the JSON encoder refuses as keys.
+    return [{str(k): v for k, v in r.items() if k != "seq"} for r in found.mappings()]
 
 
 # -- the chassis watcher's lease (one process watches the Southbound DB at a time)

@@ -50,7 +50,8 @@ def test_status_readiness_and_metrics_follow_the_northbound_db(db_url, tmp_path)
         assert samples[BACKLOG] == 2 and samples[CONNECTED] == 0
         status = wait_until(
             lambda: (s := api.get("/v2.0/ovn/status", headers=ADMIN).json()["ovn"])
-            and all(p["attempts"] for p in s["pending"]) and s, "both attempted")
+            and s["pending"] and all(p["attempts"] for p in s["pending"]) and s,
+            "both attempted")
         assert status["connected"] is False and status["backlog"] == 2
         assert [(p["type"], p["resource_id"]) for p in status["pending"]] == [
             ("network.created", net["id"]), ("segment.created", seg["id"])]
