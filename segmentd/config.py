@@ -192,6 +192,10 @@ class Settings(BaseSettings):
     # address (an IPv6 /64) and process; 0 = off.
     anonymous_rate_limit_per_second: float = Field(default=2.0, ge=0)
     anonymous_rate_limit_burst: int = Field(default=20, ge=1)
+    # Audit rows a caller's refused requests (4xx other than 429) may add, per caller and
+    # process; beyond it they are logged, not stored. 0 = store every refusal.
+    audit_refusals_per_second: float = Field(default=1.0, ge=0)
+    audit_refusals_burst: int = Field(default=100, ge=1)
     database_statement_timeout_ms: int = Field(default=10_000, ge=0)  # PostgreSQL; 0 = none
     keepalive_timeout_seconds: int = Field(default=5, ge=1, le=300)
     limit_concurrency: int | None = Field(default=None, ge=1)  # beyond it uvicorn answers 503

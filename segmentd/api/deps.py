@@ -78,6 +78,7 @@ async def request_context(request: Request) -> RequestContext:
         limit_key = principal.token_id
     # Only a caller who is someone has its refused requests stored in the audit trail.
     request.state.context = ctx
+    request.state.caller_key = limit_key  # whose audit budget its refusals spend
     rt.limits.take_caller(ctx, limit_key)
     return ctx
 

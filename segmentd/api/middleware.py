@@ -79,10 +79,11 @@ class AuditFailuresMiddleware:
     """Record mutating requests that did not succeed, in a transaction of their own.
 
     Successful writes record their audit row inside their own transaction (Runtime.write).
-    Only refusals of an identified caller are stored. Those of anonymous callers (no valid
-    token, in token mode) and of the rate limits (429) go to the log, in normalized form:
-    their number is the attacker's to choose, so storing them would be an unauthenticated
-    write path.
+    Only refusals of an identified caller are stored, within that caller's audit budget.
+    Those of anonymous callers (no valid token, in token mode), of the rate limits (429) and
+    those beyond the budget go to the log, in normalized form: their number is the caller's
+    to choose, so storing them all would be a write path for anyone, or for a token that may
+    change nothing.
     """
 
     def __init__(self, app) -> None:
@@ -107,13 +108,21 @@ class AuditFailuresMiddleware:
                 request = Request(scope)
                 ctx = state.get("context")
                 if status == 429 or ctx is None:
-                    action, resource_type, _ = audit_target(request)
-                    client = scope.get("client") or ("unknown", 0)
-                    LOG.info("refused %s (%s) from %s%s: %d [%s]", action, resource_type,
-                             client[0], "" if ctx is None else f" project {ctx.project_id}",
-                             status, state.get("request_id", ""))
+                    self._log(request, ctx, status, "")
+                elif not request.app.state.runtime.limits.record_refusal(
+                        state.get("caller_key") or ctx.token_id or ""):
+                    self._log(request, ctx, status, ", over the audit budget")
                 else:
                     await self._record(request, ctx, status)
+
+    @staticmethod
+    def _log(request: Request, ctx, status: int, why: str) -> None:
+        """A refusal that is logged rather than stored, in normalized form."""
+        action, resource_type, _ = audit_target(request)
+        client = request.scope.get("client") or ("unknown", 0)
+        caller = "" if ctx is None else f" project {ctx.project_id} token {ctx.token_id}"
+        LOG.info("refused %s (%s) from %s%s: %d [%s%s]", action, resource_type, client[0],
+                 caller, status, request.scope.get("state", {}).get("request_id", ""), why)
 
     async def _record(self, request: Request, ctx, status: int) -> None:
         rt = request.app.state.runtime

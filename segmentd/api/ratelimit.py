@@ -35,16 +35,27 @@ class RateLimiter:
 
     def take(self, key: str) -> None:
         """Spend one request for `key`; OverLimit (429) with Retry-After when none is left."""
+        left = self._spend(key)
+        if left is not None:
+            raise OverLimit(retry_after=max(1, math.ceil((1.0 - left) / self.per_second)))
+
+    def allows(self, key: str) -> bool:
+        """Spend one for `key` if it has one left (always True while the limit is off)."""
+        return not self.enabled or self._spend(key) is None
+
+    def _spend(self, key: str) -> float | None:
+        """None once one is spent; what is left (under one) when nothing could be."""
         now = time.monotonic()
         tokens, stamp = self._buckets.get(key, (float(self.burst), now))
         tokens = min(float(self.burst), tokens + (now - stamp) * self.per_second)
         if tokens < 1.0:
             self._buckets[key] = (tokens, now)
-            raise OverLimit(retry_after=max(1, math.ceil((1.0 - tokens) / self.per_second)))
+            return tokens
         self._buckets[key] = (tokens - 1.0, now)
         self._buckets.move_to_end(key)
         while len(self._buckets) > MAX_TRACKED:
             self._buckets.popitem(last=False)
+        return None
 
 
 def address_key(host: str | None) -> str:
@@ -61,13 +72,26 @@ def address_key(host: str | None) -> str:
 
 
 class RequestLimits:
-    """The per-token limit (operator opt-in) and the per-address limit of anonymous callers."""
+    """The per-token limit (operator opt-in), the per-address limit of anonymous callers,
+    and the budget of audit rows a caller's refused requests may add."""
 
     def __init__(self, settings: Settings) -> None:
         self.per_token = RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst)
         self.anonymous = RateLimiter(settings.anonymous_rate_limit_per_second,
                                      settings.anonymous_rate_limit_burst)
         self.exempt_admin = settings.rate_limit_exempt_admin
+        self.refusal_records = RateLimiter(settings.audit_refusals_per_second,
+                                           settings.audit_refusals_burst)
+        self.unrecorded_refusals = 0  # refusals logged instead of stored, since start
+
+    def record_refusal(self, key: str) -> bool:
+        """Whether this refusal of the caller `key` may be stored in the audit trail: a
+        token that may not change anything must not be able to grow a table without bound
+        by sending requests that are refused. Beyond the budget it is logged instead."""
+        if self.refusal_records.allows(key):
+            return True
+        self.unrecorded_refusals += 1
+        return False
 
     def take_caller(self, ctx: RequestContext, key: str) -> None:
         """One request of an authenticated caller (development mode: every caller)."""

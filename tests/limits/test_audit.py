@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import time
 import uuid
 
 import pytest
@@ -15,6 +16,7 @@ from sqlalchemy import text
 
 from segmentd.config import Settings
 from segmentd.services import tokens
+from tests.api.test_health import metric_samples
 from tests.conftest import build_api
 from tests.e2e.server import SEGMENTD
 from tests.factories import error_of, make_network
@@ -327,6 +329,51 @@ def test_token_mode_bad_token_on_a_write_is_401_logged_not_stored(token_api, tok
     assert audit_count(token_api) == 0
     assert token_api.counts() == {"segments": 0, "networks": 0}
     assert f"refused create_network (network) from testclient: 401 [{rid(resp)}]" in caplog.text
+
+
+def audit_rows_of(api, token_id: str) -> int:
+    return api._run(lambda conn: conn.execute(
+        text("SELECT count(*) FROM audit_events WHERE token_id = :t"), {"t": token_id})).scalar()
+
+
+def test_a_token_that_may_change_nothing_cannot_grow_the_trail_without_bound(token_api,
+                                                                             caplog):
+    """A reader's refused writes are stored up to its audit budget (at the defaults, 100 and
+    then 1 per second, per process); the rest are logged and counted in /metrics. Another
+    caller's refusals and every success are still stored."""
+    admin_secret, admin_row = create_token(token_api, "ops", ["admin"])
+    reader_secret, reader_row = create_token(token_api, "p1", ["reader"])
+    admin = {"X-Auth-Token": admin_secret}
+    burst = Settings.model_fields["audit_refusals_burst"].default
+    rate = Settings.model_fields["audit_refusals_per_second"].default
+    sent = 3 * burst
+    started = time.monotonic()
+    with caplog.at_level("INFO", logger="segmentd.api.middleware"):
+        for i in range(sent):
+            resp = token_api.post("/v2.0/networks", json={"network": {"name": f"n{i}"}},
+                                  headers={"X-Auth-Token": reader_secret})
+            assert resp.status_code == 403, resp.text
+    elapsed = time.monotonic() - started
+    stored = audit_rows_of(token_api, reader_row["id"])
+    # The budget refills while the requests are sent: at most `rate` more a second.
+    assert burst <= stored <= burst + int(elapsed * rate) + 1 < sent
+    over = [r.getMessage() for r in caplog.records if "over the audit budget" in r.getMessage()]
+    assert len(over) == sent - stored
+    assert f"refused create_network (network) from testclient project p1 token " \
+           f"{reader_row['id']}: 403" in over[0]
+    samples = metric_samples(token_api.get("/metrics", headers=admin).text)
+    assert samples[("segmentd_audit_refusals_unrecorded_total", ())] == sent - stored
+
+    # The admin's budget is its own, and successes are never throttled.
+    missing = token_api.put(f"/v2.0/networks/{MISSING}", json={"network": {"name": "x"}},
+                            headers=admin)
+    assert missing.status_code == 404
+    created = token_api.post("/v2.0/networks", json={"network": {"name": "ok"}}, headers=admin)
+    assert created.status_code == 201
+    rows = {r["request_id"]: r for r in events(token_api, "?project_id=ops", headers=admin)}
+    assert rows[rid(missing)]["outcome"] == "rejected"
+    assert rows[rid(created)]["outcome"] == "success"
+    assert audit_rows_of(token_api, admin_row["id"]) == 2
 
 
 # Paths no route takes (404) or whose route takes no POST/PUT (405), and a route that needs

@@ -13,7 +13,7 @@ import logging
 
 from fastapi import APIRouter, Request
 from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.responses import Response
 
@@ -45,10 +45,12 @@ async def readyz(request: Request):
 
 
 class _Gauges:
-    """A one-scrape collector: the gauges read for this request."""
+    """A one-scrape collector: the gauges read for this request, and this process' count
+    of refusals logged instead of stored (over their caller's audit budget)."""
 
-    def __init__(self, gauges: list[health.Gauge]) -> None:
+    def __init__(self, gauges: list[health.Gauge], unrecorded: int) -> None:
         self._gauges = gauges
+        self._unrecorded = unrecorded
 
     def collect(self):
         for g in self._gauges:
@@ -56,6 +58,10 @@ class _Gauges:
             for labels, value in g.samples:
                 family.add_metric(list(labels), value)
             yield family
+        yield CounterMetricFamily(
+            "segmentd_audit_refusals_unrecorded",
+            "Refused requests logged instead of stored: over their caller's audit budget "
+            "(this process, since it started)", value=self._unrecorded)
 
 
 @router.get("/metrics")
@@ -65,5 +71,5 @@ async def metrics(request: Request, ctx: ContextDep):
     async with rt.read() as conn:
         gauges = await health.gauges(conn, rt.realization)
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(_Gauges(gauges))
+    registry.register(_Gauges(gauges, rt.limits.unrecorded_refusals))
     return Response(generate_latest(registry), media_type=PROMETHEUS_TEXT)
