@@ -35,10 +35,23 @@ class AddressRefused(ValueError):
     """An address a webhook must not reach; the message names the rule."""
 
 
+NAT64_PREFIXES = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("64:ff9b:1::/48"))
+
+
 def _unmapped(ip: IPAddress) -> IPAddress:
-    """::ffff:127.0.0.1 reaches 127.0.0.1, so it is judged as that."""
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+    """An IPv6 address that carries an IPv4 one is judged as that IPv4 address: mapped
+    (::ffff:127.0.0.1 reaches 127.0.0.1), 6to4 (2002:7f00:1::), Teredo (its client) and
+    NAT64 (64:ff9b::7f00:1, which a translator forwards to 127.0.0.1 of its own side)."""
+    if not isinstance(ip, ipaddress.IPv6Address):
+        return ip
+    if ip.ipv4_mapped is not None:
         return ip.ipv4_mapped
+    if ip.sixtofour is not None:
+        return ip.sixtofour
+    if ip.teredo is not None:
+        return ip.teredo[1]
+    if any(ip in prefix for prefix in NAT64_PREFIXES):
+        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
     return ip
 
 

@@ -57,6 +57,11 @@ class TestCheckAddressDefault:
             ("127.255.0.9", "loopback"),
             ("::1", "loopback"),
             ("::ffff:127.0.0.1", "loopback"),
+            ("2002:7f00:1::", "loopback"),  # 6to4 of 127.0.0.1
+            ("2002:a9fe:a9fe::1", "link-local or cloud metadata"),  # 6to4 of 169.254.169.254
+            ("2001:0:4136:e378:8000:63bf:80ff:fffe", "loopback"),  # Teredo, client 127.0.0.1
+            ("64:ff9b::7f00:1", "loopback"),  # NAT64 of 127.0.0.1
+            ("64:ff9b:1::a9fe:a9fe", "link-local or cloud metadata"),
             ("169.254.169.254", "link-local or cloud metadata"),
             ("::ffff:169.254.169.254", "link-local or cloud metadata"),
             ("fd00:ec2::254", "link-local or cloud metadata"),
@@ -91,6 +96,8 @@ class TestCheckAddressDefault:
             "192.168.1.1",
             "100.64.0.1",
             "::ffff:8.8.8.8",
+            "2002:808:808::1",  # 6to4 of 8.8.8.8
+            "64:ff9b::808:808",
             "2001:4860:4860::8888",
             "fd12:3456::1",
         ],
@@ -222,6 +229,7 @@ class TestCheckUrl:
             ("http://127.0.0.1:8080/admin", "loopback"),
             ("http://[::1]:8080/", "loopback"),
             ("http://[::ffff:127.0.0.1]/", "loopback"),
+            ("http://[2002:7f00:1::]/", "loopback"),
             ("http://2130706433/", "loopback"),  # 127.0.0.1 as one number
             ("http://0x7f000001/", "loopback"),
             ("http://127.1/", "loopback"),
