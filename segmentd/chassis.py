@@ -36,7 +36,7 @@ from segmentd import constants as c
 from segmentd.api.schemas import HostReport
 from segmentd.backends.ovn.southbound import ChassisState, SouthboundConnection
 from segmentd.db.engine import read_connection, write_connection
-from segmentd.errors import HostClaimedByChassis
+from segmentd.errors import HostClaimedByChassis, InvalidInput, TooManyAgents
 from segmentd.services import audit, hosts, realization
 from segmentd.services import chassis as chassis_hosts
 from segmentd.services.common import utcnow
@@ -216,6 +216,8 @@ class ChassisWatcher:
         except HostClaimedByChassis as exc:
             return {"chassis": chassis, "hostname": host,
                     "reason": f"hostname held by chassis {exc.kwargs.get('chassis')}"}
+        except (TooManyAgents, InvalidInput) as exc:
+            return {"chassis": chassis, "hostname": host, "reason": f"invalid: {exc}"}
         self._applied[chassis] = (host, hosts.canonical(report["configurations"]))
         return None
 

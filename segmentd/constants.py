@@ -74,6 +74,11 @@ EVENT_TYPES = (
 # Host reports: what one report may carry (a report is rejected whole beyond these).
 REPORT_MAX_MAPPINGS = 256  # physnets per mapping kind
 REPORT_MAX_DEVICES = 64  # devices per physnet in device_mappings
+# What one host's reports may make segmentd keep. A host runs a handful of agents (one per
+# agent type) whose configurations are a few hundred bytes: the bounds are generous, and
+# they make what a host's credential can store bounded.
+HOST_MAX_AGENTS = 16
+REPORT_MAX_CONFIGURATION_BYTES = 65_536  # an agent's configurations, as stored (JSON)
 KNOWN_TUNNEL_TYPES = ("vxlan", "geneve", "gre")  # gre is accepted and reaches nothing
 WEBHOOK_TARGET_PREFIX = "webhook:"  # a subscription's delivery target is this + its id
 

@@ -229,6 +229,12 @@ class HostClaimedByChassis(Conflict):
     message = "Host {host} is held by OVN chassis {chassis}."
 
 
+class TooManyAgents(Conflict):
+    """A report of a new agent type for a host that has as many agents as a host may."""
+
+    message = "Host {host} has {limit} agents, as many as a host may have; delete one first."
+
+
 class OvnBackendNotConfigured(NotFound):
     message = "This server does not realize networks in OVN (backend is not \"ovn\")."
 

@@ -236,7 +236,7 @@ async def insert_first_agent(
     Returns the ids of the segments the reach covers, sorted: one statement on PostgreSQL.
     """
     keys = sorted(keys)
-    if not keys or conn.dialect.name != "postgresql":
+    if not keys or conn.dialect.name != "postgresql" or len(keys) > REACH_CHUNK:
         await insert_agent(conn, row)
         return await add_reach(conn, row["host"], keys)
     params = {**row, **_key_params(keys)}
@@ -303,6 +303,16 @@ async def reach_of_host(conn: AsyncConnection, host: str) -> set[ReachKey]:
     return {tuple(row) for row in await conn.execute(REACH_OF_HOST, {"host": host})}
 
 
+# Reach keys go into statements this many at a time: a statement's size (and the time to
+# build it, on the event loop) stays bounded however many keys a host gains or loses at
+# once, and under every database's limit on bound parameters (two per key).
+REACH_CHUNK = 200
+
+
+def _chunks(keys: list[ReachKey]) -> list[list[ReachKey]]:
+    return [keys[i:i + REACH_CHUNK] for i in range(0, len(keys), REACH_CHUNK)]
+
+
 def _keys_in(columns, n: int):
     """(col1, col2) IN ((:t0, :p0), ...) for n keys: one cached statement per count."""
     return tuple_(*columns).in_(
@@ -350,11 +360,16 @@ async def add_reach(conn: AsyncConnection, host: str, keys: Iterable[ReachKey]) 
     keys = sorted(keys)
     if not keys:
         return []
-    params = {"host": host, **_key_params(keys)}
-    stmt = _add_reach(len(keys), conn.dialect.name)
+    gained: list[str] = []
+    for chunk in _chunks(keys):
+        params = {"host": host, **_key_params(chunk)}
+        stmt = _add_reach(len(chunk), conn.dialect.name)
+        if conn.dialect.name == "postgresql":
+            gained += [row[0] for row in await fastpath.fetch(conn, stmt, params)]
+        else:
+            await conn.execute(stmt, params)
     if conn.dialect.name == "postgresql":
-        return [row[0] for row in await fastpath.fetch(conn, stmt, params)]
-    await conn.execute(stmt, params)
+        return sorted(gained)
     return await segments_with_keys(conn, keys)
 
 
@@ -364,7 +379,9 @@ async def remove_reach(conn: AsyncConnection, host: str, keys: Iterable[ReachKey
     if not keys:
         return []
     lost = await segments_with_keys(conn, keys)
-    await fastpath.fetch(conn, _remove_reach(len(keys)), {"of_host": host, **_key_params(keys)})
+    for chunk in _chunks(keys):
+        await fastpath.fetch(conn, _remove_reach(len(chunk)),
+                             {"of_host": host, **_key_params(chunk)})
     return lost
 
 
@@ -373,8 +390,11 @@ async def segments_with_keys(conn: AsyncConnection, keys: Iterable[ReachKey]) ->
     keys = sorted(keys)
     if not keys:
         return []
-    rows = await fastpath.fetch(conn, _segments_of_keys(len(keys)), _key_params(keys))
-    return [row[0] for row in rows]
+    found: list[str] = []
+    for chunk in _chunks(keys):
+        rows = await fastpath.fetch(conn, _segments_of_keys(len(chunk)), _key_params(chunk))
+        found += [row[0] for row in rows]
+    return sorted(found)
 
 
 # -- mapping queries (a host counts only while its newest heartbeat is within the grace)

@@ -222,6 +222,8 @@ class AuditEvent(Base):
 
 # An ever-growing sequence: BIGINT where the database has it, SQLite's rowid alias otherwise.
 Sequence = BigInteger().with_variant(Integer, "sqlite")
+# JSON documents that may pass 64 KiB (MariaDB's TEXT): MEDIUMTEXT there (migration 0009).
+Document = Text().with_variant(mysql.MEDIUMTEXT(), "mysql")
 
 
 class Host(Base):
@@ -251,7 +253,7 @@ class Agent(Base):
     binary: Mapped[str] = mapped_column(String(c.NAME_MAX_LEN))
     description: Mapped[str] = mapped_column(String(c.DESCRIPTION_MAX_LEN), default="")
     admin_state_up: Mapped[bool] = mapped_column(Boolean, default=True)
-    configurations: Mapped[str] = mapped_column(Text)  # the report's JSON, canonical form
+    configurations: Mapped[str] = mapped_column(Document)  # the report's JSON, canonical form
     heartbeat_at: Mapped[datetime] = mapped_column(DateTime, index=True)
     # Set by the sweeper once the heartbeat is older than the grace period; a report clears it.
     expired: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -295,7 +297,7 @@ class OutboxEvent(Base):
     # its network's key, so no segment event overtakes the network's creation or deletion.
     ordering_key: Mapped[str] = mapped_column(String(300))
     time: Mapped[datetime] = mapped_column(DateTime, index=True)
-    body: Mapped[str] = mapped_column(Text)  # the JSON document delivered, schema-checked
+    body: Mapped[str] = mapped_column(Document)  # the JSON document delivered, schema-checked
     fanned_out: Mapped[bool] = mapped_column(Boolean, default=False)
 
 

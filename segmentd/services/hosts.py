@@ -30,6 +30,7 @@ from segmentd.errors import (
     HostReportNotAllowed,
     InvalidInput,
     PolicyNotAuthorized,
+    TooManyAgents,
 )
 from segmentd.query import ListQuery, Page
 from segmentd.services.binding import rebind_host_ports
@@ -190,6 +191,10 @@ async def record_report(ctx: RequestContext | None, uow: UnitOfWork, clock: Host
     now = utcnow()
     cutoff = clock.cutoff(now)
     conf = canonical(report["configurations"])
+    if len(conf) > c.REPORT_MAX_CONFIGURATION_BYTES:
+        raise InvalidInput(error_message=(
+            f"configurations of {len(conf)} bytes exceed the limit of "
+            f"{c.REPORT_MAX_CONFIGURATION_BYTES}"))
     created = await rows.lock_host(uow.conn, host, now)
     if claim is not None:
         holder = await rows.claim_host(uow.conn, host, claim)
@@ -207,6 +212,8 @@ async def record_report(ctx: RequestContext | None, uow: UnitOfWork, clock: Host
         return agent_view({**mine, "heartbeat_at": now}, clock, now)
 
     if mine is None:
+        if len(agents) >= c.HOST_MAX_AGENTS:  # expired ones count: they are kept until deleted
+            raise TooManyAgents(host=host, limit=c.HOST_MAX_AGENTS)
         agent = new_agent(report, conf, now)
         if not agents:
             # The host's first agent: its reach is exactly this report's (one statement

@@ -10,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from sqlalchemy import event, text
 
+from segmentd import constants as c
 from segmentd.context import RequestContext
 from segmentd.db.engine import make_engine
 from segmentd.services import hosts as hosts_service
@@ -34,7 +35,9 @@ from tests.hosts import (
     host_entry,
     reach_keys,
     report_body,
+    segments_of,
     send_report,
+    sweep,
     table_rows,
 )
 from tests.security.support import auth, issue_token, segmentd, token_api
@@ -154,6 +157,72 @@ class TestReportRecorded:
         entry = host_entry(api, host)
         assert len(entry["physnets"]) == 257 and entry["tunnel_types"] == ["geneve", "vxlan"]
         assert len(reach_keys(api, host)) == 2 * 257 + 2
+
+
+# -- what one host's reports may store -----------------------------------------------------
+
+class TestWhatAHostMayStore:
+    """A host's credential can only store a bounded amount: at most HOST_MAX_AGENTS agents,
+    each with configurations of at most REPORT_MAX_CONFIGURATION_BYTES."""
+
+    def test_a_host_has_at_most_the_limit_of_agents(self, api):
+        agents = [send_report(api, "compute-1", f"agent type {i}", bridge_mappings=bridges("p"))
+                  for i in range(c.HOST_MAX_AGENTS)]
+        before = table_rows(api)
+        resp = _post_raw(api, report_body("compute-1", "one agent too many",
+                                          bridge_mappings=bridges("p")))
+        assert resp.status_code == 409, resp.text
+        assert error_of(resp) == {
+            "type": "TooManyAgents", "detail": "",
+            "message": f"Host compute-1 has {c.HOST_MAX_AGENTS} agents, as many as a host "
+                       "may have; delete one first."}
+        after = table_rows(api)
+        for table in ("hosts", "agents", "host_reach", "outbox_events"):
+            assert after[table] == before[table], table
+        assert audit_outcomes(api)[-1] == ("rejected", 409)
+        # Agents already there still report, and another host is not affected.
+        send_report(api, "compute-1", "agent type 0", bridge_mappings=bridges("p", "q"))
+        send_report(api, "compute-2", "one agent too many", bridge_mappings=bridges("p"))
+        # Deleting one makes room.
+        assert api.delete(f"/v2.0/agents/{agents[-1]['id']}", headers=ADMIN).status_code == 204
+        send_report(api, "compute-1", "one agent too many", bridge_mappings=bridges("p"))
+
+    @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+    def test_configurations_over_the_limit_are_400_and_write_nothing(self, api):
+        send_report(api, "compute-1", bridge_mappings=bridges("physnet2"))
+        before = table_rows(api)
+        devices = {f"p{i:03d}": [f"{i:03d}" + "d" * 60 for _ in range(12)] for i in range(100)}
+        resp = _post_raw(api, report_body("compute-1", device_mappings=devices))
+        assert_refused_writing_nothing(api, resp, before, 400, "InvalidInput")
+        assert re.fullmatch(
+            r"Invalid input for operation: configurations of \d+ bytes exceed the limit of "
+            f"{c.REPORT_MAX_CONFIGURATION_BYTES}.", error_of(resp)["message"])
+
+    def test_a_host_at_its_limits_gains_and_loses_its_whole_reach(self, api):
+        """HOST_MAX_AGENTS agents of 768 physnets each (about 24,000 reach keys, far more
+        bound parameters than one statement may carry): all written, then lost by a report
+        that drops an agent's mappings and by the sweeper once the host goes silent."""
+        net = base_network(api)
+        seg = add_segment(api, net["id"], "vlan", "physnet1")
+
+        def mappings(n: int) -> dict:
+            return {"bridge_mappings": {f"b{n}x{i}": "br" for i in range(255)},
+                    "interface_mappings": {f"i{n}x{i}": "eth0" for i in range(256)},
+                    "device_mappings": {f"d{n}x{i}": ["eth1"] for i in range(256)}}
+
+        for n in range(c.HOST_MAX_AGENTS):
+            conf = mappings(n)
+            if n == 0:
+                conf["bridge_mappings"]["physnet1"] = "br-ex"
+            send_report(api, "compute-1", f"agent type {n}", **conf)
+        assert len(reach_keys(api, "compute-1")) > 20_000
+        assert seg in segments_of(api, "compute-1")
+        send_report(api, "compute-1", "agent type 0", bridge_mappings={})
+        assert seg not in segments_of(api, "compute-1")
+        assert not any(p.startswith(("b0x", "i0x", "d0x")) for _, p in reach_keys(api, "compute-1"))
+        age_host(api, "compute-1", 10 * 86_400)
+        assert sweep(api) == 1
+        assert reach_keys(api, "compute-1") == set()
 
 
 # -- validation ------------------------------------------------------------------------------
