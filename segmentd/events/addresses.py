@@ -14,6 +14,8 @@ import socket
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
+import httpx
+
 if TYPE_CHECKING:
     from segmentd.config import Settings
 
@@ -35,24 +37,43 @@ class AddressRefused(ValueError):
     """An address a webhook must not reach; the message names the rule."""
 
 
-NAT64_PREFIXES = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("64:ff9b:1::/48"))
+NAT64_WELL_KNOWN = ipaddress.ip_network("64:ff9b::/96")  # RFC 6052: always a /96
+NAT64_LOCAL_USE = ipaddress.ip_network("64:ff9b:1::/48")  # RFC 8215: a /48 to /96 inside
+# Where RFC 6052 puts the IPv4 address for each prefix length a local-use prefix may have:
+# (bit offset, bit count) pieces, skipping bits 64-71 (the "u" octet).
+NAT64_LAYOUTS = (((48, 16), (72, 16)), ((56, 8), (72, 24)), ((72, 32),), ((96, 32),))
 
 
-def _unmapped(ip: IPAddress) -> IPAddress:
-    """An IPv6 address that carries an IPv4 one is judged as that IPv4 address: mapped
-    (::ffff:127.0.0.1 reaches 127.0.0.1), 6to4 (2002:7f00:1::), Teredo (its client) and
-    NAT64 (64:ff9b::7f00:1, which a translator forwards to 127.0.0.1 of its own side)."""
+def _bits(value: int, offset: int, count: int) -> int:
+    return (value >> (128 - offset - count)) & ((1 << count) - 1)
+
+
+def _judged_as(ip: IPAddress) -> list[IPAddress]:
+    """The addresses `ip` is judged as. An IPv6 address that carries an IPv4 one is that
+    IPv4 address: mapped (::ffff:127.0.0.1), 6to4 (2002:7f00:1::), Teredo (its client),
+    NAT64 (64:ff9b::7f00:1, which a translator forwards to 127.0.0.1 on its side). A
+    local-use NAT64 address could carry its IPv4 address at any of RFC 6052's places (the
+    prefix length is the translator's): each candidate is judged, and one refusal refuses."""
     if not isinstance(ip, ipaddress.IPv6Address):
-        return ip
+        return [ip]
     if ip.ipv4_mapped is not None:
-        return ip.ipv4_mapped
+        return [ip.ipv4_mapped]
     if ip.sixtofour is not None:
-        return ip.sixtofour
+        return [ip.sixtofour]
     if ip.teredo is not None:
-        return ip.teredo[1]
-    if any(ip in prefix for prefix in NAT64_PREFIXES):
-        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
-    return ip
+        return [ip.teredo[1]]
+    if ip in NAT64_WELL_KNOWN:
+        return [ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)]
+    if ip in NAT64_LOCAL_USE:
+        found = []
+        for layout in NAT64_LAYOUTS:
+            v4 = 0
+            for offset, count in layout:
+                v4 = (v4 << count) | _bits(int(ip), offset, count)
+            if v4:  # zeros: this layout is not the translator's (0.0.0.0 is no destination)
+                found.append(ipaddress.IPv4Address(v4))
+        return found or [ip]
+    return [ip]
 
 
 def _literal_ip(host: str) -> IPAddress | None:
@@ -84,7 +105,10 @@ class AddressPolicy:
 
     def check_address(self, ip: IPAddress) -> None:
         """Raise AddressRefused unless a delivery may connect to `ip`."""
-        ip = _unmapped(ip)
+        for judged in _judged_as(ip):
+            self._check_one(judged)
+
+    def _check_one(self, ip: IPAddress) -> None:
         if ip.is_unspecified:
             raise AddressRefused(f"address {ip} is unspecified")
         if ip.is_multicast:
@@ -127,6 +151,16 @@ class AddressPolicy:
             port = 0
         if port is not None and not 1 <= port <= 65535:
             raise InvalidUrl("url port must be between 1 and 65535")
+        try:  # the host as the HTTP client will connect to it (IDNA and all)
+            host = httpx.URL(url).host
+        except (httpx.InvalidURL, ValueError):
+            raise InvalidUrl("url is malformed") from None
+        if "%" in host and ":" not in host:  # percent-escapes resolve to nothing
+            raise InvalidUrl("url host must not contain percent-escapes")
+        host = host.removesuffix(".")  # "127.0.0.1." and "localhost." are the same hosts
+        # RFC 6761: these names are loopback wherever they are resolved.
+        if (host == "localhost" or host.endswith(".localhost")) and not self.allow_loopback:
+            raise AddressRefused(f"host {host} is loopback")
         ip = _literal_ip(host)
         if ip is not None:
             self.check_address(ip)

@@ -61,7 +61,9 @@ class TestCheckAddressDefault:
             ("2002:a9fe:a9fe::1", "link-local or cloud metadata"),  # 6to4 of 169.254.169.254
             ("2001:0:4136:e378:8000:63bf:80ff:fffe", "loopback"),  # Teredo, client 127.0.0.1
             ("64:ff9b::7f00:1", "loopback"),  # NAT64 of 127.0.0.1
-            ("64:ff9b:1::a9fe:a9fe", "link-local or cloud metadata"),
+            ("64:ff9b:1::a9fe:a9fe", "link-local or cloud metadata"),  # the /96 layout
+            ("64:ff9b:1:7f00:0:100:808:808", "loopback"),  # /48 layout: 127.0.0.1
+            ("64:ff9b:1:7f:0:1:808:808", "loopback"),  # /56 layout: 127.0.0.1
             ("169.254.169.254", "link-local or cloud metadata"),
             ("::ffff:169.254.169.254", "link-local or cloud metadata"),
             ("fd00:ec2::254", "link-local or cloud metadata"),
@@ -183,7 +185,8 @@ class TestCheckUrl:
             "https://example.com:65535/",
             "http://10.0.0.5/hook",
             "https://[2001:4860:4860::8888]:8443/hook",
-            "http://localhost:8080/",  # names are judged when resolved, at delivery
+            "http://hooks.internal.example:8080/",  # names are judged when resolved
+            "http://[64:ff9b:1::808:808]/",  # local-use NAT64 (/96 layout) of 8.8.8.8
             "https://example.com/" + "a" * (2048 - len("https://example.com/")),
         ],
     )
@@ -215,6 +218,8 @@ class TestCheckUrl:
             ("http://example.com/\u00a0", "whitespace"),
             ("http://example.com\\@127.0.0.1/", "backslash"),
             ("http://[::1/", "malformed"),
+            ("http://%31%32%37.0.0.1/", "percent-escapes"),
+            ("http://\uff11\uff12\uff17.\uff10.\uff10.\uff11/", "malformed"),  # fullwidth digits
             ("https://example.com/" + "a" * 2048, "longer than 2048"),
         ],
     )
@@ -230,6 +235,11 @@ class TestCheckUrl:
             ("http://[::1]:8080/", "loopback"),
             ("http://[::ffff:127.0.0.1]/", "loopback"),
             ("http://[2002:7f00:1::]/", "loopback"),
+            ("http://localhost/", "host localhost is loopback"),
+            ("http://LOCALHOST./", "host localhost is loopback"),
+            ("http://hooks.localhost:8080/", "host hooks.localhost is loopback"),
+            ("http://127.0.0.1./", "loopback"),
+
             ("http://2130706433/", "loopback"),  # 127.0.0.1 as one number
             ("http://0x7f000001/", "loopback"),
             ("http://127.1/", "loopback"),

@@ -263,8 +263,8 @@ class TestAddressPolicy:
         assert receiver.requests == []
 
     def test_localhost_is_refused_by_default(self, receiver):
-        """The name passes check_url; the check at connection time refuses what it resolves to."""
-        with pytest.raises(DeliveryError, match="^refused address: address .* is loopback$"):
+        """The URL check refuses the name itself (RFC 6761: localhost is loopback)."""
+        with pytest.raises(DeliveryError, match="^refused address: host localhost is loopback$"):
             deliver(AddressPolicy([]), receiver.url(host="localhost"))
         assert receiver.requests == []
 
