@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TypeVar
@@ -87,12 +88,16 @@ def route_resource_type(path_template: str) -> str:
     return (collection[:-1] if collection.endswith("s") else collection) or "none"
 
 
+# What a path's id may look like to be recorded as one: a UUID, a host name (host routes).
+ID_SHAPE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,254}")
+
+
 def audit_target(request) -> tuple[str, str, str | None]:
     """(action, resource type, resource id) of a request, from the route that took it.
 
     A request no route took (404), or whose method its route does not take (405), is
     `<method>_unrouted` on resource type "none": its path is the caller's free text and is
-    never recorded.
+    never recorded. Nor is an id in the path that is not shaped like one (`<invalid>`).
     """
     scope = request.scope
     route = scope.get("route")
@@ -101,4 +106,6 @@ def audit_target(request) -> tuple[str, str, str | None]:
         return f"{scope['method'].lower()}_unrouted", "none", None
     params = scope.get("path_params") or {}
     resource_id = next(iter(params.values()), None) if params else None
+    if resource_id is not None and not ID_SHAPE.fullmatch(resource_id):
+        resource_id = "<invalid>"  # free text where an id goes: not recorded
     return route.name, route_resource_type(path_template), resource_id

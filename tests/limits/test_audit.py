@@ -435,6 +435,19 @@ def test_unrouted_write_of_a_known_caller_is_recorded_without_its_path(api):
     assert events(api)[0]["project_id"] == "dev"
 
 
+def test_an_id_in_the_path_is_recorded_only_when_shaped_like_one(api):
+    """The id of a routed path is the caller's text too: free text where an id goes is
+    recorded as `<invalid>`, never repeated."""
+    free_text = api.put("/v2.0/networks/SELECT password FROM users; <script>",
+                        json={"network": {"name": "x"}})
+    missing = api.put(f"/v2.0/networks/{MISSING}", json={"network": {"name": "x"}})
+    assert [r.status_code for r in (free_text, missing)] == [404, 404]
+    assert [summary(r) for r in events(api)] == [
+        ("update_network", "network", "<invalid>", "rejected", 404, rid(free_text)),
+        ("update_network", "network", MISSING, "rejected", 404, rid(missing)),
+    ]
+
+
 def test_token_mode_unrouted_write_with_a_valid_token_is_recorded_with_its_caller(token_api):
     secret, row = create_token(token_api, "p1", ["member", "reader"])
     resp = token_api.delete("/v2.0/no-such-things/" + "y" * 300,
