@@ -124,6 +124,7 @@ def cmd_serve(settings: Settings, migrate: bool) -> int:
         access_log=settings.access_log,
         server_header=False,  # no version banner
         proxy_headers=False,
+        ws="none",  # no WebSocket routes: an upgrade request is served as plain HTTP
         timeout_keep_alive=settings.keepalive_timeout_seconds,
         limit_concurrency=settings.limit_concurrency,
         http=functools.partial(  # httptools with a bound on each request's head

@@ -12,6 +12,7 @@ Fed in-process, it costs about 1.5 us per request over plain httptools; h11 cost
 
 from __future__ import annotations
 
+import orjson
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
 from segmentd.api.middleware import RAW_SECURITY_HEADERS
@@ -91,22 +92,31 @@ class HeadBoundedProtocol(HttpToolsProtocol):
         super().on_message_complete()
 
     def send_400_response(self, msg: str) -> None:
-        # uvicorn answers a parser error with 400; a callback's HeadTooLarge is one.
+        # uvicorn answers a parser error with 400; a callback's HeadTooLarge is one. Both
+        # answers are NeutronErrors with the security headers, as every other response.
         if self._refused:
-            self._send_431()
+            self.logger.warning("Request head over %d bytes or %d fields refused.",
+                                self.max_bytes, self.max_fields)
+            self._send_error(431, "RequestHeaderFieldsTooLarge",
+                             "The request line and headers are larger than %d bytes or more "
+                             "than %d fields." % (self.max_bytes, self.max_fields))
         else:
-            super().send_400_response(msg)
+            self.logger.info("Malformed HTTP request refused: %s", msg)
+            self._send_error(400, "HTTPBadRequest", "Malformed HTTP request.")
 
     def _send_431(self) -> None:
-        self.logger.warning(
-            "Request head over %d bytes or %d fields refused.", self.max_bytes, self.max_fields
-        )
-        body = (
-            b'{"NeutronError": {"type": "RequestHeaderFieldsTooLarge", "message": '
-            b'"The request line and headers are larger than %d bytes or more than %d fields.", '
-            b'"detail": ""}}' % (self.max_bytes, self.max_fields)
-        )
-        head = [STATUS_LINE[431]]
+        self._refused = True
+        self.send_400_response("")
+
+    def _unsupported_upgrade_warning(self) -> None:
+        # segmentd serves no WebSocket (uvicorn runs with ws="none"): an upgrade request is
+        # answered as the plain HTTP request it also is.
+        self.logger.debug("Upgrade request served as plain HTTP.")
+
+    def _send_error(self, status: int, error_type: str, message: str) -> None:
+        body = orjson.dumps({"NeutronError": {"type": error_type, "message": message,
+                                              "detail": ""}})
+        head = [STATUS_LINE[status]]
         head += [name + b": " + value + b"\r\n" for name, value in RAW_SECURITY_HEADERS]
         head += [
             b"content-type: application/json\r\n",

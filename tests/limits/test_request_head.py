@@ -274,6 +274,44 @@ class TestAfterTheHead:
         assert set(answers) <= {200} and healthz(server) == 200
 
 
+MALFORMED = [
+    b"GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n",
+    b"POST /v2.0/networks HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n"
+    b"Content-Length: 3\r\n\r\n{}",
+    b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-A: a\r\n folded\r\n\r\n",
+    b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Nul: a\x00b\r\n\r\n",
+    b"NOT A REQUEST\r\n\r\n",
+]
+
+
+class TestMalformed:
+    @pytest.mark.parametrize("raw", MALFORMED)
+    def test_what_the_http_parser_refuses_is_a_neutron_error_with_the_security_headers(
+            self, server, raw):
+        with connect(server) as sock:
+            sock.sendall(raw)
+            reply = read_refusal(sock)
+        head_part, _, body = reply.partition(b"\r\n\r\n")
+        assert head_part.startswith(b"HTTP/1.1 400 Bad Request\r\n"), reply[:200]
+        assert b"\r\nx-content-type-options: nosniff" in head_part
+        assert b"\r\ncontent-security-policy: default-src 'none'" in head_part
+        assert b"\r\ncontent-type: application/json" in head_part
+        assert json.loads(body) == {"NeutronError": {
+            "type": "HTTPBadRequest", "message": "Malformed HTTP request.", "detail": ""}}
+        assert healthz(server) == 200
+
+    def test_a_websocket_upgrade_is_served_as_plain_http(self, server):
+        with connect(server) as sock:
+            sock.sendall(b"GET /v2.0/no-such-thing HTTP/1.1\r\nHost: x\r\n"
+                         b"Connection: Upgrade\r\nUpgrade: websocket\r\n"
+                         b"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: "
+                         b"dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n")
+            status, headers, body = read_response(sock)
+        assert status == 404
+        assert headers["x-content-type-options"] == "nosniff"
+        assert json.loads(body)["NeutronError"]["type"] == "HTTPNotFound"
+
+
 def test_the_limits_are_configurable(tmp_path):
     config = {**E2E_CONFIG, "max_request_header_bytes": SMALL_LIMIT, "max_request_header_fields": 20}
     results = []
