@@ -36,6 +36,7 @@ from segmentd.api.routes import (
 from segmentd.api.runtime import Runtime
 from segmentd.auth.policy import Policy
 from segmentd.auth.tokens import DatabaseTokenValidator
+from segmentd.backends import create_backend
 from segmentd.config import Settings
 from segmentd.db.engine import make_engine, read_connection, server_warnings
 from segmentd.events.addresses import AddressPolicy
@@ -45,6 +46,7 @@ from segmentd.events.dispatcher import Dispatcher, DispatchSettings
 from segmentd.events.targets import AmqpTarget, LocalTarget, webhook_targets
 from segmentd.events.webhooks import WebhookSender
 from segmentd.services.hosts import HostClock, sweep_expired
+from segmentd.services.realization import watch_of
 from segmentd.services.types import TypeRules
 
 LOG = logging.getLogger(__name__)
@@ -124,15 +126,18 @@ def create_app(settings: Settings, bus: EventBus | None = None) -> FastAPI:
             if settings.amqp_url else None
         )
         targets = [LocalTarget(bus), *([AmqpTarget(publisher)] if publisher else [])]
-        northbound = _start_ovn(settings, targets)
-        rules = TypeRules(settings, _limits_of(northbound))
+        backend = create_backend(settings)
+        backend.start()  # connects in the background: the API starts whether or not it answers
+        if (target := backend.target()) is not None:
+            targets.append(target)
+        rules = TypeRules(settings, backend.limits)
         dispatcher = Dispatcher(engine, targets, webhook_targets(sender), dispatch_settings(settings))
         clock = HostClock(settings.agent_down_time_seconds, settings.host_grace_seconds)
         app.state.runtime = Runtime(
             settings=settings, engine=engine, dispatcher=dispatcher, rules=rules, clock=clock,
             address_policy=address_policy, policy=policy, validator=validator,
             limits=RequestLimits(settings),
-            realization=_watch_of(northbound),
+            realization=watch_of(backend),
         )
         dispatcher.start()
         stop = asyncio.Event()
@@ -141,8 +146,9 @@ def create_app(settings: Settings, bus: EventBus | None = None) -> FastAPI:
                       lambda: sweep_expired(engine, clock, dispatcher.wake), stop),
             name="segmentd-host-sweeper",
         )
-        drift_checks = _start_drift_checks(settings, engine, northbound, stop)
-        chassis_watch = _start_chassis_watch(app, settings, engine, clock, dispatcher.wake, stop)
+        drift_checks = _start_drift_checks(engine, backend, stop)
+        chassis_watch = _start_chassis_watch(app, settings, engine, backend, clock,
+                                             dispatcher.wake, stop)
         try:
             yield
         finally:
@@ -155,8 +161,7 @@ def create_app(settings: Settings, bus: EventBus | None = None) -> FastAPI:
             await sender.close()
             if publisher is not None:
                 await publisher.close()
-            if northbound is not None:
-                await asyncio.to_thread(northbound.stop)
+            await backend.stop()
             await engine.dispose()
 
     app = FastAPI(
@@ -205,63 +210,27 @@ async def _warn_about_server(engine) -> None:
         LOG.warning("%s", warning)
 
 
-def _start_ovn(settings: Settings, targets: list):
-    """With backend = "ovn": connect to the Northbound DB in the background and add the
-    OVN target; the API starts whether or not OVN answers (the log says which)."""
-    if settings.backend != "ovn":
-        return None
-    from segmentd.backends.ovn.connection import NorthboundConnection, endpoint_of
-    from segmentd.backends.ovn.target import OvnTarget
-
-    northbound = NorthboundConnection(endpoint_of(settings.ovn))
-    northbound.start()
-    targets.append(OvnTarget(northbound, settings.ovn.owner))
-    return northbound
-
-
-def _watch_of(northbound):
-    if northbound is None:
-        return None
-    from segmentd.backends.ovn.target import HANDLED, NETWORK_SHAPE, OvnTarget
-    from segmentd.services.realization import Watch
-
-    return Watch(OvnTarget.name, HANDLED, lambda: northbound.connected, NETWORK_SHAPE)
-
-
-def _limits_of(northbound):
-    if northbound is None:
-        return None
-    from segmentd.backends.ovn.connection import OvnLimits
-
-    return OvnLimits(northbound)
-
-
-def _start_drift_checks(settings: Settings, engine, northbound, stop: asyncio.Event):
-    """The periodic OVN drift check (ovn.sync_mode, ovn.sync_interval_seconds)."""
-    if northbound is None or settings.ovn.sync_mode == "off":
+def _start_drift_checks(engine, backend, stop: asyncio.Event):
+    """The periodic drift check (for OVN: ovn.sync_mode, ovn.sync_interval_seconds)."""
+    if backend.drift_mode == "off":
         return None
     from segmentd import drift
 
-    return asyncio.create_task(
-        drift.periodic(engine, northbound, settings.ovn.owner, settings.ovn.sync_mode,
-                       settings.ovn.sync_interval_seconds, stop),
-        name="segmentd-ovn-drift",
-    )
+    return asyncio.create_task(drift.periodic(engine, backend, stop),
+                               name=f"segmentd-{backend.name}-drift")
 
 
-def _start_chassis_watch(app: FastAPI, settings: Settings, engine, clock, wake,
+def _start_chassis_watch(app: FastAPI, settings: Settings, engine, backend, clock, wake,
                          stop: asyncio.Event):
-    """Southbound chassis as hosts (ovn.watch_chassis); one process watches at a time."""
-    if settings.backend != "ovn" or not settings.ovn.watch_chassis:
+    """The backend's chassis as hosts; one process watches at a time."""
+    source = backend.chassis()
+    if source is None:
         return None
-    from segmentd.backends.ovn.connection import endpoint_of
-    from segmentd.backends.ovn.southbound import SouthboundConnection
     from segmentd.chassis import ChassisWatcher
 
-    southbound = SouthboundConnection(endpoint_of(settings.ovn, settings.ovn.sb_connection))
-    watcher = ChassisWatcher(engine, southbound, clock, wake, settings.ovn.chassis_lease_seconds)
+    watcher = ChassisWatcher(engine, source, clock, wake, settings.ovn.chassis_lease_seconds)
     app.state.chassis_watcher = watcher
-    return asyncio.create_task(watcher.run(stop), name="segmentd-ovn-chassis")
+    return asyncio.create_task(watcher.run(stop), name=f"segmentd-{backend.name}-chassis")
 
 
 SETTINGS_ENV = "_SEGMENTD_SETTINGS_JSON"  # how `segmentd serve` hands settings to its workers

@@ -34,7 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from segmentd import constants as c
 from segmentd.api.schemas import HostReport
-from segmentd.backends.ovn.southbound import ChassisState, SouthboundConnection
+from segmentd.backends.base import ChassisSource, ChassisState
 from segmentd.db.engine import read_connection, write_connection
 from segmentd.errors import HostClaimedByChassis, InvalidInput, TooManyAgents
 from segmentd.services import audit, hosts, realization
@@ -62,7 +62,7 @@ def report_of(state: ChassisState) -> dict[str, Any]:
 
 
 class ChassisWatcher:
-    def __init__(self, engine: AsyncEngine, southbound: SouthboundConnection,
+    def __init__(self, engine: AsyncEngine, southbound: ChassisSource,
                  clock: hosts.HostClock, wake, lease_seconds: float) -> None:
         self._engine = engine
         self._sb = southbound

@@ -136,31 +136,31 @@ def audit_list(settings: Settings, limit: int, filters: dict[str, list[str]], as
 
 
 def ovn_sync(settings: Settings, mode: str, as_json: bool) -> int:
-    """Compare the database with the Northbound DB once; exit 2 if drift remains."""
-    if settings.backend != "ovn":
-        raise SystemExit('segmentd: backend is not "ovn": set backend = "ovn" and [ovn] first')
+    """Compare the database with what the backend holds once; exit 2 if drift remains."""
     from segmentd import drift
-    from segmentd.backends.ovn.connection import NorthboundConnection, endpoint_of
-    from segmentd.backends.ovn.drift import REPAIRABLE
+    from segmentd.backends import create_backend
+    from segmentd.backends.base import REPAIRABLE
 
-    ovn = settings.ovn
-    northbound = NorthboundConnection(endpoint_of(ovn))
-    northbound.start()
-    try:
-        if not northbound.wait_connected(ovn.timeout_seconds + 1):
-            raise SystemExit(f"segmentd: cannot reach the OVN Northbound DB at "
-                             f"{ovn.nb_connection}: {northbound.last_error}")
+    backend = create_backend(settings)
+    if not backend.realizes:
+        raise SystemExit(f'segmentd: backend "{backend.name}" holds nothing to compare: '
+                         'set backend = "ovn" and [ovn] first')
 
-        async def check():
+    async def check():
+        backend.start()
+        try:
+            if not await backend.wait_connected():
+                raise SystemExit(f"segmentd: cannot reach the {backend.name} backend: "
+                                 f"{backend.last_error}")
             engine = make_engine(settings.database_url)
             try:
-                return await drift.check(engine, northbound.api, ovn.owner, mode)
+                return await drift.check(engine, backend, mode)
             finally:
                 await engine.dispose()
+        finally:
+            await backend.stop()
 
-        report = asyncio.run(check())
-    finally:
-        northbound.stop()
+    report = asyncio.run(check())
     if as_json:
         json.dump(report, sys.stdout, indent=2)
         print()

@@ -222,14 +222,24 @@ class Settings(BaseSettings):
     amqp_exchange: str = Field(default="segmentd.events", min_length=1, max_length=255)
     amqp_secret: str | None = None  # signs bus messages; required with amqp_url
 
-    # "ovn" realizes networks and segments in OVN's Northbound DB ([ovn] below).
-    backend: Literal["none", "ovn"] = "none"
+    # "ovn" realizes networks and segments in OVN's Northbound DB ([ovn] below); other
+    # names come from installed backends (segmentd/backends/__init__.py).
+    backend: str = "none"
     ovn: OvnSettings = Field(default_factory=lambda: OvnSettings())
 
     _split = field_validator(
         "vlan_ranges", "flat_networks", "tenant_network_types", "cors_allowed_origins",
         "webhook_allowed_networks", mode="before",
     )(_split_csv)
+
+    @field_validator("backend")
+    @classmethod
+    def _known_backend(cls, value: str) -> str:
+        from segmentd import backends
+
+        if value not in backends.names():
+            raise ValueError(f"unknown backend {value!r}: one of {', '.join(backends.names())}")
+        return value
 
     @field_validator("webhook_allowed_networks")
     @classmethod

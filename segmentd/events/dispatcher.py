@@ -14,49 +14,21 @@ import asyncio
 import logging
 import random
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from segmentd.db import outbox as rows
 from segmentd.db.engine import read_connection, write_connection
+from segmentd.events.delivery import Target, TargetHeld, TargetSource, TargetUnavailable
 
 LOG = logging.getLogger(__name__)
 FAN_OUT_BATCH = 500
 CLAIM_BATCH = 200
 CONCURRENT_KEYS = 16  # ordering keys delivered at the same time
 PRUNE_EVERY_SECONDS = 300.0
-
-
-class Target(Protocol):
-    """Somewhere events go: `deliver` returns once the event is taken, raises otherwise."""
-
-    name: str
-
-    def wants(self, event_type: str) -> bool: ...
-
-    async def deliver(self, event_id: str, event_type: str, body: bytes) -> None: ...
-
-
-class BatchTarget(Target, Protocol):
-    """A target that also takes many events in one call, in order, all or none."""
-
-    async def deliver_batch(self, events: Sequence[tuple[str, str, bytes]]) -> None: ...
-
-
-class TargetUnavailable(Exception):
-    """The target cannot take anything now (its server is down): back off, don't probe."""
-
-
-class TargetHeld(Exception):
-    """The target exists but takes nothing now (a disabled webhook): try again much later."""
-
-
-# Targets that come and go with the database (webhook subscriptions), read each cycle.
-TargetSource = Callable[..., Awaitable[Sequence[Target]]]
 
 
 @dataclass

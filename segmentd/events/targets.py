@@ -11,7 +11,7 @@ from segmentd import constants as c
 from segmentd.db import subscriptions as subscription_rows
 from segmentd.events.amqp import AmqpPublisher
 from segmentd.events.bus import Event, EventBus
-from segmentd.events.dispatcher import TargetHeld
+from segmentd.events.delivery import TargetHeld
 from segmentd.events.webhooks import WebhookSender
 
 

@@ -5,24 +5,16 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from segmentd.backends.base import Backend, DesiredState
 from segmentd.db import realization as rows
 from segmentd.services.port_views import port_view
 from segmentd.services.views import network_view, segment_view, subnet_view
-
-
-@dataclass
-class DesiredState:
-    networks: list[dict[str, Any]]
-    segments: list[dict[str, Any]]
-    in_flight: set[str]
-    subnets: list[dict[str, Any]] = field(default_factory=list)
-    ports: list[dict[str, Any]] = field(default_factory=list)  # resource ids whose latest change has not reached the target yet
 
 
 async def desired_state(conn: AsyncConnection, target: str) -> DesiredState:
@@ -66,6 +58,14 @@ class Watch:
     connected: Callable[[], bool]
     # The types that make a network BUILD while on their way (its own and its segments').
     shape: frozenset[str] | None = None
+
+
+def watch_of(backend: Backend) -> Watch | None:
+    """What the API shows of a backend's realization (None when it realizes nothing)."""
+    if not backend.realizes:
+        return None
+    return Watch(backend.name, backend.realizes, lambda: backend.connected,
+                 backend.shapes_network)
 
 
 def network_key(network_id: str) -> str:

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Protocol
-
 from segmentd import constants as c
+from segmentd.backends.base import BackendLimits
 from segmentd.config import IdRange, Settings
 from segmentd.errors import InvalidInput
 
@@ -27,16 +26,6 @@ class AllocationPlan:
     fixed_id: int | None  # explicit ID, or FLAT_ALLOC_ID for flat
     pools: tuple[tuple[str, tuple[IdRange, ...]], ...] = ()  # (alloc_physnet, ranges)
     carries_id: bool = True  # whether the segment shows its ID (flat does not)
-
-
-class BackendLimits(Protocol):
-    """What the backend that realizes segments can carry (the OVN backend's, for one)."""
-
-    name: str
-    network_types: frozenset[str]
-
-    def max_tunnel_id(self) -> int | None:
-        """The highest tunnel ID it carries now, None when it does not say; no I/O."""
 
 
 class TypeRules:

@@ -10,7 +10,8 @@ from sqlalchemy import select
 from segmentd.context import RequestContext
 from segmentd.db.engine import make_engine
 from segmentd.db.models import event_deliveries as d
-from segmentd.events.dispatcher import Dispatcher, DispatchSettings, TargetUnavailable
+from segmentd.events.delivery import TargetUnavailable
+from segmentd.events.dispatcher import Dispatcher, DispatchSettings
 from segmentd.services import networks as network_service
 from segmentd.services.types import TypeRules
 from segmentd.services.uow import unit_of_work

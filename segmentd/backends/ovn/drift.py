@@ -20,12 +20,9 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Any
 
-from segmentd.backends.ovn import commands as cmd
-from segmentd.backends.ovn import naming, vif_drift
-from segmentd.backends.ovn.drift_model import (  # noqa: F401 (re-exported)
+from segmentd.backends.base import (
     DIFFERENT,
     DUPLICATE,
     EXTRA,
@@ -33,43 +30,14 @@ from segmentd.backends.ovn.drift_model import (  # noqa: F401 (re-exported)
     MISSING,
     REPAIRABLE,
     DriftItem,
+    DriftReport,
 )
+from segmentd.backends.ovn import commands as cmd
+from segmentd.backends.ovn import naming, vif_drift
 
 SWITCH_NAME = re.compile(r"^neutron-([0-9a-f-]{36})$")
 PORT_NAME = re.compile(r"^provnet-([0-9a-f-]{36})$")
 REPAIR_BATCH = 500
-
-
-@dataclass
-class DriftReport:
-    items: list[DriftItem]
-    networks_checked: int
-    segments_checked: int
-    pending: int  # resources left out: an event for them is still on its way
-    subnets_checked: int = 0
-    ports_checked: int = 0
-
-    @property
-    def in_sync(self) -> bool:
-        return not self.items
-
-    def counts(self) -> dict[str, int]:
-        out: dict[str, int] = defaultdict(int)
-        for item in self.items:
-            out[item.problem] += 1
-        return dict(out)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "in_sync": self.in_sync,
-            "networks_checked": self.networks_checked,
-            "segments_checked": self.segments_checked,
-            "subnets_checked": self.subnets_checked,
-            "ports_checked": self.ports_checked,
-            "pending": self.pending,
-            "counts": self.counts(),
-            "items": [i.as_dict() for i in self.items],
-        }
 
 
 def _managed_differences(current: dict[str, str], wanted: dict[str, str], prefix: str):

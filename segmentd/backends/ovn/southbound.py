@@ -10,8 +10,7 @@ the reload does change the counter).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
+from segmentd.backends.base import ChassisState
 from segmentd.backends.ovn.connection import OvsdbConnection
 
 SB_TABLES = {
@@ -20,20 +19,6 @@ SB_TABLES = {
 }
 BRIDGE_MAPPINGS = "ovn-bridge-mappings"
 TUNNEL_ENCAPS = ("geneve", "vxlan")  # stt reaches nothing segmentd allocates
-
-
-@dataclass(frozen=True)
-class ChassisState:
-    name: str
-    hostname: str
-    bridge_mappings: tuple[tuple[str, str], ...]  # (physnet, bridge), sorted
-    tunnel_types: tuple[str, ...]  # sorted
-    error: str | None = None  # why its mappings could not be read
-
-    def configurations(self) -> dict:
-        """As the host report of the chassis' OVN agent would carry them."""
-        return {"bridge_mappings": dict(self.bridge_mappings),
-                "tunnel_types": list(self.tunnel_types)}
 
 
 def parse_bridge_mappings(text: str) -> tuple[tuple[str, str], ...]:

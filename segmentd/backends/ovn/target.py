@@ -17,11 +17,11 @@ from typing import Any
 import orjson
 
 from segmentd import constants as c
+from segmentd.backends.base import BackendUnavailable
 from segmentd.backends.ovn import commands as cmd
 from segmentd.backends.ovn import naming
 from segmentd.backends.ovn import port_commands as pcmd
 from segmentd.backends.ovn.connection import NorthboundConnection
-from segmentd.events.dispatcher import TargetUnavailable
 
 LOG = logging.getLogger(__name__)
 # A network shows status BUILD while one of these (its own or a segment's) is on its way.
@@ -35,7 +35,7 @@ HANDLED = NETWORK_SHAPE | frozenset({
 })
 
 
-class OvnUnavailable(TargetUnavailable):
+class OvnUnavailable(BackendUnavailable):
     """The Northbound DB is not connected: the event waits and is retried."""
 
 

@@ -8,7 +8,7 @@ from typing import Any
 from segmentd.backends.ovn import commands as cmd
 from segmentd.backends.ovn import naming
 from segmentd.backends.ovn import port_commands as pcmd
-from segmentd.backends.ovn.drift_model import DIFFERENT, EXTRA, FOREIGN, MISSING, DriftItem
+from segmentd.backends.base import DIFFERENT, EXTRA, FOREIGN, MISSING, DriftItem
 
 KINDS = ("dhcp_options", "port")
 VIF_NAME = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
