@@ -192,6 +192,10 @@ class Settings(BaseSettings):
     # address (an IPv6 /64) and process; 0 = off.
     anonymous_rate_limit_per_second: float = Field(default=2.0, ge=0)
     anonymous_rate_limit_burst: int = Field(default=20, ge=1)
+    # Reports that change what a host's agents report (heartbeats never count), per host and
+    # process: a burst, then this many a minute; beyond it 429. 0 = off.
+    host_report_changes_per_minute: float = Field(default=2.0, ge=0)
+    host_report_changes_burst: int = Field(default=20, ge=1)
     # Audit rows a caller's refused requests (4xx other than 429) may add, per caller and
     # process; beyond it they are logged, not stored. 0 = store every refusal.
     audit_refusals_per_second: float = Field(default=1.0, ge=0)

@@ -83,6 +83,14 @@ class RequestLimits:
         self.refusal_records = RateLimiter(settings.audit_refusals_per_second,
                                            settings.audit_refusals_burst)
         self.unrecorded_refusals = 0  # refusals logged instead of stored, since start
+        self.host_changes = RateLimiter(settings.host_report_changes_per_minute / 60,
+                                        settings.host_report_changes_burst)
+
+    def take_host_change(self, host: str) -> None:
+        """One report that changes what `host` reports: a host's credential may not make
+        segmentd store events as fast as it can send reports (OverLimit beyond)."""
+        if self.host_changes.enabled:
+            self.host_changes.take(f"host:{host}")
 
     def record_refusal(self, key: str) -> bool:
         """Whether this refusal of the caller `key` may be stored in the audit trail: a

@@ -88,8 +88,9 @@ def route_resource_type(path_template: str) -> str:
     return (collection[:-1] if collection.endswith("s") else collection) or "none"
 
 
-# What a path's id may look like to be recorded as one: a UUID, a host name (host routes).
-ID_SHAPE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,254}")
+# What a path's id must look like to be recorded as one: every mutating route names its
+# resource by UUID (a host, named by its host name, is only ever read).
+ID_SHAPE = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
 
 def audit_target(request) -> tuple[str, str, str | None]:

@@ -157,6 +157,8 @@ class AddressPolicy:
             raise InvalidUrl("url is malformed") from None
         if "%" in host and ":" not in host:  # percent-escapes resolve to nothing
             raise InvalidUrl("url host must not contain percent-escapes")
+        if ":" not in host and (".." in host or host.startswith(".")):
+            raise InvalidUrl("url host has an empty label")
         host = host.removesuffix(".")  # "127.0.0.1." and "localhost." are the same hosts
         # RFC 6761: these names are loopback wherever they are resolved.
         if (host == "localhost" or host.endswith(".localhost")) and not self.allow_loopback:

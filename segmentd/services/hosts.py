@@ -11,7 +11,7 @@ segments gained and lost.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -161,7 +161,8 @@ async def record_reach_change(ctx, uow: UnitOfWork, host: str, reason: str,
 
 
 async def apply_report(
-    ctx: RequestContext, uow: UnitOfWork, clock: HostClock, report: dict[str, Any]
+    ctx: RequestContext, uow: UnitOfWork, clock: HostClock, report: dict[str, Any],
+    on_change: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Record an agent's report (its heartbeat too) and settle its host's reach.
 
@@ -177,15 +178,18 @@ async def apply_report(
     if report["agent_type"] == c.OVN_AGENT_TYPE:
         raise InvalidInput(error_message=f"agent_type '{c.OVN_AGENT_TYPE}' is learned from "
                            "OVN's Southbound DB, not reported")
-    return await record_report(ctx, uow, clock, report)
+    return await record_report(ctx, uow, clock, report, on_change=on_change)
 
 
 async def record_report(ctx: RequestContext | None, uow: UnitOfWork, clock: HostClock,
-                         report: dict[str, Any], claim: str | None = None) -> dict[str, Any]:
+                         report: dict[str, Any], claim: str | None = None,
+                         on_change: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Record a report and settle its host's reach, under the host's lock.
 
     With `claim` (a chassis name) the host must be free or that chassis' already, else
-    HostClaimedByChassis and nothing is written.
+    HostClaimedByChassis and nothing is written. `on_change(host)` is called before a
+    report that changes something is written (a heartbeat does not call it); it may raise
+    to refuse the report (the per-host change budget).
     """
     host = report["host"]
     now = utcnow()
@@ -211,6 +215,8 @@ async def record_report(ctx: RequestContext | None, uow: UnitOfWork, clock: Host
         uow.quiet = True
         return agent_view({**mine, "heartbeat_at": now}, clock, now)
 
+    if on_change is not None:
+        on_change(host)
     if mine is None:
         if len(agents) >= c.HOST_MAX_AGENTS:  # expired ones count: they are kept until deleted
             raise TooManyAgents(host=host, limit=c.HOST_MAX_AGENTS)

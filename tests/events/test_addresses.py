@@ -219,6 +219,9 @@ class TestCheckUrl:
             ("http://example.com\\@127.0.0.1/", "backslash"),
             ("http://[::1/", "malformed"),
             ("http://%31%32%37.0.0.1/", "percent-escapes"),
+            ("http://127.0.0.1../", "empty label"),
+            ("http://127.0.0.1.../", "empty label"),
+            ("http://hooks..example.com/", "empty label"),
             ("http://\uff11\uff12\uff17.\uff10.\uff10.\uff11/", "malformed"),  # fullwidth digits
             ("https://example.com/" + "a" * 2048, "longer than 2048"),
         ],

@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import re
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from sqlalchemy import event, text
 
 from segmentd import constants as c
+from segmentd.config import Settings
 from segmentd.context import RequestContext
 from segmentd.db.engine import make_engine
 from segmentd.services import hosts as hosts_service
@@ -186,6 +188,31 @@ class TestWhatAHostMayStore:
         # Deleting one makes room.
         assert api.delete(f"/v2.0/agents/{agents[-1]['id']}", headers=ADMIN).status_code == 204
         send_report(api, "compute-1", "one agent too many", bridge_mappings=bridges("p"))
+
+    def test_changing_reports_are_limited_per_host_heartbeats_never(self, api):
+        """At the defaults a host may change what it reports 20 times at once, then 2 a
+        minute: a credential flipping between two configurations stops being stored (429,
+        nothing written); its heartbeats and other hosts are served all the while."""
+        burst = Settings.model_fields["host_report_changes_burst"].default
+        per_second = Settings.model_fields["host_report_changes_per_minute"].default / 60
+        started, accepted = time.monotonic(), 0
+        for _ in range(3 * burst):
+            before = table_rows(api, without=("heartbeat_at", "reported_at"))
+            resp = _post_raw(api, report_body("compute-1",
+                                              bridge_mappings=bridges(f"p{accepted % 2}")))
+            if resp.status_code != 201:
+                break
+            accepted += 1
+        # The budget refills while the reports are sent: at most `per_second` more a second.
+        assert burst <= accepted <= burst + int((time.monotonic() - started) * per_second) + 1
+        assert resp.status_code == 429, resp.text
+        assert error_of(resp)["type"] == "OverLimit"
+        assert resp.headers["retry-after"].isdigit()
+        after = table_rows(api, without=("heartbeat_at", "reported_at"))
+        for table in HOST_TABLES:
+            assert after[table] == before[table], table
+        send_report(api, "compute-1", bridge_mappings=bridges(f"p{(accepted - 1) % 2}"))
+        send_report(api, "compute-2", bridge_mappings=bridges("p0"))  # another host
 
     @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
     def test_configurations_over_the_limit_are_400_and_write_nothing(self, api):

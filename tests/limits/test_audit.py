@@ -440,10 +440,12 @@ def test_an_id_in_the_path_is_recorded_only_when_shaped_like_one(api):
     recorded as `<invalid>`, never repeated."""
     free_text = api.put("/v2.0/networks/SELECT password FROM users; <script>",
                         json={"network": {"name": "x"}})
+    id_like = api.delete("/v2.0/ports/please.call.me.at-555-0100")
     missing = api.put(f"/v2.0/networks/{MISSING}", json={"network": {"name": "x"}})
-    assert [r.status_code for r in (free_text, missing)] == [404, 404]
+    assert [r.status_code for r in (free_text, id_like, missing)] == [404, 404, 404]
     assert [summary(r) for r in events(api)] == [
         ("update_network", "network", "<invalid>", "rejected", 404, rid(free_text)),
+        ("delete_port", "port", "<invalid>", "rejected", 404, rid(id_like)),
         ("update_network", "network", MISSING, "rejected", 404, rid(missing)),
     ]
 

@@ -34,7 +34,8 @@ async def create_host_report(request: Request, ctx: ContextDep):
     """An agent's state and heartbeat; answers with the agent as recorded."""
     rt = runtime(request)
     report = await parse_body(request, "report", HostReport)
-    agent = await rt.write(ctx, request, lambda uow: hosts.apply_report(ctx, uow, rt.clock, report))
+    agent = await rt.write(ctx, request, lambda uow: hosts.apply_report(
+        ctx, uow, rt.clock, report, rt.limits.take_host_change))
     return json_response({"agent": agent}, 201)
 
 
