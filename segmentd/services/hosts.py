@@ -16,13 +16,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from segmentd import constants as c
 from segmentd.auth.policy import check, enforce
 from segmentd.context import RequestContext
 from segmentd.db import hosts as rows
-from segmentd.db.engine import read_connection
 from segmentd.db.hosts import ReachKey
 from segmentd.errors import (
     AgentNotFound,
@@ -35,7 +34,7 @@ from segmentd.errors import (
 from segmentd.query import ListQuery, Page
 from segmentd.services.binding import rebind_host_ports
 from segmentd.services.common import utcnow
-from segmentd.services.uow import UnitOfWork, transact
+from segmentd.services.uow import UnitOfWork
 from segmentd.services.views import timestamp
 
 MAPPING_KINDS = ("bridge_mappings", "interface_mappings", "device_mappings")
@@ -332,15 +331,6 @@ async def expire_host(uow: UnitOfWork, clock: HostClock, host: str) -> bool:
     return True
 
 
-SWEEP_BATCH = 500  # hosts expired per round; the next round takes the rest
-
-
-async def sweep_expired(engine: AsyncEngine, clock: HostClock, after_commit) -> int:
-    """Expire the hosts whose agents went silent; one transaction per host."""
-    async with read_connection(engine) as conn:
-        stale = await rows.hosts_with_stale_agents(conn, clock.cutoff(utcnow()), SWEEP_BATCH)
-    expired = 0
-    for host in stale:
-        expired += await transact(engine, lambda uow: expire_host(uow, clock, host),
-                                  after_commit=after_commit)
-    return expired
+async def stale_hosts(conn: AsyncConnection, clock: HostClock, limit: int) -> list[str]:
+    """Hosts with an agent whose heartbeat is past the grace period (the sweeper's work)."""
+    return await rows.hosts_with_stale_agents(conn, clock.cutoff(utcnow()), limit)

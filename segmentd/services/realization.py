@@ -115,6 +115,6 @@ async def save_conflicts(conn: AsyncConnection, conflicts: list[dict[str, Any]],
 
 
 async def chassis_conflicts(conn: AsyncConnection) -> list[dict[str, Any]]:
-    """The chassis the watcher refused last time it looked (see segmentd/chassis.py)."""
+    """The chassis the watcher refused last time it looked (see segmentd/workers/chassis.py)."""
     text = await rows.chassis_conflicts(conn)
     return orjson.loads(text) if text else []

@@ -187,7 +187,7 @@ def test_a_host_made_during_a_fleet_batch_sends_the_batch_one_by_one(api, sb, mo
     batch is lost: its chassis are applied one by one."""
     from segmentd.db import fleet
 
-    caplog.set_level(logging.INFO, logger="segmentd.chassis")
+    caplog.set_level(logging.INFO, logger="segmentd.workers.chassis")
     segs = world(api)
     send_report(api, "compute-late", bridge_mappings=bridges("physnet2"))
     missed = fleet.existing_hosts

@@ -18,8 +18,8 @@ from segmentd.api.deps import (
 )
 from segmentd.api.render import list_response, show_response
 from segmentd.api.runtime import runtime
-from segmentd.api.schemas import NETWORK_READ_ONLY, NetworkCreate, NetworkUpdate
 from segmentd.errors import NetworkNotFound
+from segmentd.schemas.networks import NETWORK_READ_ONLY, NetworkCreate, NetworkUpdate
 from segmentd.services import networks
 from segmentd.services.realization import just_written
 

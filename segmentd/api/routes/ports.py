@@ -14,10 +14,10 @@ from segmentd.api.deps import (
     known_id,
     parse_body,
 )
-from segmentd.api.port_schemas import PORT_READ_ONLY, PortCreate, PortUpdate
 from segmentd.api.render import list_response, show_response
 from segmentd.api.runtime import runtime
 from segmentd.errors import PortNotFound
+from segmentd.schemas.ports import PORT_READ_ONLY, PortCreate, PortUpdate
 from segmentd.services import ports
 
 router = APIRouter(tags=["ports"])

@@ -16,8 +16,8 @@ from segmentd.api.deps import (
 )
 from segmentd.api.render import list_response, show_response
 from segmentd.api.runtime import runtime
-from segmentd.api.schemas import SEGMENT_READ_ONLY, SegmentCreate, SegmentUpdate
 from segmentd.errors import SegmentNotFound
+from segmentd.schemas.networks import SEGMENT_READ_ONLY, SegmentCreate, SegmentUpdate
 from segmentd.services import segments
 
 router = APIRouter(tags=["segments"])

@@ -16,8 +16,8 @@ from segmentd.api.deps import (
 )
 from segmentd.api.render import list_response, show_response
 from segmentd.api.runtime import runtime
-from segmentd.api.subnet_schemas import SUBNET_READ_ONLY, SubnetCreate, SubnetUpdate
 from segmentd.errors import SubnetNotFound
+from segmentd.schemas.subnets import SUBNET_READ_ONLY, SubnetCreate, SubnetUpdate
 from segmentd.services import subnets
 
 router = APIRouter(tags=["subnets"])

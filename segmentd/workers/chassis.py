@@ -33,10 +33,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from segmentd import constants as c
-from segmentd.api.schemas import HostReport
 from segmentd.backends.base import ChassisSource, ChassisState
 from segmentd.db.engine import read_connection, write_connection
 from segmentd.errors import HostClaimedByChassis, InvalidInput, TooManyAgents
+from segmentd.schemas.hosts import HostReport
 from segmentd.services import audit, hosts, realization
 from segmentd.services import chassis as chassis_hosts
 from segmentd.services.common import utcnow
