@@ -42,12 +42,16 @@ from segmentd.db.engine import make_engine, read_connection, server_warnings
 from segmentd.events.addresses import AddressPolicy
 from segmentd.events.amqp import AmqpPublisher
 from segmentd.events.bus import EventBus
-from segmentd.events.dispatcher import Dispatcher, DispatchSettings
 from segmentd.events.targets import AmqpTarget, LocalTarget, webhook_targets
 from segmentd.events.webhooks import WebhookSender
-from segmentd.services.hosts import HostClock, sweep_expired
+from segmentd.services.hosts import HostClock
 from segmentd.services.realization import watch_of
 from segmentd.services.types import TypeRules
+from segmentd.workers import drift
+from segmentd.workers.chassis import ChassisWatcher
+from segmentd.workers.dispatcher import Dispatcher, DispatchSettings
+from segmentd.workers.hosts import sweep_expired
+from segmentd.workers.supervisor import Loop, Supervisor, every
 
 LOG = logging.getLogger(__name__)
 SERVER_CHECK_SECONDS = 5  # start-up waits no longer for the database server's settings
@@ -83,23 +87,6 @@ def dispatch_settings(settings: Settings) -> DispatchSettings:
         lease=settings.event_lease_seconds,
         retention=settings.event_retention_seconds,
     )
-
-
-async def run_every(interval: float, work, stop: asyncio.Event) -> None:
-    """Background work on a timer until `stop` is set; a failing round is logged, not fatal.
-
-    Stopping waits for the round in progress rather than cancelling it mid-query.
-    """
-    while True:
-        try:
-            await asyncio.wait_for(stop.wait(), interval)
-            return
-        except TimeoutError:
-            pass
-        try:
-            await work()
-        except Exception:
-            LOG.exception("background task failed; it runs again in %.0f s", interval)
 
 
 def create_app(settings: Settings, bus: EventBus | None = None) -> FastAPI:
@@ -139,25 +126,12 @@ def create_app(settings: Settings, bus: EventBus | None = None) -> FastAPI:
             limits=RequestLimits(settings),
             realization=watch_of(backend),
         )
-        dispatcher.start()
-        stop = asyncio.Event()
-        sweeper = asyncio.create_task(
-            run_every(settings.host_sweep_interval_seconds,
-                      lambda: sweep_expired(engine, clock, dispatcher.wake), stop),
-            name="segmentd-host-sweeper",
-        )
-        drift_checks = _start_drift_checks(engine, backend, stop)
-        chassis_watch = _start_chassis_watch(app, settings, engine, backend, clock,
-                                             dispatcher.wake, stop)
+        supervisor = Supervisor(_workers(app, settings, engine, backend, clock, dispatcher))
+        supervisor.start()
         try:
             yield
         finally:
-            stop.set()
-            await sweeper
-            for task in (drift_checks, chassis_watch):
-                if task is not None:
-                    await task
-            await dispatcher.stop()
+            await supervisor.stop()
             await sender.close()
             if publisher is not None:
                 await publisher.close()
@@ -210,27 +184,20 @@ async def _warn_about_server(engine) -> None:
         LOG.warning("%s", warning)
 
 
-def _start_drift_checks(engine, backend, stop: asyncio.Event):
-    """The periodic drift check (for OVN: ovn.sync_mode, ovn.sync_interval_seconds)."""
-    if backend.drift_mode == "off":
-        return None
-    from segmentd import drift
-
-    return asyncio.create_task(drift.periodic(engine, backend, stop),
-                               name=f"segmentd-{backend.name}-drift")
-
-
-def _start_chassis_watch(app: FastAPI, settings: Settings, engine, backend, clock, wake,
-                         stop: asyncio.Event):
-    """The backend's chassis as hosts; one process watches at a time."""
-    source = backend.chassis()
-    if source is None:
-        return None
-    from segmentd.chassis import ChassisWatcher
-
-    watcher = ChassisWatcher(engine, source, clock, wake, settings.ovn.chassis_lease_seconds)
-    app.state.chassis_watcher = watcher
-    return asyncio.create_task(watcher.run(stop), name=f"segmentd-{backend.name}-chassis")
+def _workers(app: FastAPI, settings: Settings, engine, backend, clock,
+             dispatcher: Dispatcher) -> list:
+    """The loops this process runs, in the order they start (the reverse of stopping)."""
+    workers = [dispatcher, every("host-sweeper", settings.host_sweep_interval_seconds,
+                                 lambda: sweep_expired(engine, clock, dispatcher.wake))]
+    if backend.drift_mode != "off":  # for OVN: ovn.sync_mode, ovn.sync_interval_seconds
+        workers.append(Loop(f"{backend.name}-drift",
+                            lambda stop: drift.periodic(engine, backend, stop)))
+    if (source := backend.chassis()) is not None:  # one process watches at a time
+        watcher = ChassisWatcher(engine, source, clock, dispatcher.wake,
+                                 settings.ovn.chassis_lease_seconds)
+        app.state.chassis_watcher = watcher
+        workers.append(Loop(f"{backend.name}-chassis", watcher.run))
+    return workers
 
 
 SETTINGS_ENV = "_SEGMENTD_SETTINGS_JSON"  # how `segmentd serve` hands settings to its workers

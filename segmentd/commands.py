@@ -137,7 +137,7 @@ def audit_list(settings: Settings, limit: int, filters: dict[str, list[str]], as
 
 def ovn_sync(settings: Settings, mode: str, as_json: bool) -> int:
     """Compare the database with what the backend holds once; exit 2 if drift remains."""
-    from segmentd import drift
+    from segmentd.workers import drift
     from segmentd.backends import create_backend
     from segmentd.backends.base import REPAIRABLE
 

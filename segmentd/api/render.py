@@ -1,4 +1,5 @@
-"""The list and show responses every collection shares: paging links, fields, envelopes."""
+"""The responses every collection shares: list (paging links, fields), show, update and
+delete (the id checked first, If-Match honoured, the change written through Runtime.write)."""
 
 from __future__ import annotations
 
@@ -9,9 +10,11 @@ from starlette.responses import Response
 
 from segmentd.api.deps import (
     collection_links,
+    if_match_revision,
     json_response,
     known_id,
     list_query,
+    parse_body,
     requested_fields,
     select_fields,
 )
@@ -21,6 +24,9 @@ from segmentd.query import Page
 
 Lister = Callable[..., Awaitable[Page]]
 Getter = Callable[..., Awaitable[dict]]
+# (unit of work, body, If-Match revision or None) for an update; (uow, revision) for a delete
+Updater = Callable[..., Awaitable[dict]]
+Deleter = Callable[..., Awaitable[object]]
 
 
 async def list_response(
@@ -64,3 +70,39 @@ async def show_response(
     async with rt.read() as conn:
         item = await getter(ctx, conn, resource_id)
     return json_response({member: select_fields(item, wanted)})
+
+
+async def update_response(
+    request: Request,
+    ctx: RequestContext,
+    member: str,
+    schema: type,
+    read_only: set[str],
+    resource_id: str,
+    not_found: tuple[type, str],
+    update: Updater,
+    shown: Callable[[dict], dict] = lambda view: view,
+) -> Response:
+    """PUT /v2.0/<collection>/<id>: `update(uow, data, revision)` in one audited
+    transaction; `{member: shown(view)}`."""
+    rt = runtime(request)
+    known_id(resource_id, *not_found)
+    data = await parse_body(request, member, schema, read_only)
+    revision = if_match_revision(request)
+    view = await rt.write(ctx, request, lambda uow: update(uow, data, revision))
+    return json_response({member: shown(view)})
+
+
+async def delete_response(
+    request: Request,
+    ctx: RequestContext,
+    resource_id: str,
+    not_found: tuple[type, str],
+    delete: Deleter,
+) -> Response:
+    """DELETE /v2.0/<collection>/<id>: `delete(uow, revision)` in one audited transaction."""
+    rt = runtime(request)
+    known_id(resource_id, *not_found)
+    revision = if_match_revision(request)
+    await rt.write(ctx, request, lambda uow: delete(uow, revision))
+    return Response(status_code=204)

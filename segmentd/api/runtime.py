@@ -17,7 +17,7 @@ from segmentd.config import Settings
 from segmentd.context import RequestContext
 from segmentd.db.engine import read_connection
 from segmentd.events.addresses import AddressPolicy
-from segmentd.events.dispatcher import Dispatcher
+from segmentd.workers.dispatcher import Dispatcher
 from segmentd.services import audit
 from segmentd.services.hosts import HostClock
 from segmentd.services.realization import Watch

@@ -24,15 +24,13 @@ from sqlalchemy import (
     or_,
     select,
     tuple_,
-    update,
 )
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from segmentd import constants as c
 from segmentd.db import fastpath
+from segmentd.db.agents import insert_agent, insert_statement
 from segmentd.db.listing import Attribute, fetch_page
-from segmentd.db.models import agents as a
 from segmentd.db.models import host_reach as r
 from segmentd.db.models import hosts as h
 from segmentd.db.models import segments as s
@@ -148,83 +146,18 @@ async def drop_placeholders(conn: AsyncConnection, hosts: list[str]) -> None:
 
 
 DELETE_HOST = delete(h).where(h.c.name == bindparam("host"))
-CLAIM = (
-    update(h).where(h.c.name == bindparam("of_host"), h.c.chassis.is_(None))
-    .values(chassis=bindparam("chassis"))
-)
-HOLDER = select(h.c.chassis).where(h.c.name == bindparam("host"))
-RELEASE = (
-    update(h).where(h.c.name == bindparam("of_host"), h.c.chassis == bindparam("of_chassis"))
-    .values(chassis=None)
-)
-CHASSIS_AGENTS = (
-    select(h.c.chassis, h.c.name, a.c.configurations)
-    .join(a, and_(a.c.host == h.c.name, a.c.agent_type == c.OVN_AGENT_TYPE))
-    .where(h.c.chassis.is_not(None))
-)
-
-
-async def claim_host(conn: AsyncConnection, host: str, chassis: str) -> str | None:
-    """Under the host's lock: give the host to `chassis` unless a chassis holds it already;
-    the holder afterwards."""
-    await conn.execute(CLAIM, {"of_host": host, "chassis": chassis})
-    return (await conn.execute(HOLDER, {"host": host})).scalar_one_or_none()
-
-
-async def release_host(conn: AsyncConnection, host: str, chassis: str) -> bool:
-    """Under the host's lock: the chassis lets the host go; False if it did not hold it."""
-    return (await conn.execute(RELEASE, {"of_host": host, "of_chassis": chassis})).rowcount == 1
-
-
-async def chassis_hosts(conn: AsyncConnection) -> dict[str, tuple[str, str]]:
-    """{chassis: (host, its agent's configurations)} for every host a chassis holds."""
-    return {ch: (host, conf) for ch, host, conf in await conn.execute(CHASSIS_AGENTS)}
 
 
 async def delete_host(conn: AsyncConnection, host: str) -> None:
     await conn.execute(DELETE_HOST, {"host": host})
 
 
-# -- agents
-
-AGENT_COLUMNS = (
-    a.c.id, a.c.host, a.c.agent_type, a.c.binary, a.c.description, a.c.admin_state_up,
-    a.c.configurations, a.c.heartbeat_at, a.c.expired, a.c.started_at, a.c.created_at,
-)
-AGENTS_OF_HOST = select(*AGENT_COLUMNS).where(a.c.host == bindparam("host"))
-AGENT_BY_ID = select(*AGENT_COLUMNS).where(a.c.id == bindparam("agent_id"))
-DELETE_AGENT = delete(a).where(a.c.id == bindparam("agent_id"))
-AGENT_ATTRIBUTES: dict[str, Attribute] = {
-    "id": Attribute(a.c.id),
-    "host": Attribute(a.c.host),
-    "agent_type": Attribute(a.c.agent_type),
-    "binary": Attribute(a.c.binary),
-    "admin_state_up": Attribute(a.c.admin_state_up),
-    "description": Attribute(a.c.description, sort=False),
-}
-
-
-async def agents_of_host(conn: AsyncConnection, host: str) -> list[dict[str, Any]]:
-    return await fastpath.fetch_dicts(conn, AGENTS_OF_HOST, {"host": host})
-
-
-async def get_agent(conn: AsyncConnection, agent_id: str):
-    return (await conn.execute(AGENT_BY_ID, {"agent_id": agent_id})).mappings().first()
-
-
-async def insert_agent(conn: AsyncConnection, row: dict[str, Any]) -> None:
-    await fastpath.fetch(conn, _insert_agent(tuple(row)), row)
-
-
-@lru_cache(maxsize=16)
-def _insert_agent(columns: tuple[str, ...]):
-    return insert(a).values({col: bindparam(col) for col in columns})
-
+# -- a host's first agent, with the host's reach (one statement on PostgreSQL)
 
 @lru_cache(maxsize=64)
 def _first_agent(columns: tuple[str, ...], n: int):
     """PostgreSQL: a host's first agent and its n reach keys, returning the segments gained."""
-    stmt = _segments_of_keys(n).add_cte(_insert_agent(columns).cte("agent"))
+    stmt = _segments_of_keys(n).add_cte(insert_statement(columns).cte("agent"))
     return stmt.add_cte(_insert_reach(n).cte("added"))
 
 
@@ -241,57 +174,6 @@ async def insert_first_agent(
         return await add_reach(conn, row["host"], keys)
     params = {**row, **_key_params(keys)}
     return [r[0] for r in await fastpath.fetch(conn, _first_agent(tuple(row), len(keys)), params)]
-
-
-@lru_cache(maxsize=32)
-def _update_agent(columns: tuple[str, ...]):
-    # "agent_id", not "id": an UPDATE reserves its columns' names for the SET clause.
-    return (
-        update(a)
-        .where(a.c.id == bindparam("agent_id"))
-        .values({col: bindparam(col) for col in columns})
-    )
-
-
-async def update_agent(conn: AsyncConnection, agent_id: str, values: dict[str, Any]) -> None:
-    await fastpath.fetch(conn, _update_agent(tuple(sorted(values))), {**values, "agent_id": agent_id})
-
-
-async def delete_agent(conn: AsyncConnection, agent_id: str) -> bool:
-    return (await conn.execute(DELETE_AGENT, {"agent_id": agent_id})).rowcount == 1
-
-
-async def list_agents(conn: AsyncConnection, q: ListQuery):
-    return await fetch_page(conn, select(*AGENT_COLUMNS), AGENT_ATTRIBUTES, a.c.id, q)
-
-
-# A chassis' agent never expires: it lives while its Chassis row does.
-STALE_AGENTS = (
-    select(a.c.host)
-    .where(a.c.expired.is_(False), a.c.heartbeat_at < bindparam("cutoff"),
-           a.c.agent_type != c.OVN_AGENT_TYPE)
-    .group_by(a.c.host)
-    .order_by(a.c.host)
-    .limit(bindparam("limit"))
-)
-# An UPDATE of agents reserves the bind name "host" for its SET clause: hence "of_host".
-EXPIRE = (
-    update(a)
-    .where(a.c.host == bindparam("of_host"), a.c.expired.is_(False),
-           a.c.heartbeat_at < bindparam("cutoff"), a.c.agent_type != c.OVN_AGENT_TYPE)
-    .values(expired=True)
-)
-
-
-async def hosts_with_stale_agents(conn: AsyncConnection, cutoff: datetime, limit: int) -> list[str]:
-    """Hosts with an agent silent since before `cutoff` that is not yet marked expired."""
-    result = await conn.execute(STALE_AGENTS, {"cutoff": cutoff, "limit": limit})
-    return [row[0] for row in result]
-
-
-async def expire_agents(conn: AsyncConnection, host: str, cutoff: datetime) -> int:
-    """Mark the host's silent agents expired; 0 if another process already did."""
-    return (await conn.execute(EXPIRE, {"of_host": host, "cutoff": cutoff})).rowcount
 
 
 # -- reach

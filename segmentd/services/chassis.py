@@ -15,7 +15,8 @@ import orjson
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from segmentd import constants as c
-from segmentd.db import fleet as fleet_rows
+from segmentd.db import agents as agent_rows
+from segmentd.db import chassis as chassis_rows
 from segmentd.db import hosts as rows
 from segmentd.db import ports as port_rows
 from segmentd.services.binding import rebind_host_ports
@@ -56,19 +57,19 @@ async def apply_new_chassis(uow: UnitOfWork, clock: HostClock,
     A host created concurrently makes an insert fail, and the whole transaction with it.
     """
     now = utcnow()
-    taken = await fleet_rows.existing_hosts(uow.conn, [report["host"] for _, report in fleet])
+    taken = await chassis_rows.existing_hosts(uow.conn, [report["host"] for _, report in fleet])
     fresh = [(ch, report) for ch, report in fleet if report["host"] not in taken]
     agents, reach = [], {}
     for chassis, report in fresh:
         conf = canonical(report["configurations"])
         agents.append(new_agent(report, conf, now))
         reach[report["host"]] = reach_of(orjson.loads(conf))
-    await fleet_rows.insert_hosts(uow.conn, [
+    await chassis_rows.insert_hosts(uow.conn, [
         {"name": report["host"], "chassis": chassis, "reported_at": now, "created_at": now}
         for chassis, report in fresh])
-    await fleet_rows.insert_agents(uow.conn, agents)
-    await fleet_rows.insert_reach(uow.conn, reach)
-    by_key = await fleet_rows.segments_by_key(uow.conn, set().union(*reach.values()))
+    await chassis_rows.insert_agents(uow.conn, agents)
+    await chassis_rows.insert_reach(uow.conn, reach)
+    by_key = await chassis_rows.segments_by_key(uow.conn, set().union(*reach.values()))
     for agent in agents:
         uow.record(None, c.EVENT_AGENT_CREATED, agent_view(agent, clock, now), None)
         keys = reach[agent["host"]]
@@ -87,13 +88,13 @@ async def remove_chassis(uow: UnitOfWork, clock: HostClock, chassis: str, host: 
     """The chassis is gone: its agent goes, and the host keeps what other live agents
     report (nothing, and the host goes, when it had no other). False if it held no host."""
     await rows.lock_existing_host(uow.conn, host)
-    if not await rows.release_host(uow.conn, host, chassis):
+    if not await chassis_rows.release_host(uow.conn, host, chassis):
         return False
-    agents = list(await rows.agents_of_host(uow.conn, host))
+    agents = list(await agent_rows.agents_of_host(uow.conn, host))
     mine = next((a for a in agents if is_chassis_agent(a)), None)
     others = [a for a in agents if a is not mine]
     if mine is not None:
-        await rows.delete_agent(uow.conn, mine["id"])
+        await agent_rows.delete_agent(uow.conn, mine["id"])
     cutoff = clock.cutoff(utcnow())
     await settle_reach(None, uow, host, [a for a in others if live(a, cutoff)], "chassis_deleted")
     if not others:
@@ -105,4 +106,20 @@ async def remove_chassis(uow: UnitOfWork, clock: HostClock, chassis: str, host: 
 
 async def applied_chassis(conn: AsyncConnection) -> dict[str, tuple[str, str]]:
     """{chassis: (host, canonical configurations)} as the database holds them."""
-    return await rows.chassis_hosts(conn)
+    return await chassis_rows.chassis_hosts(conn)
+
+
+# -- the watcher's lease (one process watches at a time) and the chassis it refused
+
+async def take_lease(conn: AsyncConnection, me: str, now, until) -> bool:
+    return await chassis_rows.take_lease(conn, me, now, until)
+
+
+async def save_conflicts(conn: AsyncConnection, conflicts: list[dict[str, Any]], at) -> None:
+    await chassis_rows.save_conflicts(conn, orjson.dumps(conflicts).decode(), at)
+
+
+async def chassis_conflicts(conn: AsyncConnection) -> list[dict[str, Any]]:
+    """The chassis the watcher refused last time it looked (see segmentd/workers/chassis.py)."""
+    text = await chassis_rows.chassis_conflicts(conn)
+    return orjson.loads(text) if text else []

@@ -16,13 +16,14 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from segmentd import constants as c
 from segmentd.auth.policy import check, enforce
 from segmentd.context import RequestContext
+from segmentd.db import agents as agent_rows
+from segmentd.db import chassis as chassis_rows
 from segmentd.db import hosts as rows
-from segmentd.db.engine import read_connection
 from segmentd.db.hosts import ReachKey
 from segmentd.errors import (
     AgentNotFound,
@@ -35,7 +36,7 @@ from segmentd.errors import (
 from segmentd.query import ListQuery, Page
 from segmentd.services.binding import rebind_host_ports
 from segmentd.services.common import utcnow
-from segmentd.services.uow import UnitOfWork, transact
+from segmentd.services.uow import UnitOfWork
 from segmentd.services.views import timestamp
 
 MAPPING_KINDS = ("bridge_mappings", "interface_mappings", "device_mappings")
@@ -201,17 +202,17 @@ async def record_report(ctx: RequestContext | None, uow: UnitOfWork, clock: Host
             f"{c.REPORT_MAX_CONFIGURATION_BYTES}"))
     created = await rows.lock_host(uow.conn, host, now)
     if claim is not None:
-        holder = await rows.claim_host(uow.conn, host, claim)
+        holder = await chassis_rows.claim_host(uow.conn, host, claim)
         if holder != claim:
             raise HostClaimedByChassis(host=host, chassis=holder)
     reason = "report" if claim is None else "chassis"
     # A host this report created has no agents yet (and so no reach).
-    agents = [] if created else list(await rows.agents_of_host(uow.conn, host))
+    agents = [] if created else list(await agent_rows.agents_of_host(uow.conn, host))
     mine = next((a for a in agents if a["agent_type"] == report["agent_type"]), None)
 
     if mine is not None and live(mine, cutoff) and mine["configurations"] == conf \
             and mine["binary"] == report["binary"]:
-        await rows.update_agent(uow.conn, mine["id"], {"heartbeat_at": now})
+        await agent_rows.update_agent(uow.conn, mine["id"], {"heartbeat_at": now})
         uow.quiet = True
         return agent_view({**mine, "heartbeat_at": now}, clock, now)
 
@@ -231,13 +232,13 @@ async def record_report(ctx: RequestContext | None, uow: UnitOfWork, clock: Host
             if reach:
                 await record_reach_change(ctx, uow, host, reason, reach, gained, [])
             return view
-        await rows.insert_agent(uow.conn, agent)
+        await agent_rows.insert_agent(uow.conn, agent)
         event = c.EVENT_AGENT_CREATED
     else:
         revived = not live(mine, cutoff)
         values = {"binary": report["binary"], "configurations": conf, "heartbeat_at": now,
                   "expired": False, **({"started_at": now} if revived else {})}
-        await rows.update_agent(uow.conn, mine["id"], values)
+        await agent_rows.update_agent(uow.conn, mine["id"], values)
         agent = {**mine, **values}
         event = c.EVENT_AGENT_UPDATED
     view = agent_view(agent, clock, now)
@@ -251,7 +252,7 @@ async def record_report(ctx: RequestContext | None, uow: UnitOfWork, clock: Host
 
 async def get_agent(ctx: RequestContext, conn: AsyncConnection, clock: HostClock, agent_id: str):
     """The agent; to a caller who may not read agents it is missing (Neutron's 404)."""
-    row = await rows.get_agent(conn, agent_id) if check(ctx, "get_agent") else None
+    row = await agent_rows.get_agent(conn, agent_id) if check(ctx, "get_agent") else None
     if row is None:
         raise AgentNotFound(id=agent_id)
     return agent_view(row, clock, utcnow())
@@ -261,7 +262,7 @@ async def list_agents(ctx: RequestContext, conn: AsyncConnection, q: ListQuery, 
     """Neutron answers a caller who may read no agent with an empty list, not a 403."""
     if not check(ctx, "get_agent"):
         return Page([])
-    found = await rows.list_agents(conn, q)
+    found = await agent_rows.list_agents(conn, q)
     now = utcnow()
     return Page([agent_view(r, clock, now) for r in found])
 
@@ -279,13 +280,13 @@ async def update_agent(
     ctx: RequestContext, uow: UnitOfWork, clock: HostClock, agent_id: str, data: dict[str, Any]
 ):
     """admin_state_up and description; neither changes what the host reaches."""
-    row = _changeable(ctx, "update_agent", await rows.get_agent(uow.conn, agent_id), agent_id)
+    row = _changeable(ctx, "update_agent", await agent_rows.get_agent(uow.conn, agent_id), agent_id)
     values = {k: data[k] for k in ("admin_state_up", "description") if k in data}
     if values.get("description", "") is None:
         values["description"] = ""
     if not values:  # `{"agent": {}}`: nothing to write (an empty UPDATE is a syntax error)
         return agent_view(row, clock, utcnow())
-    await rows.update_agent(uow.conn, agent_id, values)
+    await agent_rows.update_agent(uow.conn, agent_id, values)
     view = agent_view({**row, **values}, clock, utcnow())
     uow.record(ctx, c.EVENT_AGENT_UPDATED, view, None)
     return view
@@ -293,7 +294,7 @@ async def update_agent(
 
 async def host_of_agent(ctx: RequestContext, conn: AsyncConnection, agent_id: str) -> str:
     """The host of an agent the caller may delete, read before the deleting transaction."""
-    return _changeable(ctx, "delete_agent", await rows.get_agent(conn, agent_id), agent_id)["host"]
+    return _changeable(ctx, "delete_agent", await agent_rows.get_agent(conn, agent_id), agent_id)["host"]
 
 
 async def delete_agent(
@@ -309,11 +310,11 @@ async def delete_agent(
     enforce(ctx, "delete_agent")
     now = utcnow()
     await rows.lock_existing_host(uow.conn, host)
-    row = await rows.get_agent(uow.conn, agent_id)
+    row = await agent_rows.get_agent(uow.conn, agent_id)
     if row is None:  # deleted by someone else since we looked
         raise AgentNotFound(id=agent_id)
-    await rows.delete_agent(uow.conn, agent_id)
-    remaining = await rows.agents_of_host(uow.conn, row["host"])
+    await agent_rows.delete_agent(uow.conn, agent_id)
+    remaining = await agent_rows.agents_of_host(uow.conn, row["host"])
     cutoff = clock.cutoff(now)
     await settle_reach(ctx, uow, row["host"], [a for a in remaining if live(a, cutoff)],
                        "agent_deleted")
@@ -331,22 +332,13 @@ async def expire_host(uow: UnitOfWork, clock: HostClock, host: str) -> bool:
     now = utcnow()
     cutoff = clock.cutoff(now)
     await rows.lock_existing_host(uow.conn, host)
-    if await rows.expire_agents(uow.conn, host, cutoff) == 0:
+    if await agent_rows.expire_agents(uow.conn, host, cutoff) == 0:
         return False
-    agents = await rows.agents_of_host(uow.conn, host)
+    agents = await agent_rows.agents_of_host(uow.conn, host)
     await settle_reach(None, uow, host, [a for a in agents if live(a, cutoff)], "expired")
     return True
 
 
-SWEEP_BATCH = 500  # hosts expired per round; the next round takes the rest
-
-
-async def sweep_expired(engine: AsyncEngine, clock: HostClock, after_commit) -> int:
-    """Expire the hosts whose agents went silent; one transaction per host."""
-    async with read_connection(engine) as conn:
-        stale = await rows.hosts_with_stale_agents(conn, clock.cutoff(utcnow()), SWEEP_BATCH)
-    expired = 0
-    for host in stale:
-        expired += await transact(engine, lambda uow: expire_host(uow, clock, host),
-                                  after_commit=after_commit)
-    return expired
+async def stale_hosts(conn: AsyncConnection, clock: HostClock, limit: int) -> list[str]:
+    """Hosts with an agent whose heartbeat is past the grace period (the sweeper's work)."""
+    return await agent_rows.hosts_with_stale_agents(conn, clock.cutoff(utcnow()), limit)

@@ -1,49 +1,17 @@
-"""What realization looks like from the database: every network and segment as events show
-them (the drift check's side), and what is still on its way to the backend."""
+"""Realization as the API shows it: a network is BUILD while a change of it is on its way
+to the backend, and admins see the backend's state and what waits for it."""
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from segmentd.backends.base import Backend, DesiredState
+from segmentd.backends.base import Backend
 from segmentd.db import realization as rows
-from segmentd.services.port_views import port_view
-from segmentd.services.views import network_view, segment_view, subnet_view
-
-
-async def desired_state(conn: AsyncConnection, target: str) -> DesiredState:
-    """Read in one snapshot where the database allows it (the caller's transaction)."""
-    in_flight = await rows.in_flight(conn, target)
-    segment_rows = await rows.all_segments(conn)
-    by_network: dict[str, list] = defaultdict(list)
-    for row in segment_rows:
-        by_network[row["network_id"]].append(row)
-    networks = [network_view(row, by_network.get(row["id"], []), show_provider=True)
-                for row in await rows.all_networks(conn)]
-    ports, addresses = await rows.all_ports(conn)
-    return DesiredState(
-        networks, [segment_view(r) for r in segment_rows], in_flight,
-        [subnet_view(r) for r in await rows.all_subnets(conn)],
-        [port_view(r, addresses.get(r["id"], [])) for r in ports],
-    )
-
-
-async def claim_check(conn: AsyncConnection, now, every) -> bool:
-    return await rows.claim_check(conn, now, every)
-
-
-async def save_report(conn: AsyncConnection, report: str, mode: str, at) -> None:
-    await rows.save_report(conn, report, mode, at)
-
-
-async def latest_report(conn: AsyncConnection) -> dict[str, Any] | None:
-    return await rows.latest_report(conn)
+from segmentd.services import chassis
 
 
 STATUS_BUILD = "BUILD"  # Neutron's status for a network not yet in place
@@ -98,23 +66,9 @@ async def backend_status(conn: AsyncConnection, watch: Watch, limit: int) -> dic
         "connected": watch.connected(),
         "backlog": await rows.backlog(conn, watch.target, watch.types),
         "pending": await rows.oldest_pending(conn, watch.target, watch.types, limit),
-        "chassis_conflicts": await chassis_conflicts(conn),
+        "chassis_conflicts": await chassis.chassis_conflicts(conn),
     }
 
 
 async def backlog(conn: AsyncConnection, watch: Watch) -> int:
     return await rows.backlog(conn, watch.target, watch.types)
-
-
-async def take_lease(conn: AsyncConnection, me: str, now, until) -> bool:
-    return await rows.take_lease(conn, me, now, until)
-
-
-async def save_conflicts(conn: AsyncConnection, conflicts: list[dict[str, Any]], at) -> None:
-    await rows.save_conflicts(conn, orjson.dumps(conflicts).decode(), at)
-
-
-async def chassis_conflicts(conn: AsyncConnection) -> list[dict[str, Any]]:
-    """The chassis the watcher refused last time it looked (see segmentd/chassis.py)."""
-    text = await rows.chassis_conflicts(conn)
-    return orjson.loads(text) if text else []

@@ -16,7 +16,7 @@ from segmentd.db.models import event_deliveries, outbox_events
 from segmentd.events import outbox
 from segmentd.events.addresses import AddressPolicy
 from segmentd.events.bus import Event, EventBus
-from segmentd.events.dispatcher import Dispatcher, DispatchSettings
+from segmentd.workers.dispatcher import Dispatcher, DispatchSettings
 from segmentd.events.signing import verify_delivery
 from segmentd.events.targets import LocalTarget, webhook_targets
 from segmentd.events.webhooks import WebhookSender

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from segmentd.services.hosts import sweep_expired
+from segmentd.workers.hosts import sweep_expired
 from tests.conftest import build_api
 from tests.hosts import (
     OVS,

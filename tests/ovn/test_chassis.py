@@ -185,17 +185,17 @@ def test_a_host_made_during_a_fleet_batch_sends_the_batch_one_by_one(api, sb, mo
     """The batch checks which hosts exist, then inserts the rest; a host created between
     the two (here: one the check is made to miss) fails the insert, and nothing of the
     batch is lost: its chassis are applied one by one."""
-    from segmentd.db import fleet
+    from segmentd.db import chassis as chassis_rows
 
-    caplog.set_level(logging.INFO, logger="segmentd.chassis")
+    caplog.set_level(logging.INFO, logger="segmentd.workers.chassis")
     segs = world(api)
     send_report(api, "compute-late", bridge_mappings=bridges("physnet2"))
-    missed = fleet.existing_hosts
+    missed = chassis_rows.existing_hosts
 
     async def blind(conn, names):
         return await missed(conn, [n for n in names if n != "compute-late"])
 
-    monkeypatch.setattr(fleet, "existing_hosts", blind)
+    monkeypatch.setattr(chassis_rows, "existing_hosts", blind)
     add_fleet(sb, {"ch-l1": ("compute-late", "physnet1:br-ex"),
                    "ch-l2": ("compute-new", "physnet1:br-ex")})
     p1 = {segs["p1a"], segs["p1b"], segs["overlay"]}

@@ -14,8 +14,8 @@ from segmentd.api.deps import (
 )
 from segmentd.api.render import list_response, show_response
 from segmentd.api.runtime import runtime
-from segmentd.api.schemas import AGENT_READ_ONLY, AgentUpdate
 from segmentd.errors import AgentNotFound
+from segmentd.schemas.hosts import AGENT_READ_ONLY, AgentUpdate
 from segmentd.services import hosts
 
 router = APIRouter(tags=["agents"])

@@ -8,11 +8,11 @@ from starlette.responses import Response
 from segmentd.api.deps import ContextDep, body_schema, json_response, known_id, parse_body
 from segmentd.api.render import list_response, show_response
 from segmentd.api.runtime import runtime
-from segmentd.api.schemas import SUBSCRIPTION_READ_ONLY, SubscriptionCreate, SubscriptionUpdate
 from segmentd.auth.policy import enforce
 from segmentd.constants import EVENT_TYPES
 from segmentd.errors import EventSubscriptionNotFound, EventTypeNotFound
 from segmentd.events import catalog
+from segmentd.schemas.subscriptions import SUBSCRIPTION_READ_ONLY, SubscriptionCreate, SubscriptionUpdate
 from segmentd.services import subscriptions
 
 router = APIRouter(tags=["events"])

@@ -13,8 +13,8 @@ from segmentd.api.deps import (
 )
 from segmentd.api.render import list_response
 from segmentd.api.runtime import runtime
-from segmentd.api.schemas import HostReport
 from segmentd.errors import SegmentNotFound
+from segmentd.schemas.hosts import HostReport
 from segmentd.services import hosts, mappings
 
 router = APIRouter(tags=["hosts"])

@@ -5,25 +5,23 @@ from __future__ import annotations
 from functools import partial
 
 from fastapi import APIRouter, Request
-from starlette.responses import Response
 
 from segmentd.api.bulk import create_body_schema, create_response
-from segmentd.api.deps import (
-    ContextDep,
-    body_schema,
-    if_match_revision,
-    json_response,
-    known_id,
-    parse_body,
+from segmentd.api.deps import ContextDep, body_schema
+from segmentd.api.render import (
+    delete_response,
+    list_response,
+    show_response,
+    update_response,
 )
-from segmentd.api.render import list_response, show_response
 from segmentd.api.runtime import runtime
-from segmentd.api.schemas import NETWORK_READ_ONLY, NetworkCreate, NetworkUpdate
 from segmentd.errors import NetworkNotFound
+from segmentd.schemas.networks import NETWORK_READ_ONLY, NetworkCreate, NetworkUpdate
 from segmentd.services import networks
 from segmentd.services.realization import just_written
 
 router = APIRouter(tags=["networks"])
+NOT_FOUND = (NetworkNotFound, "net_id")  # an id naming nothing the caller sees
 FIELDS = (
     "id", "name", "description", "project_id", "tenant_id", "admin_state_up", "shared",
     "status", "mtu", "subnets", "l2_adjacency", "created_at", "updated_at", "revision_number",
@@ -53,26 +51,22 @@ async def create_network(request: Request, ctx: ContextDep):
 async def show_network(network_id: str, request: Request, ctx: ContextDep):
     getter = partial(networks.get_network, watch=runtime(request).realization)
     return await show_response(
-        request, ctx, "network", FIELDS, getter, network_id, (NetworkNotFound, "net_id")
+        request, ctx, "network", FIELDS, getter, network_id, NOT_FOUND
     )
 
 
 @router.put("/v2.0/networks/{network_id}", openapi_extra=body_schema("network", NetworkUpdate))
 async def update_network(network_id: str, request: Request, ctx: ContextDep):
     rt = runtime(request)
-    known_id(network_id, NetworkNotFound, "net_id")
-    data = await parse_body(request, "network", NetworkUpdate, NETWORK_READ_ONLY)
-    revision = if_match_revision(request)
-    net = await rt.write(ctx, request, lambda uow: networks.update_network(
-        ctx, uow, rt.rules, network_id, data, revision))
-    return json_response({"network": just_written(rt.realization, net)})
+    return await update_response(
+        request, ctx, "network", NetworkUpdate, NETWORK_READ_ONLY, network_id, NOT_FOUND,
+        lambda uow, data, revision: networks.update_network(
+            ctx, uow, rt.rules, network_id, data, revision),
+        shown=partial(just_written, rt.realization))
 
 
 @router.delete("/v2.0/networks/{network_id}", status_code=204)
 async def delete_network(network_id: str, request: Request, ctx: ContextDep):
-    rt = runtime(request)
-    known_id(network_id, NetworkNotFound, "net_id")
-    revision = if_match_revision(request)
-    await rt.write(ctx, request, lambda uow: networks.delete_network(
-        ctx, uow, network_id, revision))
-    return Response(status_code=204)
+    return await delete_response(
+        request, ctx, network_id, NOT_FOUND,
+        lambda uow, revision: networks.delete_network(ctx, uow, network_id, revision))

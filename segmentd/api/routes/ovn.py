@@ -10,7 +10,7 @@ from segmentd.api.deps import ContextDep, json_response
 from segmentd.api.runtime import runtime
 from segmentd.auth.policy import enforce
 from segmentd.errors import OvnBackendNotConfigured, OvnDriftReportNotFound
-from segmentd.services import realization
+from segmentd.services import chassis, drift, realization
 
 router = APIRouter(tags=["ovn"])
 
@@ -19,8 +19,8 @@ router = APIRouter(tags=["ovn"])
 async def show_drift(request: Request, ctx: ContextDep):
     enforce(ctx, "get_ovn_drift")
     async with runtime(request).read() as conn:
-        found = await realization.latest_report(conn)
-        conflicts = await realization.chassis_conflicts(conn)
+        found = await drift.latest_report(conn)
+        conflicts = await chassis.chassis_conflicts(conn)
     if found is None:
         raise OvnDriftReportNotFound()
     return json_response({"drift": {**orjson.loads(found["report"]),

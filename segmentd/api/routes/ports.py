@@ -3,24 +3,22 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from starlette.responses import Response
 
 from segmentd.api.bulk import create_body_schema, create_response
-from segmentd.api.deps import (
-    ContextDep,
-    body_schema,
-    if_match_revision,
-    json_response,
-    known_id,
-    parse_body,
+from segmentd.api.deps import ContextDep, body_schema
+from segmentd.api.render import (
+    delete_response,
+    list_response,
+    show_response,
+    update_response,
 )
-from segmentd.api.port_schemas import PORT_READ_ONLY, PortCreate, PortUpdate
-from segmentd.api.render import list_response, show_response
 from segmentd.api.runtime import runtime
 from segmentd.errors import PortNotFound
+from segmentd.schemas.ports import PORT_READ_ONLY, PortCreate, PortUpdate
 from segmentd.services import ports
 
 router = APIRouter(tags=["ports"])
+NOT_FOUND = (PortNotFound, "port_id")  # an id naming nothing the caller sees
 FIELDS = (
     "id", "name", "description", "network_id", "project_id", "tenant_id", "mac_address",
     "admin_state_up", "status", "device_id", "device_owner", "fixed_ips", "ip_allocation",
@@ -50,25 +48,20 @@ async def create_port(request: Request, ctx: ContextDep):
 @router.get("/v2.0/ports/{port_id}")
 async def show_port(port_id: str, request: Request, ctx: ContextDep):
     return await show_response(
-        request, ctx, "port", FIELDS, ports.get_port, port_id, (PortNotFound, "port_id")
+        request, ctx, "port", FIELDS, ports.get_port, port_id, NOT_FOUND
     )
 
 
 @router.put("/v2.0/ports/{port_id}", openapi_extra=body_schema("port", PortUpdate))
 async def update_port(port_id: str, request: Request, ctx: ContextDep):
-    rt = runtime(request)
-    known_id(port_id, PortNotFound, "port_id")
-    data = await parse_body(request, "port", PortUpdate, PORT_READ_ONLY)
-    revision = if_match_revision(request)
-    port = await rt.write(ctx, request, lambda uow: ports.update_port(
-        ctx, uow, rt.clock, port_id, data, revision))
-    return json_response({"port": port})
+    return await update_response(
+        request, ctx, "port", PortUpdate, PORT_READ_ONLY, port_id, NOT_FOUND,
+        lambda uow, data, revision: ports.update_port(
+            ctx, uow, runtime(request).clock, port_id, data, revision))
 
 
 @router.delete("/v2.0/ports/{port_id}", status_code=204)
 async def delete_port(port_id: str, request: Request, ctx: ContextDep):
-    rt = runtime(request)
-    known_id(port_id, PortNotFound, "port_id")
-    revision = if_match_revision(request)
-    await rt.write(ctx, request, lambda uow: ports.delete_port(ctx, uow, port_id, revision))
-    return Response(status_code=204)
+    return await delete_response(
+        request, ctx, port_id, NOT_FOUND,
+        lambda uow, revision: ports.delete_port(ctx, uow, port_id, revision))

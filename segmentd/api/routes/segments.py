@@ -3,24 +3,22 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from starlette.responses import Response
 
 from segmentd.api.bulk import create_body_schema, create_response
-from segmentd.api.deps import (
-    ContextDep,
-    body_schema,
-    if_match_revision,
-    json_response,
-    known_id,
-    parse_body,
+from segmentd.api.deps import ContextDep, body_schema
+from segmentd.api.render import (
+    delete_response,
+    list_response,
+    show_response,
+    update_response,
 )
-from segmentd.api.render import list_response, show_response
 from segmentd.api.runtime import runtime
-from segmentd.api.schemas import SEGMENT_READ_ONLY, SegmentCreate, SegmentUpdate
 from segmentd.errors import SegmentNotFound
+from segmentd.schemas.networks import SEGMENT_READ_ONLY, SegmentCreate, SegmentUpdate
 from segmentd.services import segments
 
 router = APIRouter(tags=["segments"])
+NOT_FOUND = (SegmentNotFound, "segment_id")  # an id naming nothing the caller sees
 FIELDS = (
     "id", "network_id", "name", "description", "physical_network", "network_type",
     "segmentation_id", "created_at", "updated_at", "revision_number",
@@ -48,26 +46,19 @@ async def create_segment(request: Request, ctx: ContextDep):
 @router.get("/v2.0/segments/{segment_id}")
 async def show_segment(segment_id: str, request: Request, ctx: ContextDep):
     return await show_response(
-        request, ctx, "segment", FIELDS, segments.get_segment, segment_id, (SegmentNotFound, "segment_id")
+        request, ctx, "segment", FIELDS, segments.get_segment, segment_id, NOT_FOUND
     )
 
 
 @router.put("/v2.0/segments/{segment_id}", openapi_extra=body_schema("segment", SegmentUpdate))
 async def update_segment(segment_id: str, request: Request, ctx: ContextDep):
-    rt = runtime(request)
-    known_id(segment_id, SegmentNotFound, "segment_id")
-    data = await parse_body(request, "segment", SegmentUpdate, SEGMENT_READ_ONLY)
-    revision = if_match_revision(request)
-    seg = await rt.write(ctx, request, lambda uow: segments.update_segment(
-        ctx, uow, segment_id, data, revision))
-    return json_response({"segment": seg})
+    return await update_response(
+        request, ctx, "segment", SegmentUpdate, SEGMENT_READ_ONLY, segment_id, NOT_FOUND,
+        lambda uow, data, revision: segments.update_segment(ctx, uow, segment_id, data, revision))
 
 
 @router.delete("/v2.0/segments/{segment_id}", status_code=204)
 async def delete_segment(segment_id: str, request: Request, ctx: ContextDep):
-    rt = runtime(request)
-    known_id(segment_id, SegmentNotFound, "segment_id")
-    revision = if_match_revision(request)
-    await rt.write(ctx, request, lambda uow: segments.delete_segment(
-        ctx, uow, segment_id, revision))
-    return Response(status_code=204)
+    return await delete_response(
+        request, ctx, segment_id, NOT_FOUND,
+        lambda uow, revision: segments.delete_segment(ctx, uow, segment_id, revision))

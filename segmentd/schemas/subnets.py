@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, StringConstraints
 
-from segmentd.api.schemas import Description, Name, ProjectId, Strict, Uuid
+from segmentd.schemas.common import Description, Name, ProjectId, Strict, Uuid
 
 # Address text is parsed by the service; this only bounds it. List lengths here only cap
 # the body: the service answers the documented limits with Neutron's error types.

@@ -33,11 +33,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from segmentd import constants as c
-from segmentd.api.schemas import HostReport
 from segmentd.backends.base import ChassisSource, ChassisState
 from segmentd.db.engine import read_connection, write_connection
 from segmentd.errors import HostClaimedByChassis, InvalidInput, TooManyAgents
-from segmentd.services import audit, hosts, realization
+from segmentd.schemas.hosts import HostReport
+from segmentd.services import audit, hosts
 from segmentd.services import chassis as chassis_hosts
 from segmentd.services.common import utcnow
 from segmentd.services.uow import transact
@@ -117,7 +117,7 @@ class ChassisWatcher:
     async def _hold_lease(self) -> bool:
         now = utcnow()
         async with write_connection(self._engine) as conn:
-            return await realization.take_lease(conn, self._me, now, now + self._lease)
+            return await chassis_hosts.take_lease(conn, self._me, now, now + self._lease)
 
     async def step(self) -> bool:
         """Reconcile if the replica changed since the last look; whether it did."""
@@ -182,7 +182,7 @@ class ChassisWatcher:
                 LOG.warning("chassis %s (hostname %r) refused: %s", item["chassis"],
                             item["hostname"], item["reason"])
             async with write_connection(self._engine) as conn:
-                await realization.save_conflicts(conn, conflicts, utcnow())
+                await chassis_hosts.save_conflicts(conn, conflicts, utcnow())
             self._conflicts = conflicts
         if gone or changed:
             LOG.info("chassis watcher: %d chassis applied, %d removed, %d refused in %.2f s",

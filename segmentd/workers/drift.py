@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from segmentd.backends.base import REPAIRABLE, Backend, DriftReport
 from segmentd.db.engine import snapshot_connection, write_connection
-from segmentd.services import realization
+from segmentd.services import drift as drift_state
 from segmentd.services.common import utcnow
 from segmentd.services.views import timestamp
 
@@ -27,7 +27,7 @@ LOG = logging.getLogger(__name__)
 
 async def _compare(engine: AsyncEngine, backend: Backend) -> DriftReport:
     async with snapshot_connection(engine) as conn:  # one snapshot of every table read
-        state = await realization.desired_state(conn, backend.name)
+        state = await drift_state.desired_state(conn, backend.name)
     return await backend.compare(state)
 
 
@@ -46,7 +46,7 @@ async def check(engine: AsyncEngine, backend: Backend, mode: str) -> dict[str, A
     doc = {"checked_at": timestamp(now), "mode": mode, **report.as_dict(), "repaired": repaired}
     text = orjson.dumps(doc).decode()
     async with write_connection(engine) as conn:
-        await realization.save_report(conn, text, mode, now)
+        await drift_state.save_report(conn, text, mode, now)
     level = logging.INFO if report.in_sync else logging.WARNING
     LOG.log(level, "%s drift check (%s): %s, %d repaired", backend.name.upper(), mode,
             "in sync" if report.in_sync else report.counts(), repaired)
@@ -66,7 +66,7 @@ async def periodic(engine: AsyncEngine, backend: Backend, stop: asyncio.Event) -
             continue
         try:
             async with write_connection(engine) as conn:
-                mine = await realization.claim_check(conn, utcnow(), timedelta(seconds=every))
+                mine = await drift_state.claim_check(conn, utcnow(), timedelta(seconds=every))
             if mine:
                 await check(engine, backend, mode)
         except Exception:  # the next round tries again; the log says why

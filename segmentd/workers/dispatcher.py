@@ -46,6 +46,8 @@ def _now() -> datetime:
 
 
 class Dispatcher:
+    name = "dispatcher"
+
     def __init__(
         self,
         engine: AsyncEngine,

@@ -8,8 +8,8 @@ import orjson
 from pydantic import AfterValidator, Field, StringConstraints
 
 from segmentd import constants as c
-from segmentd.api.schemas import Description, Name, ProjectId, Strict, Uuid
-from segmentd.api.subnet_schemas import AddressText
+from segmentd.schemas.common import Description, Name, ProjectId, Strict, Uuid
+from segmentd.schemas.subnets import AddressText
 
 DeviceText = Annotated[str, StringConstraints(max_length=c.DEVICE_FIELD_MAX_LEN)]
 HostText = Annotated[str, StringConstraints(max_length=c.HOST_MAX_LEN)]
