@@ -84,6 +84,7 @@ class TestListSegments:
             ("fields=bogus", "invalid attribute for fields"),
         ],
     )
+    @pytest.mark.sqlite_only
     def test_bad_list_parameters_are_400(self, seeded, query, needle):
         api, _, _ = seeded
         resp = api.get(f"/v2.0/segments?{query}")

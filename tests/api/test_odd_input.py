@@ -8,6 +8,9 @@ import pytest
 from tests.api.test_ports import make_port, make_subnet, row_counts
 from tests.factories import error_of, make_network, make_segment
 
+# Each case is refused before any SQL runs (tests/conftest.py: sqlite_only).
+pytestmark = pytest.mark.sqlite_only
+
 HUGE = "9" * 5000  # int() refuses more than 4300 digits
 COLLECTIONS = [
     "networks", "segments", "subnets", "ports", "hosts", "agents", "audit-events",

@@ -7,6 +7,9 @@ import pytest
 from tests.api.test_ports import make_subnet, row_counts
 from tests.factories import error_of, make_network, make_segment
 
+# Rules of the request body, decided before any SQL runs (tests/conftest.py: sqlite_only).
+pytestmark = pytest.mark.sqlite_only
+
 MISMATCH = "'project_id' and 'tenant_id' do not match"
 
 

@@ -124,6 +124,7 @@ class TestCreateSubnet:
             ("10.0.0.254", [pool("10.0.0.1", "10.0.0.253")]),
         ],
     )
+    @pytest.mark.sqlite_only
     def test_default_pools_leave_out_the_gateway(self, api, gateway, pools):
         sub = make_subnet(api, make_network(api)["id"], gateway_ip=gateway)
         assert (sub["gateway_ip"], sub["allocation_pools"]) == (gateway, pools)
@@ -158,6 +159,7 @@ class TestCreateSubnet:
         [("2001:db8::/64", "slaac", "slaac"), ("2001:db8::/64", None, "dhcpv6-stateless"),
          ("2001:db8::/64", "dhcpv6-stateless", None), ("2001:db8::/80", None, "dhcpv6-stateful")],
     )
+    @pytest.mark.sqlite_only
     def test_ipv6_modes(self, api, cidr, ra, address):
         sub = make_subnet(api, make_network(api)["id"], cidr=cidr, ipv6_ra_mode=ra,
                           ipv6_address_mode=address)
@@ -252,6 +254,7 @@ class TestCreateSubnet:
                          id="stateless-on-80"),
         ],
     )
+    @pytest.mark.sqlite_only
     def test_invalid_create_is_400_and_changes_nothing(self, api, attrs, type_):
         net = make_network(api)
         before = state(api)
@@ -261,6 +264,7 @@ class TestCreateSubnet:
     @pytest.mark.parametrize(
         "raw", [b"{", b"[]", b'{"subnet": []}', b'{"subnets": {}}', b'{"subnet": {}, "x": 1}', b""],
     )
+    @pytest.mark.sqlite_only
     def test_malformed_body_is_400(self, api, raw):
         resp = api.post("/v2.0/subnets", content=raw, headers={"Content-Type": "application/json"})
         refused(resp, 400)
@@ -313,6 +317,7 @@ class TestReadSubnets:
 
     @pytest.mark.parametrize("query", ["bogus=1", "fields=bogus", "sort_key=bogus&sort_dir=asc",
                                        "ip_version=abc"])
+    @pytest.mark.sqlite_only
     def test_bad_list_parameters_are_400(self, api, query):
         make_subnet(api, make_network(api)["id"])
         refused(api.get(f"/v2.0/subnets?{query}"), 400)
@@ -376,6 +381,7 @@ class TestUpdateSubnet:
                          "HostRoutesExhausted", id="21-routes"),
         ],
     )
+    @pytest.mark.sqlite_only
     def test_invalid_update_is_400_and_changes_nothing(self, api, attrs, type_):
         sub = make_subnet(api, make_network(api)["id"])
         before = state(api)

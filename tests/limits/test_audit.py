@@ -95,6 +95,7 @@ def test_denied_request_is_recorded_with_the_callers_project_and_status(api):
     ("DELETE", f"/v2.0/segments/{MISSING}", None, 404),
     ("DELETE", "/v2.0/networks/not-an-id", None, 404),
 ])
+@pytest.mark.sqlite_only
 def test_rejected_request_is_recorded_with_its_status(api, method, path, body, status):
     kwargs = {"content": body} if isinstance(body, str) else {"json": body}
     resp = api.client.request(method, path, **kwargs)
@@ -133,6 +134,7 @@ def test_reads_are_not_recorded(api):
     assert [r["action"] for r in events(api)] == ["create_network"]
 
 
+@pytest.mark.sqlite_only
 def test_rate_limited_write_is_logged_not_stored(db_url, caplog):
     """A flood of 429s must not grow the audit table: they are logged with the request id."""
     api = build_api(db_url, rate_limit_per_second=1, rate_limit_burst=1)
@@ -266,6 +268,7 @@ def audit_cli(tmp_path, db_url: str, *args: str) -> list[dict]:
     return json.loads(out.stdout)
 
 
+@pytest.mark.sqlite_only
 def test_cli_lists_the_trail_newest_first_with_filters(trail, db_url, tmp_path):
     api, _ = trail
     assert audit_cli(tmp_path, db_url) == events(api, "?sort_key=id&sort_dir=desc")
@@ -295,6 +298,7 @@ def create_token(api, project: str, roles: list[str]) -> tuple[str, dict]:
     return api.client.portal.call(create)
 
 
+@pytest.mark.sqlite_only
 def test_token_mode_rows_carry_the_token_id_never_the_secret(token_api, db_url, tmp_path):
     admin_secret, _ = create_token(token_api, "ops", ["admin"])
     secret, row = create_token(token_api, "p1", ["member", "reader"])
@@ -318,6 +322,7 @@ def audit_count(api) -> int:
 
 
 @pytest.mark.parametrize("token", [None, "sgd_not-a-real-token", "x" * 9000])
+@pytest.mark.sqlite_only
 def test_token_mode_bad_token_on_a_write_is_401_logged_not_stored(token_api, token, caplog):
     """Nobody is accountable for it: stored, it would be an unauthenticated write path."""
     headers = {"X-Auth-Token": token} if token else {}
@@ -336,6 +341,7 @@ def audit_rows_of(api, token_id: str) -> int:
         text("SELECT count(*) FROM audit_events WHERE token_id = :t"), {"t": token_id})).scalar()
 
 
+@pytest.mark.sqlite_only
 def test_a_token_that_may_change_nothing_cannot_grow_the_trail_without_bound(token_api,
                                                                              caplog):
     """A reader's refused writes are stored up to its audit budget (at the defaults, 100 and
@@ -388,6 +394,7 @@ FLOOD_TARGETS = [
 
 
 @pytest.mark.parametrize("token", [None, "sgd_not-a-real-token"])
+@pytest.mark.sqlite_only
 def test_anonymous_flood_adds_no_audit_row_and_is_limited_per_address(token_api, token,
                                                                        caplog):
     """400 anonymous writes at the default limits: none stored, the address throttled (429)

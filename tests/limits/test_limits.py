@@ -21,6 +21,9 @@ from tests.conftest import build_api
 from tests.e2e.server import E2E_CONFIG, serving
 from tests.factories import error_of, make_network, make_segment
 
+# Limits are rules of the API layer; the statement-timeout tests choose their database.
+pytestmark = pytest.mark.sqlite_only
+
 SQLITE = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 BODY_LIMIT = 2048  # the smallest max_request_body_bytes allowed is 1024
 SECURITY_HEADERS = {

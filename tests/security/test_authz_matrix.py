@@ -414,6 +414,7 @@ def check_cell(api, creds, principal, method, path, fx) -> tuple[list[str], bool
 
 
 @pytest.mark.parametrize("principal", PRINCIPALS)
+@pytest.mark.sqlite_only
 def test_route_matrix(db_url, principal):
     """Every served route, as `principal`, against the fixture objects (see make_objects)."""
     api = token_api(db_url, **HOOK_SETTINGS)
