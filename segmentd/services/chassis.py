@@ -50,7 +50,7 @@ async def apply_new_chassis(uow: UnitOfWork, clock: HostClock,
                             fleet: list[tuple[str, dict[str, Any]]]) -> list[str]:
     """Record chassis (with their reports, distinct hostnames) whose hosts do not exist
     yet, all in the unit of work's transaction: the same rows and events as apply_chassis
-    one by one, in five statements plus the journal.
+    one by one, in five statements plus the change's records.
 
     Returns the chassis left out because their host exists already (another agent's
     report made it, or another chassis holds it); the caller applies those one by one.

@@ -25,7 +25,7 @@ from segmentd.errors import (
     SegmentsSetInConjunctionWithProviders,
 )
 from segmentd.query import ListQuery, Page, Rows
-from segmentd.services import oneshot
+from segmentd.services import network_create
 from segmentd.services.common import check_owner, check_revision, utcnow
 from segmentd.services.ports import delete_network_ports
 from segmentd.services.realization import Watch, mark_unrealized
@@ -104,7 +104,7 @@ async def create_network(
         "updated_at": now,
         "revision_number": 0,
     }
-    created = await oneshot.create_network(ctx, uow, rules, row, plans, requested_mtu)
+    created = await network_create.create_network(ctx, uow, rules, row, plans, requested_mtu)
     if created is not None:
         return _for_caller(ctx, created)
     # The row must exist before its segments (foreign key) but its MTU depends on where they
