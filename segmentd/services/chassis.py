@@ -20,9 +20,8 @@ from segmentd.db import chassis as chassis_rows
 from segmentd.db import hosts as rows
 from segmentd.db import ports as port_rows
 from segmentd.services.binding import rebind_host_ports
-from segmentd.services.common import utcnow
+from segmentd.services.clock import HostClock, utcnow
 from segmentd.services.hosts import (
-    HostClock,
     agent_view,
     canonical,
     is_chassis_agent,

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterable, Mapping
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -35,9 +35,9 @@ from segmentd.errors import (
 )
 from segmentd.query import ListQuery, Page
 from segmentd.services.binding import rebind_host_ports
-from segmentd.services.common import utcnow
+from segmentd.services.clock import HostClock, utcnow
+from segmentd.services.shapes import timestamp
 from segmentd.services.uow import UnitOfWork
-from segmentd.services.views import timestamp
 
 MAPPING_KINDS = ("bridge_mappings", "interface_mappings", "device_mappings")
 
@@ -65,21 +65,6 @@ def canonical(configurations: Mapping[str, Any]) -> str:
     full["device_mappings"] = {p: sorted(d) for p, d in full["device_mappings"].items()}
     full["tunnel_types"] = sorted(configurations.get("tunnel_types") or ())
     return orjson.dumps(full, option=orjson.OPT_SORT_KEYS).decode()
-
-
-class HostClock:
-    """The two time limits on a heartbeat: `alive` (display) and the reach grace period."""
-
-    def __init__(self, down_time_seconds: float, grace_seconds: float) -> None:
-        self.down_time = timedelta(seconds=down_time_seconds)
-        self.grace = timedelta(seconds=grace_seconds)
-
-    def alive(self, heartbeat: datetime, now: datetime) -> bool:
-        return heartbeat >= now - self.down_time
-
-    def cutoff(self, now: datetime) -> datetime:
-        """Heartbeats older than this reach nothing."""
-        return now - self.grace
 
 
 def agent_view(row: Mapping[str, Any], clock: HostClock, now: datetime) -> dict[str, Any]:

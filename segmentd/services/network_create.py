@@ -15,11 +15,11 @@ from segmentd import constants as c
 from segmentd.context import RequestContext
 from segmentd.db import network_create as rows
 from segmentd.events.outbox import outbox_row
-from segmentd.services.common import utcnow
+from segmentd.services.clock import utcnow
+from segmentd.services.network_types import AllocationPlan, SegmentSpec, TypeRules
 from segmentd.services.segments import new_segment_base
-from segmentd.services.types import AllocationPlan, SegmentSpec, TypeRules
+from segmentd.services.shapes import network_view, segment_view
 from segmentd.services.uow import UnitOfWork
-from segmentd.services.views import network_view, segment_view
 
 # Where each event body holds the segment's ID, set by the database once it is allocated.
 NETWORK_ID_PATH = ("resource", "provider:segmentation_id")

@@ -26,7 +26,9 @@ from segmentd.errors import (
 )
 from segmentd.query import ListQuery, Page, Rows
 from segmentd.services import network_create
-from segmentd.services.common import check_owner, check_revision, utcnow
+from segmentd.services.checks import check_owner, check_revision
+from segmentd.services.clock import utcnow
+from segmentd.services.network_types import SegmentSpec, TypeRules
 from segmentd.services.ports import delete_network_ports
 from segmentd.services.realization import Watch, mark_unrealized
 from segmentd.services.scoping import ELSEWHERE, MINE, list_scope
@@ -35,15 +37,14 @@ from segmentd.services.segments import (
     new_segment_base,
     reassign_vlan_id,
 )
-from segmentd.services.subnets import check_mtu_carries_subnets, delete_network_subnets
-from segmentd.services.types import SegmentSpec, TypeRules
-from segmentd.services.uow import UnitOfWork
-from segmentd.services.views import (
+from segmentd.services.shapes import (
     PROVIDER_KEYS,
     network_view,
     segment_view,
     shows_provider,
 )
+from segmentd.services.subnets import check_mtu_carries_subnets, delete_network_subnets
+from segmentd.services.uow import UnitOfWork
 
 PROVIDER_TYPE, PROVIDER_PHYSNET, PROVIDER_SEG_ID = PROVIDER_KEYS
 # A network standing for each kind of row a list can be scoped to (services/scoping.py).

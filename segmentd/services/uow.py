@@ -18,7 +18,7 @@ from segmentd.db.engine import is_transient_conflict, write_connection
 from segmentd.errors import DatabaseContention
 from segmentd.events import outbox
 from segmentd.events.bus import Event
-from segmentd.services.common import utcnow
+from segmentd.services.clock import utcnow
 
 LOG = logging.getLogger(__name__)
 T = TypeVar("T")

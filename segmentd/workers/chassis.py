@@ -39,7 +39,7 @@ from segmentd.errors import HostClaimedByChassis, InvalidInput, TooManyAgents
 from segmentd.schemas.hosts import HostReport
 from segmentd.services import audit, hosts
 from segmentd.services import chassis as chassis_hosts
-from segmentd.services.common import utcnow
+from segmentd.services.clock import HostClock, utcnow
 from segmentd.services.uow import transact
 
 LOG = logging.getLogger(__name__)
@@ -63,7 +63,7 @@ def report_of(state: ChassisState) -> dict[str, Any]:
 
 class ChassisWatcher:
     def __init__(self, engine: AsyncEngine, southbound: ChassisSource,
-                 clock: hosts.HostClock, wake, lease_seconds: float) -> None:
+                 clock: HostClock, wake, lease_seconds: float) -> None:
         self._engine = engine
         self._sb = southbound
         self._clock = clock

@@ -18,7 +18,7 @@ from segmentd.context import RequestContext
 from segmentd.db.models import audit_events, networks, outbox_events, segments
 from segmentd.services import networks as network_service
 from segmentd.services.audit import audit_row
-from segmentd.services.types import TypeRules
+from segmentd.services.network_types import TypeRules
 from segmentd.services.uow import unit_of_work
 from tests.conftest import build_api, make_settings, run_on
 from tests.factories import error_of, make_network

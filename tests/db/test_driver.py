@@ -8,7 +8,7 @@ from sqlalchemy.exc import IntegrityError
 from segmentd.db import driver
 from segmentd.db.engine import read_connection, write_connection
 from segmentd.db.models import networks as n
-from segmentd.services.common import utcnow
+from segmentd.services.clock import utcnow
 from tests.conftest import run_on
 
 
