@@ -15,7 +15,7 @@ from segmentd.db import segments as segment_rows
 from segmentd.errors import HostNotFound, SegmentNotFound
 from segmentd.query import ListQuery, Page, is_host_name
 from segmentd.services.clock import HostClock, utcnow
-from segmentd.services.hosts import describe_reach
+from segmentd.services.reach import describe_reach
 from segmentd.services.segments import list_segments
 from segmentd.services.shapes import timestamp
 
