@@ -16,15 +16,15 @@ from segmentd.db.models import event_deliveries, outbox_events
 from segmentd.events import outbox
 from segmentd.events.addresses import AddressPolicy
 from segmentd.events.bus import Event, EventBus
-from segmentd.workers.dispatcher import Dispatcher, DispatchSettings
 from segmentd.events.signing import verify_delivery
 from segmentd.events.targets import LocalTarget, webhook_targets
 from segmentd.events.webhooks import WebhookSender
 from segmentd.services import networks as network_service
 from segmentd.services import subscriptions as subscription_service
-from segmentd.services.common import utcnow
-from segmentd.services.types import TypeRules
+from segmentd.services.clock import utcnow
+from segmentd.services.network_types import TypeRules
 from segmentd.services.uow import unit_of_work
+from segmentd.workers.dispatcher import Dispatcher, DispatchSettings
 from tests.conftest import make_settings
 from tests.events.test_subscriptions_api import SECRET, HookReceiver
 

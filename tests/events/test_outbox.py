@@ -20,8 +20,8 @@ from segmentd.events import catalog, outbox
 from segmentd.events.bus import Event
 from segmentd.services import networks as network_service
 from segmentd.services.audit import audit_row
-from segmentd.services.common import utcnow
-from segmentd.services.types import TypeRules
+from segmentd.services.clock import utcnow
+from segmentd.services.network_types import TypeRules
 from segmentd.services.uow import unit_of_work
 from tests.conftest import make_settings, run_on
 from tests.factories import error_of, make_network, make_segment

@@ -330,7 +330,7 @@ def test_operation_never_fails_with_5xx_and_errors_leak_nothing(case, target):
 
 
 @pytest.mark.parametrize("message", [
-    'Traceback (most recent call last):\n  File "/work/main/segmentd/db/common.py", line 43',
+    'Traceback (most recent call last):\n  File "/work/main/segmentd/db/driver.py", line 43',
     "(sqlite3.IntegrityError) NOT NULL constraint failed: networks.shared",
     "[SQL: SELECT networks.id FROM networks WHERE networks.mtu IN ($1::INTEGER)]",
     "1 validation error for NetworkCreate (https://errors.pydantic.dev/2.11/v/int_type)",

@@ -8,7 +8,7 @@ from sqlalchemy import select, text, update
 
 from segmentd.db.models import agents as agents_table
 from segmentd.db.models import hosts as hosts_table
-from segmentd.services.common import utcnow
+from segmentd.services.clock import utcnow
 from segmentd.workers.hosts import sweep_expired
 from tests.factories import make_network, make_segment
 

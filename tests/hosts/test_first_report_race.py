@@ -18,7 +18,7 @@ from sqlalchemy import text
 from segmentd.context import RequestContext
 from segmentd.services import hosts as hosts_service
 from segmentd.services import ports as ports_service
-from segmentd.services.hosts import HostClock
+from segmentd.services.clock import HostClock
 from segmentd.services.uow import transact, unit_of_work
 from tests.conftest import run_on
 

@@ -16,7 +16,7 @@ from segmentd.config import Settings
 from segmentd.context import RequestContext
 from segmentd.db.engine import make_engine
 from segmentd.services import hosts as hosts_service
-from segmentd.services.hosts import HostClock
+from segmentd.services.clock import HostClock
 from segmentd.services.uow import unit_of_work
 from tests.factories import error_of
 from tests.hosts import (

@@ -8,7 +8,7 @@ from sqlalchemy import select, update
 
 from segmentd.db.models import tokens as tokens_table
 from segmentd.services import tokens
-from segmentd.services.common import utcnow
+from segmentd.services.clock import utcnow
 from tests.conftest import Api, build_api
 from tests.e2e.server import clean_env, segmentd  # noqa: F401 (used by the security tests)
 

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from segmentd.errors import SegmentdError
-from segmentd.services import addressing as a
+from segmentd.services import subnet_addressing as a
 
 PROPS = settings(max_examples=400, deadline=None, database=None)
 
