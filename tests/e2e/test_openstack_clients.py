@@ -10,6 +10,7 @@ import logging
 import os
 import re
 import subprocess
+import threading
 import uuid
 import warnings
 
@@ -61,40 +62,46 @@ def run_cli(*args, auth: list[str], env=None, process: bool = False) -> subproce
     return _run_in_process([*auth, *args], env)
 
 
+_IN_PROCESS = threading.Lock()  # one stdout, one environment: one run at a time
+
+
 def _run_in_process(argv: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
-    """shell.main(argv) with `env` as the environment and its own stdout and stderr; the
-    logging and warnings settings it changes are put back afterwards, and the API clients
-    it caches on its ClientManager class (one per process, so a later run would reuse the
-    endpoint of an earlier one) are dropped."""
+    """shell.main(argv) with `env` as the environment and its own stdout and stderr, one run
+    at a time; the logging and warnings settings it changes are put back afterwards, and the
+    API clients it caches on its ClientManager class (one per process, so a later run would
+    reuse the endpoint of an earlier one) are dropped."""
     from osc_lib.clientmanager import ClientCache
     from openstackclient import shell
     from openstackclient.common.clientmanager import ClientManager
 
-    out, err = io.StringIO(), io.StringIO()
-    loggers = [logging.getLogger(), *(logger for logger in logging.root.manager.loggerDict.values()
-                                      if isinstance(logger, logging.Logger))]
-    saved_logging = [(logger, logger.level, list(logger.handlers)) for logger in loggers]
-    saved_env = dict(os.environ)
-    os.environ.clear()
-    os.environ.update(env)
-    try:
-        with warnings.catch_warnings(), contextlib.redirect_stdout(out), \
-                contextlib.redirect_stderr(err):
-            try:
-                code = shell.main(argv)
-            except SystemExit as stop:  # argparse's usage errors
-                code = stop.code if isinstance(stop.code, int) else 1
-    finally:
+    with _IN_PROCESS:
+        out, err = io.StringIO(), io.StringIO()
+        loggers = [logging.getLogger(), *(
+            logger for logger in logging.root.manager.loggerDict.values()
+            if isinstance(logger, logging.Logger))]
+        saved_logging = [(logger, logger.level, list(logger.handlers)) for logger in loggers]
+        saved_env = dict(os.environ)
         os.environ.clear()
-        os.environ.update(saved_env)
-        for logger, level, handlers in saved_logging:
-            logger.setLevel(level)
-            logger.handlers[:] = handlers
-        for cls in ClientManager.__mro__:  # plugins set theirs on osc_lib's base class
-            for attribute in vars(cls).values():
-                if isinstance(attribute, ClientCache):
-                    attribute._handle = None
-    return subprocess.CompletedProcess(["openstack", *argv], code, out.getvalue(), err.getvalue())
+        os.environ.update(env)
+        try:
+            with warnings.catch_warnings(), contextlib.redirect_stdout(out), \
+                    contextlib.redirect_stderr(err):
+                try:
+                    code = shell.main(argv)
+                except SystemExit as stop:  # argparse's usage errors
+                    code = stop.code if isinstance(stop.code, int) else 1
+        finally:
+            os.environ.clear()
+            os.environ.update(saved_env)
+            for logger, level, handlers in saved_logging:
+                logger.setLevel(level)
+                logger.handlers[:] = handlers
+            for cls in ClientManager.__mro__:  # plugins set theirs on osc_lib's base class
+                for attribute in vars(cls).values():
+                    if isinstance(attribute, ClientCache):
+                        attribute._handle = None
+    return subprocess.CompletedProcess(["openstack", *argv], code, out.getvalue(),
+                                       err.getvalue())
 
 
 def token_auth(endpoint: str, token: str) -> list[str]:

@@ -12,7 +12,6 @@ import ipaddress
 import json
 import re
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
@@ -70,11 +69,9 @@ def report(live: Live, host: str, physnet: str) -> None:
 
 
 def together(*calls):
-    """Run independent client commands side by side (each `openstack` process takes about
-    1.5 s to start); their results in order, the first failure raised."""
-    with ThreadPoolExecutor(len(calls)) as pool:
-        futures = [pool.submit(call) for call in calls]
-        return [f.result() for f in futures]
+    """Independent client commands, one after another (the `openstack` shell runs in this
+    process, which has one stdout and one environment); their results in order."""
+    return [call() for call in calls]
 
 
 def refused(cli: Cli, *args) -> tuple[str, dict]:
