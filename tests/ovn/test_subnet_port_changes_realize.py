@@ -4,6 +4,8 @@ port's new MAC (with its new EUI-64 address) reaches its LSP; no drift is left."
 
 from __future__ import annotations
 
+import pytest
+
 from tests.conftest import wait_until
 from tests.ovn.test_drift import sync
 from tests.ovn.test_ports_realize import (
@@ -18,6 +20,9 @@ from tests.ovn.test_ports_realize import (
     settled,
 )
 from tests.ovn.test_realize import create_vlan_network, switch
+
+# As in test_ports_realize.py: what the backend writes does not depend on the database.
+pytestmark = pytest.mark.sqlite_only
 
 
 def network(api, network_id) -> dict:

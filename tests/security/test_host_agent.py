@@ -94,6 +94,7 @@ def attacks(fx: dict) -> list[tuple[str, str, dict | None, int, str]]:
     ]
 
 
+@pytest.mark.sqlite_only  # an authorization matrix: refused before any SQL runs
 def test_a_host_bound_service_token_changes_no_network_segment_subnet_or_port(db_url):
     """The attack sequence of issue 19, each step 403 (404 where hidden) changing nothing."""
     made = segmentd("token", "create", "--project", "agents", "--roles", "service",
