@@ -8,7 +8,10 @@ import shutil
 import socket
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 import asyncpg
 import orjson
@@ -169,17 +172,25 @@ def pytest_generate_tests(metafunc):
                                       append=False)  # first in the id, as before
 
 
-@pytest.fixture(params=["sqlite", "postgresql", "mariadb"])
-def db_url(request, tmp_path):
-    """A migrated, empty database of each kind."""
-    if request.param == "sqlite":
-        path = tmp_path / "segmentd.db"
+@contextmanager
+def fresh_database(request, kind: str, workdir: Path) -> Iterator[str]:
+    """A migrated, empty database of `kind`: a copy of the SQLite template in `workdir`, or
+    this session's PostgreSQL or MariaDB database, emptied afterwards."""
+    if kind == "sqlite":
+        path = workdir / "segmentd.db"
         shutil.copy(request.getfixturevalue("sqlite_template"), path)
         yield f"sqlite+aiosqlite:///{path}"
         return
-    url = request.getfixturevalue("pg_template" if request.param == "postgresql" else "mariadb_template")
+    url = request.getfixturevalue("pg_template" if kind == "postgresql" else "mariadb_template")
     yield url
     asyncio.run(_truncate(url))
+
+
+@pytest.fixture(params=["sqlite", "postgresql", "mariadb"])
+def db_url(request, tmp_path):
+    """A migrated, empty database of each kind."""
+    with fresh_database(request, request.param, tmp_path) as url:
+        yield url
 
 
 def make_settings(db_url: str, **overrides) -> Settings:
