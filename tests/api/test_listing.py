@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.factories import error_of, follow, make_network, make_segment
+from tests.factories import error_of, follow, make_network, make_segment, walk
 
 
 @pytest.fixture
@@ -13,17 +13,6 @@ def seeded(api):
     segs = [make_segment(api, net["id"], network_type="vxlan", segmentation_id=i, name=f"s{i}")
             for i in (5, 3, 9, 1, 7)]
     return api, net, segs
-
-
-def walk(api, url, key="segments"):
-    items, pages = [], 0
-    while url and pages < 50:
-        body = api.get(url).json()
-        items += body[key]
-        nxt = [link["href"] for link in body.get(f"{key}_links", []) if link["rel"] == "next"]
-        url = nxt[0].replace("http://testserver", "") if nxt else None
-        pages += 1
-    return items, pages
 
 
 class TestListSegments:
@@ -43,7 +32,8 @@ class TestListSegments:
     @pytest.mark.parametrize("sort", [("segmentation_id", "asc"), ("name", "desc"), ("id", "asc")])
     def test_marker_paging_visits_every_row_once(self, seeded, sort):
         api, _, _ = seeded
-        items, pages = walk(api, f"/v2.0/segments?limit=2&sort_key={sort[0]}&sort_dir={sort[1]}")
+        items, pages = walk(api, f"/v2.0/segments?limit=2&sort_key={sort[0]}&sort_dir={sort[1]}",
+                             "segments")
         assert len(items) == 6 and len({s["id"] for s in items}) == 6
         assert pages == 4  # three full pages, each linking on, and the empty one after
         full = api.get(f"/v2.0/segments?sort_key={sort[0]}&sort_dir={sort[1]}").json()["segments"]
@@ -66,7 +56,7 @@ class TestListSegments:
         body = api.get("/v2.0/segments?limit=1000").json()
         assert len(body["segments"]) == 50
         assert body["segments_links"][0]["rel"] == "next"
-        items, _ = walk(api, "/v2.0/segments")
+        items, _ = walk(api, "/v2.0/segments", "segments")
         assert len(items) == 56
 
     @pytest.mark.parametrize(

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.api.test_ports import make_port, make_subnet, row_counts
-from tests.factories import error_of, make_network, make_segment
+from tests.api.test_ports import row_counts
+from tests.factories import error_of, make_network, make_port, make_segment, make_subnet
 
 HUGE = "9" * 5000  # int() refuses more than 4300 digits
 COLLECTIONS = [

@@ -15,11 +15,10 @@ import pytest
 from sqlalchemy import text
 
 from segmentd.config import Settings
-from segmentd.services import tokens
 from tests.api.test_health import metric_samples
 from tests.conftest import build_api
 from tests.e2e.server import SEGMENTD
-from tests.factories import error_of, make_network
+from tests.factories import error_of, issue_token, make_network
 
 MEMBER = {"X-Project-Id": "p1", "X-Roles": "member"}
 READER = {"X-Project-Id": "p1", "X-Roles": "reader"}
@@ -285,19 +284,9 @@ def token_api(db_url):
         yield api
 
 
-def create_token(api, project: str, roles: list[str]) -> tuple[str, dict]:
-    engine = api.client.app.state.runtime.engine
-
-    async def create():
-        async with engine.begin() as conn:
-            return await tokens.create_token(conn, project_id=project, roles=roles)
-
-    return api.client.portal.call(create)
-
-
 def test_token_mode_rows_carry_the_token_id_never_the_secret(token_api, db_url, tmp_path):
-    admin_secret, _ = create_token(token_api, "ops", ["admin"])
-    secret, row = create_token(token_api, "p1", ["member", "reader"])
+    admin_secret, _ = issue_token(token_api, "ops", ["admin"])
+    secret, row = issue_token(token_api, "p1", ["member", "reader"])
     admin = {"X-Auth-Token": admin_secret}
     created = token_api.post("/v2.0/networks", json={"network": {"name": "n"}},
                              headers={"X-Auth-Token": secret})
@@ -341,8 +330,8 @@ def test_a_token_that_may_change_nothing_cannot_grow_the_trail_without_bound(tok
     """A reader's refused writes are stored up to its audit budget (at the defaults, 100 and
     then 1 per second, per process); the rest are logged and counted in /metrics. Another
     caller's refusals and every success are still stored."""
-    admin_secret, admin_row = create_token(token_api, "ops", ["admin"])
-    reader_secret, reader_row = create_token(token_api, "p1", ["reader"])
+    admin_secret, admin_row = issue_token(token_api, "ops", ["admin"])
+    reader_secret, reader_row = issue_token(token_api, "p1", ["reader"])
     admin = {"X-Auth-Token": admin_secret}
     burst = Settings.model_fields["audit_refusals_burst"].default
     rate = Settings.model_fields["audit_refusals_per_second"].default
@@ -392,7 +381,7 @@ def test_anonymous_flood_adds_no_audit_row_and_is_limited_per_address(token_api,
                                                                        caplog):
     """400 anonymous writes at the default limits: none stored, the address throttled (429)
     after its burst, and a valid token from the same address still served."""
-    admin_secret, _ = create_token(token_api, "ops", ["admin"])
+    admin_secret, _ = issue_token(token_api, "ops", ["admin"])
     headers = {"X-Auth-Token": token} if token else {}
     burst = Settings.model_fields["anonymous_rate_limit_burst"].default
     statuses = []
@@ -451,11 +440,11 @@ def test_an_id_in_the_path_is_recorded_only_when_shaped_like_one(api):
 
 
 def test_token_mode_unrouted_write_with_a_valid_token_is_recorded_with_its_caller(token_api):
-    secret, row = create_token(token_api, "p1", ["member", "reader"])
+    secret, row = issue_token(token_api, "p1", ["member", "reader"])
     resp = token_api.delete("/v2.0/no-such-things/" + "y" * 300,
                             headers={"X-Auth-Token": secret})
     assert resp.status_code == 404
-    admin_secret, _ = create_token(token_api, "ops", ["admin"])
+    admin_secret, _ = issue_token(token_api, "ops", ["admin"])
     (event,) = token_api.get("/v2.0/audit-events",
                              headers={"X-Auth-Token": admin_secret}).json()["audit_events"]
     assert summary(event) == ("delete_unrouted", "none", None, "rejected", 404, rid(resp))
@@ -463,7 +452,7 @@ def test_token_mode_unrouted_write_with_a_valid_token_is_recorded_with_its_calle
 
 
 def test_token_mode_members_see_an_empty_trail(token_api):
-    secret, _ = create_token(token_api, "p1", ["member", "reader"])
+    secret, _ = issue_token(token_api, "p1", ["member", "reader"])
     token_api.post("/v2.0/networks", json={"network": {"name": "n"}},
                    headers={"X-Auth-Token": secret})
     resp = token_api.get("/v2.0/audit-events", headers={"X-Auth-Token": secret})
@@ -471,7 +460,7 @@ def test_token_mode_members_see_an_empty_trail(token_api):
 
 
 def test_token_mode_bad_token_on_a_read_is_401_and_not_recorded(token_api):
-    admin_secret, _ = create_token(token_api, "ops", ["admin"])
+    admin_secret, _ = issue_token(token_api, "ops", ["admin"])
     assert token_api.get("/v2.0/networks",
                          headers={"X-Auth-Token": str(uuid.uuid4())}).status_code == 401
     assert token_api.get("/v2.0/audit-events",

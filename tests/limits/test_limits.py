@@ -16,10 +16,9 @@ from sqlalchemy.exc import DBAPIError
 
 from segmentd.api.ratelimit import address_key
 from segmentd.db.engine import make_engine
-from segmentd.services import tokens
 from tests.conftest import build_api
 from tests.e2e.server import E2E_CONFIG, serving
-from tests.factories import error_of, make_network, make_segment
+from tests.factories import error_of, issue_token, make_network, make_segment
 
 SQLITE = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 BODY_LIMIT = 2048  # the smallest max_request_body_bytes allowed is 1024
@@ -398,16 +397,8 @@ class TestRateLimit:
         api = build_api(db_url, auth_mode="token", token_cache_seconds=0,
                         rate_limit_per_second=1, rate_limit_burst=3)
         with api.client:
-            engine = api.client.app.state.runtime.engine
-
-            async def create(name):
-                async with engine.begin() as conn:
-                    return await tokens.create_token(
-                        conn, project_id="p1", roles=["member", "reader"], name=name
-                    )
-
-            first, _ = api.client.portal.call(create, "first")
-            second, _ = api.client.portal.call(create, "second")
+            first, _ = issue_token(api, "p1", ["member", "reader"], name="first")
+            second, _ = issue_token(api, "p1", ["member", "reader"], name="second")
             assert burst(api, 4, {"X-Auth-Token": first})[-1].status_code == 429
             assert burst(api, 1, {"X-Auth-Token": second})[0].status_code == 200
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import build_api, wait_until
+from tests.factories import make_vlan_network
 from tests.ovn.conftest import OvnDatabases
 
 OWNER = "segmentd-test"
@@ -31,11 +32,8 @@ def port(ovn_dbs, segment_id):
 
 
 def create_vlan_network(api, name="rack1", physnet="physnet1", vlan=101):
-    r = api.client.post("/v2.0/networks", json={"network": {
-        "name": name, "provider:network_type": "vlan",
-        "provider:physical_network": physnet, "provider:segmentation_id": vlan}})
-    assert r.status_code == 201, r.text
-    net = r.json()["network"]
+    """(network, its one segment): a VLAN network, as the OVN tests make them."""
+    net = make_vlan_network(api, name=name, physnet=physnet, vlan=vlan)
     segs = api.client.get(f"/v2.0/segments?network_id={net['id']}").json()["segments"]
     return net, segs[0]
 

@@ -22,12 +22,11 @@ from sqlalchemy import text
 from segmentd.app import create_app
 from segmentd.services.tokens import hash_token
 from tests.conftest import make_settings
-from tests.factories import error_of
+from tests.factories import error_of, issue_token, report_body
 from tests.security.support import (
     TOKEN_MODE,
     auth,
     expire_token,
-    issue_token,
     revoke_token,
     token_api,
 )
@@ -220,9 +219,7 @@ def request_body(method: str, path: str, fx: dict) -> dict | None:
 
 def host_report(host: str) -> dict:
     """An agent on `host` reaching geneve: the fixture network's tenant segment."""
-    return {"report": {"host": host, "agent_type": "Open vSwitch agent",
-                       "binary": "neutron-openvswitch-agent",
-                       "configurations": {"tunnel_types": ["geneve"]}}}
+    return report_body(host, tunnel_types=["geneve"])
 
 
 def subscription_body(name: str) -> dict:

@@ -13,8 +13,8 @@ import yaml
 
 from segmentd.auth.policy import Policy, check
 from segmentd.context import RequestContext
-from tests.factories import error_of
-from tests.security.support import auth, issue_token, segmentd, token_api
+from tests.factories import error_of, issue_token
+from tests.security.support import auth, segmentd, token_api
 from tests.security.test_authz_matrix import (
     FIXTURE_HOST,
     HOOK_SETTINGS,

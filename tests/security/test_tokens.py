@@ -19,13 +19,12 @@ from sqlalchemy import select
 from segmentd.db.models import audit_events
 from segmentd.errors import InvalidInput
 from segmentd.services.tokens import parse_duration, token_state
+from tests.conftest import in_transaction
 from tests.e2e.server import TOKEN_CONFIG, bootstrap_tokens, database, start_server
-from tests.factories import error_of
+from tests.factories import error_of, issue_token
 from tests.security.support import (
     auth,
     expire_token,
-    in_transaction,
-    issue_token,
     revoke_token,
     segmentd,
     token_api,
