@@ -115,6 +115,9 @@ class TestCreateNetwork:
         resp = api.post("/v2.0/networks", headers=MEMBER, json={"network": {
             "provider:network_type": "vxlan"}})
         assert resp.status_code == 403
+        assert error_of(resp) == {
+            "type": "PolicyNotAuthorized", "detail": "",
+            "message": "rule:create_network:provider:network_type is disallowed by policy"}
         assert api.counts()["networks"] == 0
 
     def test_exhausted_tenant_types_is_503(self, db_url):
@@ -201,6 +204,9 @@ class TestUpdateNetwork:
         net = make_network(api)
         resp = api.put(f"/v2.0/networks/{net['id']}", json={"network": {"mtu": 1500}})
         assert resp.status_code == 400
+        assert error_of(resp) == {
+            "type": "InvalidInput", "detail": "",
+            "message": "Invalid input for operation: Requested MTU is too big, maximum is 1450."}
         assert api.get(f"/v2.0/networks/{net['id']}").json()["network"]["mtu"] == 1450
 
     def test_vlan_id_of_single_segment_network_can_change_and_frees_the_old(self, api):
@@ -221,6 +227,13 @@ class TestUpdateNetwork:
         assert api.get(f"/v2.0/networks/{other['id']}").json()["network"][
             "provider:segmentation_id"] == 150
 
+    UNSUPPORTED_UPDATE_ERRORS = {
+        "provider:network_type": "ProviderUpdateNotSupported",
+        "provider:segmentation_id": "InvalidInput",  # of a geneve network: only VLAN's change
+        "segments": "HTTPBadRequest", "id": "HTTPBadRequest", "status": "HTTPBadRequest",
+        "project_id": "HTTPBadRequest", "bogus": "HTTPBadRequest",
+    }
+
     @pytest.mark.parametrize(
         "attrs",
         [{"provider:network_type": "vxlan"}, {"provider:segmentation_id": 9}, {"segments": []},
@@ -231,6 +244,8 @@ class TestUpdateNetwork:
         n_events = len(api.events)
         resp = api.put(f"/v2.0/networks/{net['id']}", json={"network": attrs})
         assert resp.status_code == 400, resp.text
+        (attr,) = attrs
+        assert error_of(resp)["type"] == self.UNSUPPORTED_UPDATE_ERRORS[attr], resp.text
         assert api.get(f"/v2.0/networks/{net['id']}").json()["network"] == net
         assert len(api.events) == n_events
 
@@ -260,7 +275,9 @@ class TestDeleteNetwork:
 
     def test_member_of_another_project_cannot_delete(self, api):
         net = make_network(api, headers=MEMBER)
-        assert api.delete(f"/v2.0/networks/{net['id']}", headers=OTHER).status_code == 404
+        resp = api.delete(f"/v2.0/networks/{net['id']}", headers=OTHER)
+        assert resp.status_code == 404
+        assert error_of(resp)["type"] == "NetworkNotFound"
         assert api.counts()["networks"] == 1
 
     def test_reader_cannot_delete_own_project_network(self, api):
@@ -268,6 +285,8 @@ class TestDeleteNetwork:
         resp = api.delete(f"/v2.0/networks/{net['id']}",
                           headers={"X-Project-Id": "p1", "X-Roles": "reader"})
         assert resp.status_code == 403
+        assert error_of(resp) == {"type": "PolicyNotAuthorized", "detail": "",
+                                  "message": "rule:delete_network is disallowed by policy"}
         assert api.counts()["networks"] == 1
 
 
@@ -286,6 +305,10 @@ class TestCliIntegerStrings:
             "provider:network_type": "vlan", "provider:physical_network": "physnet1",
             "provider:segmentation_id": value}})
         assert resp.status_code == 400
+        err = error_of(resp)
+        assert err["type"] == "HTTPBadRequest"
+        assert err["message"].startswith("Invalid input for provider:segmentation_id. Reason: ")
+        assert err["message"].endswith(" is not an integer."), err
         assert api.counts()["networks"] == 0
 
     def test_segment_segmentation_id_stays_a_json_integer(self, api):
@@ -293,6 +316,9 @@ class TestCliIntegerStrings:
         resp = api.post("/v2.0/segments", json={"segment": {
             "network_id": net["id"], "network_type": "vxlan", "segmentation_id": "12"}})
         assert resp.status_code == 400
+        assert error_of(resp) == {
+            "type": "HTTPBadRequest", "detail": "",
+            "message": "Invalid input for segmentation_id. Reason: '12' is not an integer."}
 
 
 class TestControlCharacters:
@@ -305,7 +331,11 @@ class TestControlCharacters:
 
     def test_newline_is_fine_in_a_description_but_not_a_name(self, api):
         assert make_network(api, description="two\nlines")["description"] == "two\nlines"
-        assert api.post("/v2.0/networks", json={"network": {"name": "a\nb"}}).status_code == 400
+        resp = api.post("/v2.0/networks", json={"network": {"name": "a\nb"}})
+        assert resp.status_code == 400
+        assert error_of(resp) == {
+            "type": "HTTPBadRequest", "detail": "",
+            "message": "Invalid input for name. Reason: control characters are not allowed."}
 
     @pytest.mark.parametrize("ident", ["a%00b", "not-an-id", "A" * 300, "%E2%80%AE"])
     def test_path_id_that_cannot_be_an_id_is_404(self, api, ident):
