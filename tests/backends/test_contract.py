@@ -119,4 +119,8 @@ def test_backend_none_realizes_nothing(api):
     assert isinstance(backend, NoBackend)
     assert backend.target() is None and backend.chassis() is None and not backend.realizes
     assert api.get("/readyz").json() == {"status": "ready", "database": "ok"}
-    assert api.get("/v2.0/ovn/status", headers=ADMIN).status_code == 404
+    resp = api.get("/v2.0/ovn/status", headers=ADMIN)
+    assert resp.status_code == 404
+    assert error_of(resp) == {
+        "type": "OvnBackendNotConfigured", "detail": "",
+        "message": 'This server does not realize networks in OVN (backend is not "ovn").'}

@@ -74,8 +74,12 @@ class TestShowAndList:
         rest = api.get(link["href"].replace("http://testserver", "")).json()["agents"]
         assert len(first["agents"]) == 2 and len(rest) == 1
         assert {a["id"] for a in first["agents"] + rest} == {ovs["id"], sriov["id"], other["id"]}
-        assert api.get("/v2.0/agents?fields=secret").status_code == 400
-        assert api.get("/v2.0/agents?configurations=x").status_code == 400
+        for query, message in (
+                ("fields=secret", "['secret'] is invalid attribute for fields"),
+                ("configurations=x", "['configurations'] is invalid attribute for filtering")):
+            resp = api.get(f"/v2.0/agents?{query}")
+            assert resp.status_code == 400
+            assert error_of(resp) == {"type": "HTTPBadRequest", "detail": "", "message": message}
 
     def test_an_unknown_agent_is_404(self, api, two):
         before = unaudited(table_rows(api))

@@ -252,7 +252,7 @@ def test_port_becomes_a_logical_switch_port_and_follows_updates_and_delete(ovn_a
     assert ovn_api.client.delete(f"/v2.0/ports/{port['id']}").status_code == 204
     wait_until(lambda: lsp(ovn_dbs, port["id"]) is None, "the deleted port's LSP removal")
     assert uuid_of_first not in ports_of(switch(ovn_dbs, net["id"]))
-    assert lsp(ovn_dbs, hostless["id"]) is not None  # the other port stays
+    assert lsp(ovn_dbs, hostless["id"]) == other  # the other port stays as it was
 
 
 def test_port_on_a_subnet_whose_dhcp_is_turned_back_on_points_at_the_new_options(
@@ -290,7 +290,8 @@ def test_deferred_port_on_a_routed_network_appears_once_bound(ovn_api, ovn_dbs):
     assert (port["ip_allocation"], port["fixed_ips"]) == ("deferred", [])
     settled(ovn_api)  # its port.created was applied, and made nothing
     assert lsp(ovn_dbs, port["id"]) is None
-    assert dhcp(ovn_dbs, sub1["id"]) is not None and dhcp(ovn_dbs, sub2["id"]) is not None
+    assert [dhcp(ovn_dbs, s["id"])["cidr"] for s in (sub1, sub2)] == [
+        "10.40.1.0/24", "10.40.2.0/24"]
 
     bound = update_port(ovn_api, port["id"], **{"binding:host_id": "host-a"})
     (fixed,) = bound["fixed_ips"]
@@ -317,7 +318,7 @@ def realized(ovn_api, ovn_dbs):
     port_b = make_port(ovn_api, net1["id"], name="b")
     settled(ovn_api)
     for p in (port_a, port_b):
-        assert lsp(ovn_dbs, p["id"]) is not None
+        assert lsp(ovn_dbs, p["id"])["addresses"] == addresses_of(p), p["name"]
     return SimpleNamespace(net1=net1, net2=net2, sub1=sub1, sub2=sub2, a=port_a, b=port_b)
 
 
@@ -333,11 +334,13 @@ def test_port_and_dhcp_drift_is_reported_then_repaired(realized, db_url, ovn_dbs
     ovn_dbs.nbctl("lsp-add", f"neutron-{net1['id']}", stray_port, "--",
                   "set", "Logical_Switch_Port", stray_port,
                   f"external_ids:segmentd\\:owner={OWNER}")
+    stray_lsp = lsp(ovn_dbs, stray_port)
     ovn_dbs.nbctl("destroy", "DHCP_Options", dhcp1["_uuid"])
     ovn_dbs.nbctl("set", "DHCP_Options", dhcp2["_uuid"], "options:lease_time=600",
                   "options:ntp_server=10.0.0.123")
     ovn_dbs.nbctl("create", "DHCP_Options", "cidr=10.59.0.0/24",
                   f'external_ids={{subnet_id="{stray_subnet}", "segmentd:owner"="{OWNER}"}}')
+    stray_dhcp = dhcp(ovn_dbs, stray_subnet)
 
     code, rep = sync(db_url, ovn_dbs, "log")
     assert code == 2
@@ -360,10 +363,10 @@ def test_port_and_dhcp_drift_is_reported_then_repaired(realized, db_url, ovn_dbs
     # Log mode changed nothing.
     assert lsp(ovn_dbs, port_a["id"]) is None
     assert lsp(ovn_dbs, port_b["id"])["addresses"] == bogus
-    assert lsp(ovn_dbs, stray_port) is not None
+    assert lsp(ovn_dbs, stray_port) == stray_lsp
     assert dhcp(ovn_dbs, sub1["id"]) is None
     assert dhcp(ovn_dbs, sub2["id"])["options"]["lease_time"] == "600"
-    assert dhcp(ovn_dbs, stray_subnet) is not None
+    assert dhcp(ovn_dbs, stray_subnet) == stray_dhcp
 
     code, rep = sync(db_url, ovn_dbs, "repair")
     assert (code, rep["repaired"]) == (0, 6)
@@ -390,12 +393,15 @@ def test_repaired_dhcp_options_are_the_ones_their_ports_use(realized, db_url, ov
     """Only the DHCP_Options row is lost (its ports' rows are otherwise right): after the
     repair the ports offer DHCP again, from the recreated row."""
     sub1, port_a, port_b = realized.sub1, realized.a, realized.b
-    ovn_dbs.nbctl("destroy", "DHCP_Options", dhcp(ovn_dbs, sub1["id"])["_uuid"])
+    old1 = dhcp(ovn_dbs, sub1["id"])
+    ovn_dbs.nbctl("destroy", "DHCP_Options", old1["_uuid"])
     code, rep = sync(db_url, ovn_dbs, "repair")
     assert code == 0
-    assert ("dhcp_options", "missing", sub1["id"]) in problems(rep)
+    assert problems(rep) == {("dhcp_options", "missing", sub1["id"])}
     new1 = dhcp(ovn_dbs, sub1["id"])
-    assert new1 is not None
+    assert (new1["cidr"], new1["options"], new1["external_ids"]) == (
+        old1["cidr"], old1["options"], old1["external_ids"])
+    assert new1["_uuid"] != old1["_uuid"]
     for p in (port_a, port_b):
         assert lsp(ovn_dbs, p["id"])["dhcpv4_options"] == new1["_uuid"], p["name"]
     code, rep = sync(db_url, ovn_dbs, "log")
@@ -414,6 +420,7 @@ def test_rows_without_the_owner_marker_are_reported_foreign_and_never_touched(
     # Another system's port with a UUID name no port has: not even reported.
     unknown = str(uuid.uuid4())
     ovn_dbs.nbctl("lsp-add", f"neutron-{net1['id']}", unknown)
+    unknown_lsp = lsp(ovn_dbs, unknown)
 
     code, rep = sync(db_url, ovn_dbs, "log")
     assert code == 2
@@ -436,4 +443,4 @@ def test_rows_without_the_owner_marker_are_reported_foreign_and_never_touched(
     assert row["options"]["lease_time"] == "60"
     assert row["options"]["dns_server"] == "{10.52.0.53}"
     assert "segmentd:owner" not in row["external_ids"]
-    assert lsp(ovn_dbs, unknown) is not None
+    assert lsp(ovn_dbs, unknown) == unknown_lsp
