@@ -23,6 +23,7 @@ from tests.e2e.test_openstack_clients import (
     sdk_connect,
     sdk_segment,
 )
+from tests.factories import error_of
 from tests.security.support import auth, segmentd
 
 pytestmark = [
@@ -93,8 +94,11 @@ def test_cli_with_the_bootstrap_admin_token_create_list_show_rename_delete(token
 
     assert cli.ok("network", "segment", "delete", seg["id"]) == ""
     assert cli.ok("network", "delete", net["id"]) == ""
-    assert api_get(token_server, f"/v2.0/networks/{net['id']}").status_code == 404
-    assert api_get(token_server, f"/v2.0/segments/{seg['id']}").status_code == 404
+    for path, error_type in ((f"/v2.0/networks/{net['id']}", "NetworkNotFound"),
+                             (f"/v2.0/segments/{seg['id']}", "SegmentNotFound")):
+        gone = api_get(token_server, path)
+        assert gone.status_code == 404
+        assert error_of(gone)["type"] == error_type
 
 
 def test_cli_with_an_unknown_token_is_refused(token_server):
