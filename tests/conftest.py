@@ -252,6 +252,18 @@ class Api:
         return self._run(count)
 
 
+def in_transaction(api: Api, work):
+    """Run `await work(conn)` in one committed transaction on the app's own engine, in the
+    app's event loop."""
+    engine = api.client.app.state.runtime.engine
+
+    async def run():
+        async with engine.begin() as conn:
+            return await work(conn)
+
+    return api.client.portal.call(run)
+
+
 def build_api(db_url: str, bus: EventBus | None = None, **overrides):
     app = create_app(make_settings(db_url, **overrides), bus=bus)
     return Api(TestClient(app, raise_server_exceptions=False))

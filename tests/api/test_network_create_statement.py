@@ -166,9 +166,13 @@ def test_refused_deletes_change_nothing_and_are_audited(api):
     other = {"X-Project-Id": "p2", "X-Roles": "member,reader"}
     resp = api.delete(f"/v2.0/networks/{shared['id']}", headers=other)
     assert resp.status_code == 403
+    assert error_of(resp) == {"type": "PolicyNotAuthorized", "detail": "",
+                              "message": "rule:delete_network is disallowed by policy"}
     resp = api.delete(f"/v2.0/networks/{shared['id']}",
                       headers={"If-Match": "revision_number=99"})
     assert resp.status_code == 412
+    assert error_of(resp) == {"type": "RevisionNumberConstraintFailed", "detail": "",
+                              "message": "Constrained to 99, but current revision is 0"}
     assert api.counts() == before == {"networks": 1, "segments": 2}
     assert api.events == []
     assert audit_rows(api)[-2:] == [("delete_network", 403), ("delete_network", 412)]

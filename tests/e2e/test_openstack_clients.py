@@ -338,9 +338,12 @@ def test_cli_integer_options_sent_as_strings_are_accepted(pg_live_server):
 
 # -- openstacksdk ----------------------------------------------------------------------------
 
-def sdk_connect(live: Live, suffix: str = ""):
+def sdk_connect(live: Live, suffix: str = "", *, token: str | None = None):
+    """An openstacksdk connection to `live` (its URL and `suffix`) with `token`, by default
+    the admin's."""
     return openstack.connect(
-        auth_type="admin_token", auth={"endpoint": live.url + suffix, "token": live.admin},
+        auth_type="admin_token",
+        auth={"endpoint": live.url + suffix, "token": live.admin if token is None else token},
         load_yaml_config=False, load_envvars=False,
     )
 

@@ -27,6 +27,7 @@ from tests.e2e.test_openstack_clients import (
     sdk_connect,
 )
 from tests.e2e.server import BOOTSTRAP_PROJECT, Live
+from tests.factories import report_body
 
 pytestmark = [
     pytest.mark.slow,
@@ -56,9 +57,7 @@ AVAILABILITY_LIST_HEADERS = {"Network ID", "Network Name", "Total IPs", "Used IP
 
 def report(live: Live, host: str, physnet: str) -> None:
     """An Open vSwitch agent on `host` with a bridge on `physnet` (a service-role report)."""
-    body = {"report": {"host": host, "agent_type": "Open vSwitch agent",
-                       "binary": "neutron-openvswitch-agent",
-                       "configurations": {"bridge_mappings": {physnet: "br-ex"}}}}
+    body = report_body(host, bridge_mappings={physnet: "br-ex"})
     resp = httpx.post(f"{live.url}/v2.0/host-reports", json=body,
                       headers={"X-Auth-Token": live.service})
     assert resp.status_code == 201, resp.text

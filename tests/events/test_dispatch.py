@@ -138,7 +138,8 @@ def test_dispatchers_of_several_processes_share_one_postgresql_outbox(db_url):
     assert sorted(received) == sorted(e for e, _, _ in events)  # each exactly once, none lost
     assert len(events) == 8 * 2 + 8 * 32  # created + segment, then 32 renames each
     assert sum(sent) == len(events)
-    assert sent_by_first > 0 and sent[1] > 0  # both did real work
+    # Both did real work; how it split between them is the race for the dispatch lock.
+    assert sent_by_first > 0 and sent[1] > 0
     seq_of = {e: seq for e, _, seq in events}
     key_of = {e: key for e, key, _ in events}
     by_key: dict[str, list[int]] = {}

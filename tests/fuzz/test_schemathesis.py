@@ -50,7 +50,7 @@ from segmentd.api.routes import (
 )
 from segmentd.app import create_app
 from tests.conftest import build_api, fresh_database, make_settings
-from tests.factories import make_network, make_segment
+from tests.factories import error_of, make_network, make_segment
 
 EXAMPLES = int(os.environ.get("SEGMENTD_FUZZ_EXAMPLES", "20"))
 LONG_RUN = "SEGMENTD_FUZZ_EXAMPLES" in os.environ
@@ -415,7 +415,11 @@ def test_bug1_integer_filter_beyond_64_bits_is_not_a_server_error(db_url, query)
     api = build_api(db_url)
     with api.client:
         resp = api.get(query)
-    assert resp.status_code in (200, 400), resp.text
+    assert resp.status_code == 400, resp.text
+    name, value = query.partition("?")[2].split("=")
+    assert error_of(resp) == {
+        "type": "HTTPBadRequest", "detail": "",
+        "message": f"Invalid filter value for {name}: '{value}' is not an integer in range"}
 
 
 @pytest.mark.postgresql
@@ -424,7 +428,10 @@ def test_bug1_integer_filter_beyond_32_bits_is_not_a_server_error_on_postgresql(
     api = build_api(db_url)
     with api.client:
         resp = api.get("/v2.0/networks?mtu=2147483648")
-    assert resp.status_code in (200, 400), resp.text
+    assert resp.status_code == 400, resp.text
+    assert error_of(resp) == {
+        "type": "HTTPBadRequest", "detail": "",
+        "message": "Invalid filter value for mtu: '2147483648' is not an integer in range"}
 
 
 @pytest.mark.parametrize("db_url", DATABASES, indirect=True)
@@ -435,3 +442,6 @@ def test_bug2_null_boolean_in_a_network_update_is_a_400(db_url, attr):
         net = make_network(api)
         resp = api.put(f"/v2.0/networks/{net['id']}", json={"network": {attr: None}})
     assert resp.status_code == 400, resp.text
+    assert error_of(resp) == {
+        "type": "HTTPBadRequest", "detail": "",
+        "message": f"Invalid input for {attr}. Reason: Input should be a valid boolean."}
