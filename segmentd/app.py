@@ -44,9 +44,9 @@ from segmentd.events.amqp import AmqpPublisher
 from segmentd.events.bus import EventBus
 from segmentd.events.targets import AmqpTarget, LocalTarget, webhook_targets
 from segmentd.events.webhooks import WebhookSender
-from segmentd.services.hosts import HostClock
+from segmentd.services.clock import HostClock
+from segmentd.services.network_types import TypeRules
 from segmentd.services.realization import watch_of
-from segmentd.services.types import TypeRules
 from segmentd.workers import drift
 from segmentd.workers.chassis import ChassisWatcher
 from segmentd.workers.dispatcher import Dispatcher, DispatchSettings

@@ -15,7 +15,7 @@ from segmentd.db.engine import make_engine
 from segmentd.errors import SegmentdError
 from segmentd.query import ListQuery
 from segmentd.services import audit, tokens
-from segmentd.services.views import timestamp
+from segmentd.services.shapes import timestamp
 
 
 async def _with_connection(settings: Settings, work, write: bool):

@@ -241,7 +241,7 @@ class Settings(BaseSettings):
     def _known_backend(cls, value: str) -> str:
         from segmentd import backends
 
-        if value not in backends.names():
+        if not backends.known(value):
             raise ValueError(f"unknown backend {value!r}: one of {', '.join(backends.names())}")
         return value
 

@@ -17,12 +17,12 @@ from segmentd.config import Settings
 from segmentd.context import RequestContext
 from segmentd.db.engine import read_connection
 from segmentd.events.addresses import AddressPolicy
-from segmentd.workers.dispatcher import Dispatcher
 from segmentd.services import audit
-from segmentd.services.hosts import HostClock
+from segmentd.services.clock import HostClock
+from segmentd.services.network_types import TypeRules
 from segmentd.services.realization import Watch
-from segmentd.services.types import TypeRules
 from segmentd.services.uow import UnitOfWork, transact
+from segmentd.workers.dispatcher import Dispatcher
 
 T = TypeVar("T")
 SUCCESS_STATUS = {"POST": 201, "PUT": 200, "DELETE": 204}

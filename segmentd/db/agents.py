@@ -10,7 +10,7 @@ from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from segmentd import constants as c
-from segmentd.db import fastpath
+from segmentd.db import driver
 from segmentd.db.listing import Attribute, fetch_page
 from segmentd.db.models import agents as a
 from segmentd.query import ListQuery
@@ -33,7 +33,7 @@ AGENT_ATTRIBUTES: dict[str, Attribute] = {
 
 
 async def agents_of_host(conn: AsyncConnection, host: str) -> list[dict[str, Any]]:
-    return await fastpath.fetch_dicts(conn, AGENTS_OF_HOST, {"host": host})
+    return await driver.fetch_dicts(conn, AGENTS_OF_HOST, {"host": host})
 
 
 async def get_agent(conn: AsyncConnection, agent_id: str):
@@ -51,7 +51,7 @@ def _update_agent(columns: tuple[str, ...]):
 
 
 async def update_agent(conn: AsyncConnection, agent_id: str, values: dict[str, Any]) -> None:
-    await fastpath.fetch(conn, _update_agent(tuple(sorted(values))), {**values, "agent_id": agent_id})
+    await driver.fetch(conn, _update_agent(tuple(sorted(values))), {**values, "agent_id": agent_id})
 
 
 async def delete_agent(conn: AsyncConnection, agent_id: str) -> bool:
@@ -100,4 +100,4 @@ def insert_statement(columns: tuple[str, ...]):
 
 
 async def insert_agent(conn: AsyncConnection, row: dict[str, Any]) -> None:
-    await fastpath.fetch(conn, insert_statement(tuple(row)), row)
+    await driver.fetch(conn, insert_statement(tuple(row)), row)

@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from segmentd import constants as c
-from segmentd.db import fastpath
+from segmentd.db import driver
 from segmentd.db.hosts import ReachKey
 from segmentd.db.models import agents as a
 from segmentd.db.models import host_reach as r
@@ -42,18 +42,18 @@ async def existing_hosts(conn: AsyncConnection, names: list[str]) -> set[str]:
 
 async def insert_hosts(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
     """Insert hosts that do not exist (a concurrent insert of one fails the transaction)."""
-    await fastpath.insert_many(conn, h, rows)
+    await driver.insert_many(conn, h, rows)
 
 
 async def insert_agents(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
-    await fastpath.insert_many(conn, a, rows)
+    await driver.insert_many(conn, a, rows)
 
 
 async def insert_reach(conn: AsyncConnection, reach: dict[str, set[ReachKey]]) -> None:
     """Store {host: reach keys} for hosts that had none."""
     rows = [{"host": host, "network_type": t, "physnet": p}
             for host, keys in reach.items() for t, p in sorted(keys)]
-    await fastpath.insert_many(conn, r, rows)
+    await driver.insert_many(conn, r, rows)
 
 
 async def segments_by_key(conn: AsyncConnection, keys: Iterable[ReachKey]) -> dict[ReachKey, list[str]]:

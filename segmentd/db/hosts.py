@@ -28,7 +28,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from segmentd.db import fastpath
+from segmentd.db import driver
 from segmentd.db.agents import insert_agent, insert_statement
 from segmentd.db.listing import Attribute, fetch_page
 from segmentd.db.models import host_reach as r
@@ -72,7 +72,7 @@ async def lock_host(conn: AsyncConnection, host: str, now: datetime) -> bool | N
     call created the host (which then has no agents and no reach yet) on PostgreSQL,
     None where the database does not say.
     """
-    rows = await fastpath.fetch(conn, UPSERT_HOST[conn.dialect.name], {"host": host, "now": now})
+    rows = await driver.fetch(conn, UPSERT_HOST[conn.dialect.name], {"host": host, "now": now})
     return bool(rows[0][0]) if rows else None
 
 
@@ -173,7 +173,7 @@ async def insert_first_agent(
         await insert_agent(conn, row)
         return await add_reach(conn, row["host"], keys)
     params = {**row, **_key_params(keys)}
-    return [r[0] for r in await fastpath.fetch(conn, _first_agent(tuple(row), len(keys)), params)]
+    return [r[0] for r in await driver.fetch(conn, _first_agent(tuple(row), len(keys)), params)]
 
 
 # -- reach
@@ -247,7 +247,7 @@ async def add_reach(conn: AsyncConnection, host: str, keys: Iterable[ReachKey]) 
         params = {"host": host, **_key_params(chunk)}
         stmt = _add_reach(len(chunk), conn.dialect.name)
         if conn.dialect.name == "postgresql":
-            gained += [row[0] for row in await fastpath.fetch(conn, stmt, params)]
+            gained += [row[0] for row in await driver.fetch(conn, stmt, params)]
         else:
             await conn.execute(stmt, params)
     if conn.dialect.name == "postgresql":
@@ -262,7 +262,7 @@ async def remove_reach(conn: AsyncConnection, host: str, keys: Iterable[ReachKey
         return []
     lost = await segments_with_keys(conn, keys)
     for chunk in _chunks(keys):
-        await fastpath.fetch(conn, _remove_reach(len(chunk)),
+        await driver.fetch(conn, _remove_reach(len(chunk)),
                              {"of_host": host, **_key_params(chunk)})
     return lost
 
@@ -274,7 +274,7 @@ async def segments_with_keys(conn: AsyncConnection, keys: Iterable[ReachKey]) ->
         return []
     found: list[str] = []
     for chunk in _chunks(keys):
-        rows = await fastpath.fetch(conn, _segments_of_keys(len(chunk)), _key_params(chunk))
+        rows = await driver.fetch(conn, _segments_of_keys(len(chunk)), _key_params(chunk))
         found += [row[0] for row in rows]
     return sorted(found)
 

@@ -20,11 +20,11 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from segmentd.context import RequestContext
-from segmentd.db import fastpath
-from segmentd.db.common import update_revised
+from segmentd.db import driver
 from segmentd.db.listing import Attribute, convert_filter_value, fetch_page, scoped
 from segmentd.db.models import networks as t
 from segmentd.db.models import segments as s
+from segmentd.db.standard_attrs import update_revised
 from segmentd.query import ListQuery, Rows
 
 ATTRIBUTES: dict[str, Attribute] = {
@@ -106,7 +106,7 @@ async def get_network_for_share(conn: AsyncConnection, ctx: RequestContext, netw
     stmt, params = scoped_lookup(
         ctx, SHARED_BY_ID_ANY, SHARED_BY_ID_SCOPED, network_id=network_id
     )
-    found = await fastpath.fetch_dicts(conn, stmt, params)
+    found = await driver.fetch_dicts(conn, stmt, params)
     return found[0] if found else None
 
 
@@ -117,7 +117,7 @@ async def get_network_for_update(conn: AsyncConnection, ctx: RequestContext, net
     stmt, params = scoped_lookup(
         ctx, LOCKED_BY_ID_ANY, LOCKED_BY_ID_SCOPED, network_id=network_id
     )
-    found = await fastpath.fetch_dicts(conn, stmt, params)  # on every write path
+    found = await driver.fetch_dicts(conn, stmt, params)  # on every write path
     return found[0] if found else None
 
 
@@ -145,7 +145,7 @@ async def lock_network_of_segment(conn: AsyncConnection, segment_id: str) -> Non
     segment is then read and changed with its network's other writers held off."""
     if conn.dialect.name == "sqlite":  # BEGIN IMMEDIATE already holds the write lock
         return
-    await fastpath.fetch(conn, LOCK_OF_SEGMENT, {"segment_id": segment_id})
+    await driver.fetch(conn, LOCK_OF_SEGMENT, {"segment_id": segment_id})
 
 
 async def list_networks(

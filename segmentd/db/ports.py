@@ -21,7 +21,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from segmentd.context import RequestContext
-from segmentd.db.common import update_revised
 from segmentd.db.hosts import reached_by
 from segmentd.db.listing import Attribute, fetch_page, scoped
 from segmentd.db.models import ip_allocations as a
@@ -29,6 +28,7 @@ from segmentd.db.models import networks as n
 from segmentd.db.models import ports as t
 from segmentd.db.models import segments as s
 from segmentd.db.models import subnets as sub
+from segmentd.db.standard_attrs import update_revised
 from segmentd.query import ListQuery, Rows
 
 ATTRIBUTES: dict[str, Attribute] = {

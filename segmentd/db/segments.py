@@ -30,13 +30,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from segmentd import constants as c
 from segmentd.context import RequestContext
-from segmentd.db import fastpath
-from segmentd.db.common import update_revised
+from segmentd.db import driver
 from segmentd.db.listing import Attribute, fetch_page
 from segmentd.db.models import networks as n
 from segmentd.db.models import segments as t
 from segmentd.db.networks import DELETE as DELETE_NETWORK
 from segmentd.db.networks import insert_network, scoped_lookup, visible_to
+from segmentd.db.standard_attrs import update_revised
 from segmentd.query import ListQuery
 
 ATTRIBUTES: dict[str, Attribute] = {
@@ -219,7 +219,7 @@ async def insert_segment(
         if (await conn.execute(stmt, params)).rowcount != 1:
             return None
         return dict(await get_segment(conn, row["id"]))
-    returned = await fastpath.fetch(conn, stmt, params)
+    returned = await driver.fetch(conn, stmt, params)
     if not returned:
         return None
     got = returned[0]
@@ -359,7 +359,7 @@ async def delete_network_and_segments(conn: AsyncConnection, network_id: str):
         segments = await delete_network_segments(conn, network_id)
         await conn.execute(DELETE_NETWORK, {"row_id": network_id})
         return segments
-    return await fastpath.fetch_dicts(
+    return await driver.fetch_dicts(
         conn, DELETE_NETWORK_AND_SEGMENTS, {"network_id": network_id}
     )
 

@@ -8,10 +8,10 @@ from sqlalchemy import bindparam, delete, exists, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from segmentd.context import RequestContext
-from segmentd.db.common import update_revised
 from segmentd.db.listing import Attribute, fetch_page, scoped
 from segmentd.db.models import networks as n
 from segmentd.db.models import subnets as t
+from segmentd.db.standard_attrs import update_revised
 from segmentd.query import ListQuery, Rows
 
 # A subnet is shared when its network is (Neutron: filterable, never shown).

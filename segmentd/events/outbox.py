@@ -8,7 +8,7 @@ from typing import Any
 import orjson
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from segmentd.db.journal import write_journal
+from segmentd.db.change_records import write_change_records
 from segmentd.events import catalog
 from segmentd.events.bus import Event
 
@@ -56,4 +56,4 @@ async def write(
     rows = [outbox_row(ev, now) for ev in events]
     audits = [] if audit is None else [audit] if isinstance(audit, dict) else audit
     if rows or audits:
-        await write_journal(conn, rows, audits)
+        await write_change_records(conn, rows, audits)

@@ -35,8 +35,15 @@ class FixedIpBody(Strict):
 FixedIps = Annotated[list[FixedIpBody], Field(max_length=FIXED_IPS_CAP)]
 
 
-class PortCreate(Strict):
+class _OnNetwork(Strict):
     network_id: Uuid
+
+
+class _PortAttributes(Strict):
+    """The attributes a port create and a port update both take, in the order they are
+    checked. The update overrides the create's defaults (None: not given) and refuses a
+    null MAC."""
+
     name: Name = ""
     description: Description | None = None
     admin_state_up: bool = True
@@ -47,21 +54,19 @@ class PortCreate(Strict):
     host_id: HostText | None = Field(None, alias="binding:host_id")
     vnic_type: VnicType | None = Field(None, alias="binding:vnic_type")
     profile: Profile = Field(None, alias="binding:profile")
+
+
+# Pydantic orders fields from the base listed last to the class itself, so network_id
+# comes first: a body's first problem is the one reported (api/deps.validate_attributes).
+class PortCreate(_PortAttributes, _OnNetwork):
     project_id: ProjectId | None = None
     tenant_id: ProjectId | None = None
 
 
-class PortUpdate(Strict):
+class PortUpdate(_PortAttributes):
     name: Name = None
-    description: Description | None = None
     admin_state_up: bool = None
     mac_address: MacText = None  # null (regenerate) is refused: no port-mac-address-regenerate
-    fixed_ips: FixedIps | None = None
-    device_id: DeviceText | None = None
-    device_owner: DeviceText | None = None
-    host_id: HostText | None = Field(None, alias="binding:host_id")
-    vnic_type: VnicType | None = Field(None, alias="binding:vnic_type")
-    profile: Profile = Field(None, alias="binding:profile")
 
 
 PORT_READ_ONLY = {

@@ -1,4 +1,4 @@
-"""Subnet request bodies: shapes and types here, address rules in services/addressing."""
+"""Subnet request bodies: shapes and types here, address rules in services/subnet_addressing."""
 
 from __future__ import annotations
 

@@ -10,8 +10,8 @@ from segmentd.auth.policy import check
 from segmentd.context import RequestContext
 from segmentd.db import audit as rows
 from segmentd.query import ListQuery, Page
-from segmentd.services.common import utcnow
-from segmentd.services.views import timestamp
+from segmentd.services.clock import utcnow
+from segmentd.services.shapes import timestamp
 
 
 def _safe(value: str | None, limit: int) -> str | None:

@@ -13,8 +13,8 @@ from segmentd import constants as c
 from segmentd.context import RequestContext
 from segmentd.db import networks as network_rows
 from segmentd.db import ports as rows
-from segmentd.services.common import utcnow
-from segmentd.services.port_views import port_view
+from segmentd.services.clock import utcnow
+from segmentd.services.shapes import port_view
 from segmentd.services.uow import UnitOfWork
 
 

@@ -1,10 +1,10 @@
 """OVN chassis as hosts: each is its hostname's "OVN Controller agent".
 
-The rules are the host service's (services/hosts.py): a chassis is recorded as a host
-report, so one set of rules decides what every host reaches. What is particular to
-chassis is here: a hostname is held by the first chassis that claims it, a chassis that
-goes takes its agent with it, and a fleet seen for the first time is recorded in a few
-multi-row statements instead of a transaction per chassis.
+The rules are the host service's (services/hosts.py, reach.py and agents.py): a chassis
+is recorded as a host report, so one set of rules decides what every host reaches. What
+is particular to chassis is here: a hostname is held by the first chassis that claims
+it, a chassis that goes takes its agent with it, and a fleet seen for the first time is
+recorded in a few multi-row statements instead of a transaction per chassis.
 """
 
 from __future__ import annotations
@@ -19,18 +19,14 @@ from segmentd.db import agents as agent_rows
 from segmentd.db import chassis as chassis_rows
 from segmentd.db import hosts as rows
 from segmentd.db import ports as port_rows
+from segmentd.services.agents import agent_view, is_chassis_agent, live, new_agent
 from segmentd.services.binding import rebind_host_ports
-from segmentd.services.common import utcnow
-from segmentd.services.hosts import (
-    HostClock,
-    agent_view,
+from segmentd.services.clock import HostClock, utcnow
+from segmentd.services.hosts import record_report
+from segmentd.services.reach import (
     canonical,
-    is_chassis_agent,
-    live,
-    new_agent,
     reach_of,
     record_reach_change,
-    record_report,
     settle_reach,
 )
 from segmentd.services.uow import UnitOfWork
@@ -50,7 +46,7 @@ async def apply_new_chassis(uow: UnitOfWork, clock: HostClock,
                             fleet: list[tuple[str, dict[str, Any]]]) -> list[str]:
     """Record chassis (with their reports, distinct hostnames) whose hosts do not exist
     yet, all in the unit of work's transaction: the same rows and events as apply_chassis
-    one by one, in five statements plus the journal.
+    one by one, in five statements plus the change's records.
 
     Returns the chassis left out because their host exists already (another agent's
     report made it, or another chassis holds it); the caller applies those one by one.

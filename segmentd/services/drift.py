@@ -10,8 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from segmentd.backends.base import DesiredState
 from segmentd.db import drift as rows
-from segmentd.services.port_views import port_view
-from segmentd.services.views import network_view, segment_view, subnet_view
+from segmentd.services.shapes import network_view, port_view, segment_view, subnet_view
 
 
 async def desired_state(conn: AsyncConnection, target: str) -> DesiredState:

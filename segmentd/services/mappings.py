@@ -14,10 +14,10 @@ from segmentd.db import hosts as rows
 from segmentd.db import segments as segment_rows
 from segmentd.errors import HostNotFound, SegmentNotFound
 from segmentd.query import ListQuery, Page, is_host_name
-from segmentd.services.common import utcnow
-from segmentd.services.hosts import HostClock, describe_reach
+from segmentd.services.clock import HostClock, utcnow
+from segmentd.services.reach import describe_reach
 from segmentd.services.segments import list_segments
-from segmentd.services.views import timestamp
+from segmentd.services.shapes import timestamp
 
 
 async def list_hosts(ctx: RequestContext, conn: AsyncConnection, q: ListQuery, clock: HostClock):

@@ -25,8 +25,10 @@ from segmentd.errors import (
     SegmentsSetInConjunctionWithProviders,
 )
 from segmentd.query import ListQuery, Page, Rows
-from segmentd.services import oneshot
-from segmentd.services.common import check_owner, check_revision, utcnow
+from segmentd.services import network_create
+from segmentd.services.checks import check_owner, check_revision
+from segmentd.services.clock import utcnow
+from segmentd.services.network_types import SegmentSpec, TypeRules
 from segmentd.services.ports import delete_network_ports
 from segmentd.services.realization import Watch, mark_unrealized
 from segmentd.services.scoping import ELSEWHERE, MINE, list_scope
@@ -35,15 +37,14 @@ from segmentd.services.segments import (
     new_segment_base,
     reassign_vlan_id,
 )
-from segmentd.services.subnets import check_mtu_carries_subnets, delete_network_subnets
-from segmentd.services.types import SegmentSpec, TypeRules
-from segmentd.services.uow import UnitOfWork
-from segmentd.services.views import (
+from segmentd.services.shapes import (
     PROVIDER_KEYS,
     network_view,
     segment_view,
     shows_provider,
 )
+from segmentd.services.subnets import check_mtu_carries_subnets, delete_network_subnets
+from segmentd.services.uow import UnitOfWork
 
 PROVIDER_TYPE, PROVIDER_PHYSNET, PROVIDER_SEG_ID = PROVIDER_KEYS
 # A network standing for each kind of row a list can be scoped to (services/scoping.py).
@@ -104,7 +105,7 @@ async def create_network(
         "updated_at": now,
         "revision_number": 0,
     }
-    created = await oneshot.create_network(ctx, uow, rules, row, plans, requested_mtu)
+    created = await network_create.create_network(ctx, uow, rules, row, plans, requested_mtu)
     if created is not None:
         return _for_caller(ctx, created)
     # The row must exist before its segments (foreign key) but its MTU depends on where they

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from segmentd import constants as c
 from segmentd.db import ports as rows
 from segmentd.errors import MacAddressInUse, PortBound, UnsupportedPortDeviceOwner
-from segmentd.services import ipalloc, ipam
+from segmentd.services import allocators, port_addresses
 
 UNPLUGGED = (c.VIF_TYPE_UNBOUND, c.VIF_TYPE_BINDING_FAILED)  # Neutron's VIF_UNPLUGGED_TYPES
 
@@ -19,7 +19,7 @@ def new_mac(current, given: str, device_owner: str) -> str | None:
     """The MAC a port update asks for, or None when it is the port's own. As Neutron: 409
     PortBound while the port is bound, 409 UnsupportedPortDeviceOwner for a port of the
     network's own services (device_owner network:*, as the update leaves it)."""
-    mac = ipam.parse_mac(given)
+    mac = allocators.parse_mac(given)
     if mac == current["mac_address"]:
         return None
     if current["vif_type"] not in UNPLUGGED:
@@ -42,12 +42,12 @@ async def change_mac(conn: AsyncConnection, port: dict[str, Any], old_mac: str, 
     derived = []
     for subnet_id, ip in held:
         subnet = by_id[subnet_id]
-        if (ipam.is_auto_address(subnet["ip_version"], subnet["ipv6_address_mode"])
-                and ip == str(ipam.eui64(ipaddress.ip_network(subnet["cidr"]), old_mac))):
+        if (allocators.is_auto_address(subnet["ip_version"], subnet["ipv6_address_mode"])
+                and ip == str(allocators.eui64(ipaddress.ip_network(subnet["cidr"]), old_mac))):
             derived.append((subnet_id, ip))
     if not derived:
         return list(held)
     await rows.release_addresses(conn, port["id"], derived)
-    plan = ipalloc.Plan(c.IP_ALLOCATION_IMMEDIATE,
-                        requests=[ipalloc.Request(by_id[sid]) for sid, _ in derived])
-    return [p for p in held if p not in derived] + await ipalloc.allocate(conn, port, plan)
+    plan = port_addresses.Plan(c.IP_ALLOCATION_IMMEDIATE,
+                               requests=[port_addresses.Request(by_id[sid]) for sid, _ in derived])
+    return [p for p in held if p not in derived] + await port_addresses.allocate(conn, port, plan)

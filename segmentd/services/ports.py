@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 import uuid
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -28,15 +28,13 @@ from segmentd.errors import (
     RevisionNumberConstraintFailed,
 )
 from segmentd.query import ListQuery, Page, Rows
-from segmentd.services import ipalloc, ipam, port_macs
+from segmentd.services import allocators, port_addresses, port_macs
 from segmentd.services.binding import bind, status_of
-from segmentd.services.common import check_owner, check_revision, utcnow
-from segmentd.services.port_views import for_caller, hidden_keys, port_view
+from segmentd.services.checks import check_owner, check_revision
+from segmentd.services.clock import HostClock, utcnow
 from segmentd.services.scoping import ELSEWHERE, MINE, list_scope
+from segmentd.services.shapes import for_caller, hidden_keys, port_view
 from segmentd.services.uow import UnitOfWork
-
-if TYPE_CHECKING:
-    from segmentd.services.hosts import HostClock
 
 _rng = random.SystemRandom()
 UNSET = object()
@@ -126,7 +124,7 @@ async def create_port(
     port["ip_allocation"] = plan.ip_allocation
     port.update(_binding(host, reached, plan.segments_expected(), port["admin_state_up"]))
     await _insert_with_mac(conn, port, data.get("mac_address"))
-    addresses = await ipalloc.allocate(conn, port, plan)
+    addresses = await port_addresses.allocate(conn, port, plan)
     actual = _binding(host, reached, _segments_of(subnets, addresses), port["admin_state_up"])
     if any(port[k] != v for k, v in actual.items()):  # a later segment gave the addresses
         port.update(actual)
@@ -150,26 +148,26 @@ def _segments_of(subnets, addresses) -> set[str | None]:
 async def _insert_with_mac(conn: AsyncConnection, port: dict[str, Any], given: str | None) -> None:
     """Insert the port with the given MAC (409 if the network has it) or a generated one."""
     if given is not None:
-        port["mac_address"] = ipam.parse_mac(given)
+        port["mac_address"] = allocators.parse_mac(given)
         if not await rows.insert_port(conn, port):
             raise MacAddressInUse(net_id=port["network_id"], mac=port["mac_address"])
         return
     for _ in range(c.MAC_ATTEMPTS):
-        port["mac_address"] = ipam.random_mac(_rng)
+        port["mac_address"] = allocators.random_mac(_rng)
         if await rows.insert_port(conn, port):
             return
     raise MacAddressGenerationFailure(net_id=port["network_id"])
 
 
-def _plan(network_id, port_id, subnets, host, reached, fixed_ips) -> ipalloc.Plan:
+def _plan(network_id, port_id, subnets, host, reached, fixed_ips) -> port_addresses.Plan:
     if fixed_ips is UNSET:
-        return ipalloc.automatic_plan(network_id, subnets, host, reached)
+        return port_addresses.automatic_plan(network_id, subnets, host, reached)
     if not fixed_ips:
-        return ipalloc.Plan(c.IP_ALLOCATION_NONE)
-    requests = ipalloc.resolve_fixed_ips(network_id, subnets, fixed_ips)
-    ipalloc.check_requested_fit(host, network_id, requests, reached)
-    requests += ipalloc.same_segment_auto(subnets, requests)
-    return ipalloc.Plan(c.IP_ALLOCATION_IMMEDIATE, requests=requests)
+        return port_addresses.Plan(c.IP_ALLOCATION_NONE)
+    requests = port_addresses.resolve_fixed_ips(network_id, subnets, fixed_ips)
+    port_addresses.check_requested_fit(host, network_id, requests, reached)
+    requests += port_addresses.same_segment_auto(subnets, requests)
+    return port_addresses.Plan(c.IP_ALLOCATION_IMMEDIATE, requests=requests)
 async def _readable_port(ctx: RequestContext, conn: AsyncConnection, port_id: str, lock=False):
     getter = rows.get_port_for_update if lock else rows.get_visible_port
     row = await getter(conn, ctx, port_id)
@@ -258,7 +256,8 @@ async def update_port(
         if data["fixed_ips"] is None:
             raise InvalidInput(error_message="fixed_ips cannot be null: give [] for none")
         held_ips = {ip for _, ip in held}
-        if any(e.get("ip_address") is not None and ipalloc.canonical(e["ip_address"]) not in held_ips
+        if any(e.get("ip_address") is not None
+               and port_addresses.canonical(e["ip_address"]) not in held_ips
                for e in data["fixed_ips"]):  # choosing a new address
             enforce(ctx, "update_port:fixed_ips:ip_address", target)
     port = {**current, **values}
@@ -289,38 +288,38 @@ async def _readdress(conn, port, subnets, host, reached, held, data,
     by_id = {s["id"]: s for s in subnets}
     if "fixed_ips" in data:
         wanted = data["fixed_ips"] or []
-        ipalloc.check_entry_count(wanted)
-        ipalloc.refuse_duplicates(wanted)
+        port_addresses.check_entry_count(wanted)
+        port_addresses.refuse_duplicates(wanted)
         kept, new = _split_kept(wanted, held)
-        requests = ipalloc.resolve_fixed_ips(port["network_id"], subnets, new) if new else []
+        requests = port_addresses.resolve_fixed_ips(port["network_id"], subnets, new) if new else []
         segments = {by_id[sid]["segment_id"] for sid, _ in kept} | {
             r.subnet["segment_id"] for r in requests}
         if len(segments) > 1:
             raise FixedIpsSubnetsNotOnSameSegment()
-        ipalloc.check_host_fits(host, port["id"], segments, reached, shown_host)
+        port_addresses.check_host_fits(host, port["id"], segments, reached, shown_host)
         if wanted:  # SLAAC/stateless addresses stay, as in Neutron, named or not
             segment = next(iter(segments)) if segments else None
             named = {sid for sid, _ in kept} | {r.subnet["id"] for r in requests}
             for subnet in subnets:
                 if (subnet["id"] in named or subnet["segment_id"] != segment
-                        or not ipam.is_auto_address(subnet["ip_version"],
-                                                    subnet["ipv6_address_mode"])):
+                        or not allocators.is_auto_address(subnet["ip_version"],
+                                                          subnet["ipv6_address_mode"])):
                     continue
                 mine = [p for p in held if p[0] == subnet["id"]]
                 if mine:
                     kept.extend(mine)
                 else:
-                    requests.append(ipalloc.Request(subnet))
+                    requests.append(port_addresses.Request(subnet))
         await rows.release_addresses(conn, port["id"], [p for p in held if p not in kept])
-        taken = await ipalloc.allocate(conn, port, ipalloc.Plan(c.IP_ALLOCATION_IMMEDIATE,
-                                                                requests=requests))
+        plan = port_addresses.Plan(c.IP_ALLOCATION_IMMEDIATE, requests=requests)
+        taken = await port_addresses.allocate(conn, port, plan)
         return kept + taken
     if not held and port["ip_allocation"] == c.IP_ALLOCATION_DEFERRED and host:
-        plan = ipalloc.automatic_plan(port["network_id"], subnets, host, reached)
-        return await ipalloc.allocate(conn, port, plan)
+        plan = port_addresses.automatic_plan(port["network_id"], subnets, host, reached)
+        return await port_addresses.allocate(conn, port, plan)
     if host != current_host:  # a port stays where it is bound until its host changes
-        ipalloc.check_host_fits(host, port["id"],
-                                {by_id[sid]["segment_id"] for sid, _ in held}, reached, shown_host)
+        held_segments = {by_id[sid]["segment_id"] for sid, _ in held}
+        port_addresses.check_host_fits(host, port["id"], held_segments, reached, shown_host)
     return list(held)
 
 
@@ -332,7 +331,7 @@ def _split_kept(wanted: list[dict[str, Any]], held: list[tuple[str, str]]):
     new: list[dict[str, Any]] = []
     for entry in wanted:
         ip, subnet_id = entry.get("ip_address"), entry.get("subnet_id")
-        match = next((p for p in remaining if (ip is None or p[1] == ipalloc.canonical(ip))
+        match = next((p for p in remaining if (ip is None or p[1] == port_addresses.canonical(ip))
                       and (subnet_id is None or p[0] == subnet_id)), None)
         if match is None:
             new.append(entry)

@@ -30,12 +30,12 @@ from segmentd.errors import (
     VlanIdInUse,
 )
 from segmentd.query import ListQuery, Page, Rows, is_host_name
-from segmentd.services.common import check_revision, utcnow
-from segmentd.services.hosts import HostClock
+from segmentd.services.checks import check_revision
+from segmentd.services.clock import HostClock, utcnow
+from segmentd.services.network_types import AllocationPlan, SegmentSpec, TypeRules
 from segmentd.services.scoping import ELSEWHERE, MINE, list_scope
-from segmentd.services.types import AllocationPlan, SegmentSpec, TypeRules
+from segmentd.services.shapes import segment_view
 from segmentd.services.uow import UnitOfWork
-from segmentd.services.views import segment_view
 
 
 def _in_use(plan: AllocationPlan, physnet: str):

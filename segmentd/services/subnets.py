@@ -29,13 +29,13 @@ from segmentd.errors import (
     SubnetsNotAllAssociatedWithSegments,
 )
 from segmentd.query import ListQuery, Page, Rows
-from segmentd.services import addressing as a
-from segmentd.services import ipam
-from segmentd.services.common import check_revision, utcnow
+from segmentd.services import allocators
+from segmentd.services import subnet_addressing as a
+from segmentd.services.checks import check_revision
+from segmentd.services.clock import utcnow
 from segmentd.services.scoping import ELSEWHERE, MINE, list_scope
+from segmentd.services.shapes import network_view, port_view, subnet_view
 from segmentd.services.uow import UnitOfWork
-from segmentd.services.port_views import port_view
-from segmentd.services.views import network_view, subnet_view
 
 UNSET = object()
 # A subnet standing for each kind of row a list can be scoped to (services/scoping.py).
@@ -250,7 +250,7 @@ async def delete_subnet(
     row = await _readable_subnet(ctx, uow.conn, subnet_id)  # as of the lock
     check_revision(row, if_revision)
     holders = await port_rows.ports_of_subnet(uow.conn, subnet_id, 5)
-    if holders and not ipam.is_auto_address(row["ip_version"], row["ipv6_address_mode"]):
+    if holders and not allocators.is_auto_address(row["ip_version"], row["ipv6_address_mode"]):
         raise SubnetInUse(subnet_id=subnet_id, reason="One or more ports have an IP allocation "
                           f"from this subnet: {', '.join(holders)}")
     if holders:

@@ -17,9 +17,9 @@ from segmentd.db import subscriptions as rows
 from segmentd.errors import EventSubscriptionNotFound, InvalidInput
 from segmentd.events.addresses import AddressPolicy, AddressRefused, InvalidUrl
 from segmentd.query import ListQuery, Page
-from segmentd.services.common import utcnow
+from segmentd.services.clock import utcnow
+from segmentd.services.shapes import timestamp
 from segmentd.services.uow import UnitOfWork
-from segmentd.services.views import timestamp
 
 
 def target_name(sub_id: str) -> str:

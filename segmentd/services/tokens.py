@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from segmentd.auth.tokens import hash_token, token_state
 from segmentd.db import tokens as rows
 from segmentd.errors import InvalidInput, TokenNameInUse
-from segmentd.services.common import utcnow
+from segmentd.services.clock import utcnow
 
 __all__ = [
     "create_token", "ensure_bootstrap_token", "hash_token", "list_tokens", "revoke_token", "token_state",

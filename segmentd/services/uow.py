@@ -18,7 +18,7 @@ from segmentd.db.engine import is_transient_conflict, write_connection
 from segmentd.errors import DatabaseContention
 from segmentd.events import outbox
 from segmentd.events.bus import Event
-from segmentd.services.common import utcnow
+from segmentd.services.clock import utcnow
 
 LOG = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -36,7 +36,7 @@ class UnitOfWork:
     quiet: bool = False  # the work changed nothing worth an audit row (a plain heartbeat)
     wake: bool = False  # deliveries became due without an event (a webhook enabled again)
     audit: AuditRow | None = None  # the audit row(s) of the work, asked for once it succeeded
-    journaled: bool = False  # the work wrote its events and audit row itself (oneshot create)
+    records_written: bool = False  # the work wrote its events and audit row itself (network_create)
     bulk: bool = False  # the work creates several resources of the request's type (create_all)
     # Statements the work asks to run last, just before its commit (and only if it gets there).
     before_commit: list[Callable[[], Awaitable[Any]]] = field(default_factory=list)
@@ -50,8 +50,8 @@ class UnitOfWork:
         resource_id: str | None = None,
     ) -> None:
         """Queue an event; its outbox row is written just before the transaction commits."""
-        if self.journaled:  # the events were written with the work; more would be lost
-            raise RuntimeError("work that journaled its own events recorded another")
+        if self.records_written:  # the events were written with the work; more would be lost
+            raise RuntimeError("work that wrote its own events recorded another")
         self.events.append(
             Event(
                 type=type_,
@@ -95,7 +95,7 @@ async def unit_of_work(
         yield uow
         for last in uow.before_commit:
             await last()
-        if not uow.journaled:
+        if not uow.records_written:
             await outbox.write(conn, uow.events, utcnow(), audit(uow) if audit else None)
     if (uow.events or uow.wake) and after_commit is not None:
         after_commit()

@@ -37,9 +37,9 @@ from segmentd.backends.base import ChassisSource, ChassisState
 from segmentd.db.engine import read_connection, write_connection
 from segmentd.errors import HostClaimedByChassis, InvalidInput, TooManyAgents
 from segmentd.schemas.hosts import HostReport
-from segmentd.services import audit, hosts
+from segmentd.services import audit, reach
 from segmentd.services import chassis as chassis_hosts
-from segmentd.services.common import utcnow
+from segmentd.services.clock import HostClock, utcnow
 from segmentd.services.uow import transact
 
 LOG = logging.getLogger(__name__)
@@ -63,7 +63,7 @@ def report_of(state: ChassisState) -> dict[str, Any]:
 
 class ChassisWatcher:
     def __init__(self, engine: AsyncEngine, southbound: ChassisSource,
-                 clock: hosts.HostClock, wake, lease_seconds: float) -> None:
+                 clock: HostClock, wake, lease_seconds: float) -> None:
         self._engine = engine
         self._sb = southbound
         self._clock = clock
@@ -165,7 +165,7 @@ class ChassisWatcher:
         await _bounded([self._remove(ch, host) for ch, host in gone])
         changed = [ch for ch, report in wanted.items()
                    if applied.get(ch) != (report["host"],
-                                          hosts.canonical(report["configurations"]))]
+                                          reach.canonical(report["configurations"]))]
         # Chassis new to this watcher go in batches; what a batch leaves (a host that
         # exists already) and changed chassis go one at a time, under their host's lock.
         fresh = sorted(ch for ch in changed if ch not in applied)
@@ -203,7 +203,7 @@ class ChassisWatcher:
             return names
         for ch in set(names) - set(left):
             report = wanted[ch]
-            self._applied[ch] = (report["host"], hosts.canonical(report["configurations"]))
+            self._applied[ch] = (report["host"], reach.canonical(report["configurations"]))
         return left
 
     async def _apply(self, chassis: str, report: dict[str, Any]) -> dict[str, Any] | None:
@@ -218,7 +218,7 @@ class ChassisWatcher:
                     "reason": f"hostname held by chassis {exc.kwargs.get('chassis')}"}
         except (TooManyAgents, InvalidInput) as exc:
             return {"chassis": chassis, "hostname": host, "reason": f"invalid: {exc}"}
-        self._applied[chassis] = (host, hosts.canonical(report["configurations"]))
+        self._applied[chassis] = (host, reach.canonical(report["configurations"]))
         return None
 
     async def _remove(self, chassis: str, host: str) -> None:

@@ -19,8 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from segmentd.backends.base import REPAIRABLE, Backend, DriftReport
 from segmentd.db.engine import snapshot_connection, write_connection
 from segmentd.services import drift as drift_state
-from segmentd.services.common import utcnow
-from segmentd.services.views import timestamp
+from segmentd.services.clock import utcnow
+from segmentd.services.shapes import timestamp
 
 LOG = logging.getLogger(__name__)
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from segmentd.db.engine import read_connection
-from segmentd.services.hosts import HostClock, expire_host, stale_hosts
+from segmentd.services.clock import HostClock
+from segmentd.services.hosts import expire_host, stale_hosts
 from segmentd.services.uow import transact
 
 SWEEP_BATCH = 500  # hosts expired per round; the next round takes the rest

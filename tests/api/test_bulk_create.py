@@ -113,6 +113,8 @@ class TestBulkNetworks:
         resp = api.post("/v2.0/networks", headers=MEMBER, json={"networks": [
             {"name": "mine"}, {"name": "shared", "shared": True}]})
         assert resp.status_code == 403
+        assert error_of(resp) == {"type": "PolicyNotAuthorized", "detail": "",
+                                  "message": "rule:create_network:shared is disallowed by policy"}
         assert rows(api) == {**before, "audit_events": before["audit_events"] + 1}
 
 

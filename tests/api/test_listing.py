@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.factories import error_of, follow, make_network, make_segment
+from tests.factories import error_of, follow, make_network, make_segment, walk
 
 
 @pytest.fixture
@@ -13,17 +13,6 @@ def seeded(api):
     segs = [make_segment(api, net["id"], network_type="vxlan", segmentation_id=i, name=f"s{i}")
             for i in (5, 3, 9, 1, 7)]
     return api, net, segs
-
-
-def walk(api, url, key="segments"):
-    items, pages = [], 0
-    while url and pages < 50:
-        body = api.get(url).json()
-        items += body[key]
-        nxt = [link["href"] for link in body.get(f"{key}_links", []) if link["rel"] == "next"]
-        url = nxt[0].replace("http://testserver", "") if nxt else None
-        pages += 1
-    return items, pages
 
 
 class TestListSegments:
@@ -43,7 +32,8 @@ class TestListSegments:
     @pytest.mark.parametrize("sort", [("segmentation_id", "asc"), ("name", "desc"), ("id", "asc")])
     def test_marker_paging_visits_every_row_once(self, seeded, sort):
         api, _, _ = seeded
-        items, pages = walk(api, f"/v2.0/segments?limit=2&sort_key={sort[0]}&sort_dir={sort[1]}")
+        items, pages = walk(api, f"/v2.0/segments?limit=2&sort_key={sort[0]}&sort_dir={sort[1]}",
+                             "segments")
         assert len(items) == 6 and len({s["id"] for s in items}) == 6
         assert pages == 4  # three full pages, each linking on, and the empty one after
         full = api.get(f"/v2.0/segments?sort_key={sort[0]}&sort_dir={sort[1]}").json()["segments"]
@@ -66,7 +56,7 @@ class TestListSegments:
         body = api.get("/v2.0/segments?limit=1000").json()
         assert len(body["segments"]) == 50
         assert body["segments_links"][0]["rel"] == "next"
-        items, _ = walk(api, "/v2.0/segments")
+        items, _ = walk(api, "/v2.0/segments", "segments")
         assert len(items) == 56
 
     @pytest.mark.parametrize(
@@ -84,6 +74,7 @@ class TestListSegments:
             ("fields=bogus", "invalid attribute for fields"),
         ],
     )
+    @pytest.mark.sqlite_only
     def test_bad_list_parameters_are_400(self, seeded, query, needle):
         api, _, _ = seeded
         resp = api.get(f"/v2.0/segments?{query}")
@@ -97,11 +88,12 @@ class TestListSegments:
     def test_sql_metacharacters_in_filters_and_markers_are_inert(self, seeded, value):
         api, _, _ = seeded
         before = api.counts()
+        every = api.get("/v2.0/segments").json()["segments"]
         for param in ("name", "network_id", "marker", "physical_network"):
             resp = api.get("/v2.0/segments", params={param: value})
-            assert resp.status_code in (200, 400)
-            if resp.status_code == 200 and param != "marker":
-                assert resp.json()["segments"] == []
+            assert resp.status_code == 200, (param, resp.text)
+            # A filter matches nothing; a marker that names no segment is ignored.
+            assert resp.json()["segments"] == ([] if param != "marker" else every), param
         assert api.counts() == before
 
     def test_unknown_marker_starts_from_the_beginning(self, seeded):
@@ -165,7 +157,10 @@ class TestMeta:
         aliases = {e["alias"] for e in api.get("/v2.0/extensions").json()["extensions"]}
         assert {"segment", "provider", "multi-provider", "net-mtu-writable"} <= aliases
         assert api.get("/v2.0/extensions/segment").json()["extension"]["alias"] == "segment"
-        assert api.get("/v2.0/extensions/dhcp_agent_scheduler").status_code == 404
+        resp = api.get("/v2.0/extensions/dhcp_agent_scheduler")
+        assert resp.status_code == 404
+        assert error_of(resp) == {"type": "HTTPNotFound", "detail": "",
+                                  "message": "The resource could not be found."}
 
     def test_unknown_path_is_neutron_404(self, api):
         resp = api.get("/v2.0/nothing")

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.factories import error_of, make_network, make_segment
+from tests.api.test_subnets import post_subnet
+from tests.factories import error_of, make_network, make_segment, make_subnet
 
 ZERO_UUID = "00000000-0000-0000-0000-000000000000"
 MEMBER = {"X-Project-Id": "p1", "X-Roles": "member,reader"}
@@ -98,6 +99,7 @@ class TestCreateNetwork:
             ({"router:external": True}, "HTTPBadRequest"),
         ],
     )
+    @pytest.mark.sqlite_only
     def test_invalid_request_is_400_and_changes_nothing(self, api, attrs, type_):
         resp = api.post("/v2.0/networks", json={"network": attrs})
         assert resp.status_code == 400, resp.text
@@ -114,6 +116,9 @@ class TestCreateNetwork:
         resp = api.post("/v2.0/networks", headers=MEMBER, json={"network": {
             "provider:network_type": "vxlan"}})
         assert resp.status_code == 403
+        assert error_of(resp) == {
+            "type": "PolicyNotAuthorized", "detail": "",
+            "message": "rule:create_network:provider:network_type is disallowed by policy"}
         assert api.counts()["networks"] == 0
 
     def test_exhausted_tenant_types_is_503(self, db_url):
@@ -143,6 +148,7 @@ class TestReadNetwork:
         assert api.get(f"/v2.0/networks/{net['id']}", headers=OTHER).status_code == 200
 
     @pytest.mark.parametrize("attr", PROVIDER)
+    @pytest.mark.sqlite_only
     def test_hidden_provider_attribute_is_refused_as_a_filter_like_an_unknown_one(self, api, attr):
         make_network(api, headers=MEMBER, shared=False)
         make_network(api, shared=True)
@@ -200,6 +206,9 @@ class TestUpdateNetwork:
         net = make_network(api)
         resp = api.put(f"/v2.0/networks/{net['id']}", json={"network": {"mtu": 1500}})
         assert resp.status_code == 400
+        assert error_of(resp) == {
+            "type": "InvalidInput", "detail": "",
+            "message": "Invalid input for operation: Requested MTU is too big, maximum is 1450."}
         assert api.get(f"/v2.0/networks/{net['id']}").json()["network"]["mtu"] == 1450
 
     def test_vlan_id_of_single_segment_network_can_change_and_frees_the_old(self, api):
@@ -220,16 +229,26 @@ class TestUpdateNetwork:
         assert api.get(f"/v2.0/networks/{other['id']}").json()["network"][
             "provider:segmentation_id"] == 150
 
+    UNSUPPORTED_UPDATE_ERRORS = {
+        "provider:network_type": "ProviderUpdateNotSupported",
+        "provider:segmentation_id": "InvalidInput",  # of a geneve network: only VLAN's change
+        "segments": "HTTPBadRequest", "id": "HTTPBadRequest", "status": "HTTPBadRequest",
+        "project_id": "HTTPBadRequest", "bogus": "HTTPBadRequest",
+    }
+
     @pytest.mark.parametrize(
         "attrs",
         [{"provider:network_type": "vxlan"}, {"provider:segmentation_id": 9}, {"segments": []},
          {"id": ZERO_UUID}, {"status": "DOWN"}, {"project_id": "x"}, {"bogus": 1}],
     )
+    @pytest.mark.sqlite_only
     def test_unsupported_update_is_400_and_changes_nothing(self, api, attrs):
         net = make_network(api)
         n_events = len(api.events)
         resp = api.put(f"/v2.0/networks/{net['id']}", json={"network": attrs})
         assert resp.status_code == 400, resp.text
+        (attr,) = attrs
+        assert error_of(resp)["type"] == self.UNSUPPORTED_UPDATE_ERRORS[attr], resp.text
         assert api.get(f"/v2.0/networks/{net['id']}").json()["network"] == net
         assert len(api.events) == n_events
 
@@ -259,7 +278,9 @@ class TestDeleteNetwork:
 
     def test_member_of_another_project_cannot_delete(self, api):
         net = make_network(api, headers=MEMBER)
-        assert api.delete(f"/v2.0/networks/{net['id']}", headers=OTHER).status_code == 404
+        resp = api.delete(f"/v2.0/networks/{net['id']}", headers=OTHER)
+        assert resp.status_code == 404
+        assert error_of(resp)["type"] == "NetworkNotFound"
         assert api.counts()["networks"] == 1
 
     def test_reader_cannot_delete_own_project_network(self, api):
@@ -267,6 +288,8 @@ class TestDeleteNetwork:
         resp = api.delete(f"/v2.0/networks/{net['id']}",
                           headers={"X-Project-Id": "p1", "X-Roles": "reader"})
         assert resp.status_code == 403
+        assert error_of(resp) == {"type": "PolicyNotAuthorized", "detail": "",
+                                  "message": "rule:delete_network is disallowed by policy"}
         assert api.counts()["networks"] == 1
 
 
@@ -280,11 +303,16 @@ class TestCliIntegerStrings:
         assert (net["mtu"], net["provider:segmentation_id"]) == (1400, 210)
 
     @pytest.mark.parametrize("value", [" 210", "+210", "2.1e2", "0x10", "２１０", True, 210.0])
+    @pytest.mark.sqlite_only
     def test_anything_else_is_still_400(self, api, value):
         resp = api.post("/v2.0/networks", json={"network": {
             "provider:network_type": "vlan", "provider:physical_network": "physnet1",
             "provider:segmentation_id": value}})
         assert resp.status_code == 400
+        err = error_of(resp)
+        assert err["type"] == "HTTPBadRequest"
+        assert err["message"].startswith("Invalid input for provider:segmentation_id. Reason: ")
+        assert err["message"].endswith(" is not an integer."), err
         assert api.counts()["networks"] == 0
 
     def test_segment_segmentation_id_stays_a_json_integer(self, api):
@@ -292,6 +320,9 @@ class TestCliIntegerStrings:
         resp = api.post("/v2.0/segments", json={"segment": {
             "network_id": net["id"], "network_type": "vxlan", "segmentation_id": "12"}})
         assert resp.status_code == 400
+        assert error_of(resp) == {
+            "type": "HTTPBadRequest", "detail": "",
+            "message": "Invalid input for segmentation_id. Reason: '12' is not an integer."}
 
 
 class TestControlCharacters:
@@ -304,7 +335,11 @@ class TestControlCharacters:
 
     def test_newline_is_fine_in_a_description_but_not_a_name(self, api):
         assert make_network(api, description="two\nlines")["description"] == "two\nlines"
-        assert api.post("/v2.0/networks", json={"network": {"name": "a\nb"}}).status_code == 400
+        resp = api.post("/v2.0/networks", json={"network": {"name": "a\nb"}})
+        assert resp.status_code == 400
+        assert error_of(resp) == {
+            "type": "HTTPBadRequest", "detail": "",
+            "message": "Invalid input for name. Reason: control characters are not allowed."}
 
     @pytest.mark.parametrize("ident", ["a%00b", "not-an-id", "A" * 300, "%E2%80%AE"])
     def test_path_id_that_cannot_be_an_id_is_404(self, api, ident):
@@ -325,11 +360,6 @@ class TestMtuMinimums:
             "type": "NetworkMTUSubnetConflict", "detail": "",
             "message": f"MTU of {network_id} is not valid, subnet requires a minimum of {minimum}"}
 
-    @staticmethod
-    def post_subnet(api, network_id, cidr):
-        return api.post("/v2.0/subnets", json={"subnet": {
-            "network_id": network_id, "cidr": cidr, "ip_version": 6 if ":" in cidr else 4}})
-
     def test_any_non_negative_mtu_is_taken_at_create(self, api):
         assert [make_network(api, mtu=m)["mtu"] for m in (1, 67, 68, 1279)] == [1, 67, 68, 1279]
         assert make_network(api, mtu=0)["mtu"] == 1450  # 0: the most the segments carry
@@ -337,19 +367,18 @@ class TestMtuMinimums:
     def test_a_subnet_needing_more_than_the_network_carries_is_409(self, api):
         tiny, small = make_network(api, mtu=67), make_network(api, mtu=1279)
         before, n_events = api.counts(), len(api.events)
-        self.conflict(self.post_subnet(api, tiny["id"], "10.0.0.0/24"), tiny["id"], 68)
-        self.conflict(self.post_subnet(api, tiny["id"], "2001:db8::/64"), tiny["id"], 68)
-        self.conflict(self.post_subnet(api, small["id"], "2001:db8::/64"), small["id"], 1280)
+        self.conflict(post_subnet(api, tiny["id"], cidr="10.0.0.0/24"), tiny["id"], 68)
+        self.conflict(post_subnet(api, tiny["id"], cidr="2001:db8::/64"), tiny["id"], 68)
+        self.conflict(post_subnet(api, small["id"], cidr="2001:db8::/64"), small["id"], 1280)
         assert (api.counts(), len(api.events)) == (before, n_events)
         assert api.get("/v2.0/subnets").json()["subnets"] == []
-        assert self.post_subnet(api, small["id"], "10.0.0.0/24").status_code == 201
-        assert self.post_subnet(api, make_network(api, mtu=1280)["id"],
-                                "2001:db8::/64").status_code == 201
+        make_subnet(api, small["id"], cidr="10.0.0.0/24")
+        make_subnet(api, make_network(api, mtu=1280)["id"], cidr="2001:db8::/64")
 
     def test_lowering_the_mtu_below_what_a_subnet_needs_is_409(self, api):
         v4, v6 = make_network(api, mtu=1280), make_network(api, mtu=1280)
-        assert self.post_subnet(api, v4["id"], "10.0.0.0/24").status_code == 201
-        assert self.post_subnet(api, v6["id"], "2001:db8::/64").status_code == 201
+        make_subnet(api, v4["id"], cidr="10.0.0.0/24")
+        make_subnet(api, v6["id"], cidr="2001:db8::/64")
         v4, v6 = (api.get(f"/v2.0/networks/{n['id']}").json()["network"] for n in (v4, v6))
         n_events = len(api.events)
         for net, mtu, minimum in ((v4, 67, 68), (v6, 1279, 1280), (v6, 67, 68),

@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import pytest
 
-from tests.api.test_ports import make_port, make_subnet, row_counts
-from tests.factories import error_of, make_network, make_segment
+from tests.api.test_ports import row_counts
+from tests.factories import error_of, make_network, make_port, make_segment, make_subnet
+
+# Each case is refused before any SQL runs (tests/conftest.py: sqlite_only).
+pytestmark = pytest.mark.sqlite_only
 
 HUGE = "9" * 5000  # int() refuses more than 4300 digits
 COLLECTIONS = [
@@ -61,6 +64,9 @@ class TestIntegersInQueryStrings:
 
 
 class TestIfMatch:
+    PRECONDITION_FAILED = {"type": "PreconditionFailed", "detail": "",
+                           "message": "Precondition failed."}
+
     @pytest.mark.parametrize("revision", [HUGE, "9" * 11, "2147483648", *ODD_DIGITS])
     def test_a_revision_that_is_no_plain_bounded_integer_is_412_and_changes_nothing(
         self, api, revision
@@ -73,11 +79,13 @@ class TestIfMatch:
             put = api.put(f"/v2.0/{collection}/{rid}", json={member: {"name": "changed"}},
                           headers=header)
             assert put.status_code == 412, (collection, put.text)
-            assert error_of(put)["type"] in ("PreconditionFailed", "RevisionNumberConstraintFailed")
+            # Not a revision at all (no bounded integer): no row could match it.
+            assert error_of(put) == self.PRECONDITION_FAILED, (collection, put.text)
             shown = api.get(f"/v2.0/{collection}/{rid}").json()[member]
             assert shown["name"] != "changed"
         delete = api.delete(f"/v2.0/ports/{ids['ports']}", headers=header)
         assert delete.status_code == 412, delete.text
+        assert error_of(delete) == self.PRECONDITION_FAILED
         assert row_counts(api) == before
 
     def test_the_largest_revision_is_a_plain_mismatch(self, api):
@@ -167,6 +175,9 @@ class TestControlCharacters:
         assert port["description"] == "one\n\ttwo\r\n"
         resp = api.post("/v2.0/ports", json={"port": {"network_id": net["id"], "name": "a\tb"}})
         assert resp.status_code == 400
+        assert error_of(resp) == {
+            "type": "HTTPBadRequest", "detail": "",
+            "message": "Invalid input for name. Reason: control characters are not allowed."}
 
     @pytest.mark.parametrize("query", [
         "fixed_ips=ip_address%3D1%00", "fixed_ips=subnet_id%3D%00", "device_id=a%00b",

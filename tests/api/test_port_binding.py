@@ -12,23 +12,27 @@ from tests.api.test_ports import (
     MEMBER,
     OTHER,
     READER,
-    SERVICE,
     ZERO_UUID,
     addresses,
-    make_port,
-    make_subnet,
     port_events,
     post_port,
     put_port,
     refused,
-    report,
     row_counts,
     show_port,
     state,
-    updated,
-    vlan_network,
 )
-from tests.factories import make_network, make_segment
+from tests.factories import (
+    SERVICE,
+    bridges,
+    make_network,
+    make_port,
+    make_segment,
+    make_subnet,
+    make_vlan_network,
+    send_report,
+    update_port,
+)
 
 
 @dataclass
@@ -49,14 +53,14 @@ def first_segment(api, network_id) -> str:
 
 @pytest.fixture
 def routed(api) -> Routed:
-    net = vlan_network(api, "physnet1")["id"]
+    net = make_vlan_network(api)["id"]
     seg1 = first_segment(api, net)
     seg2 = make_segment(api, net, network_type="vlan", physical_network="physnet2")["id"]
-    sub1 = make_subnet(api, net, "10.1.0.0/24", segment_id=seg1)
-    sub2 = make_subnet(api, net, "10.2.0.0/24", segment_id=seg2)
-    report(api, "host-1", "physnet1")
-    report(api, "host-2", "physnet2")
-    report(api, "host-0", "small")
+    sub1 = make_subnet(api, net, cidr="10.1.0.0/24", segment_id=seg1)
+    sub2 = make_subnet(api, net, cidr="10.2.0.0/24", segment_id=seg2)
+    send_report(api, "host-1", bridge_mappings=bridges("physnet1"))
+    send_report(api, "host-2", bridge_mappings=bridges("physnet2"))
+    send_report(api, "host-0", bridge_mappings=bridges("small"))
     api.clear_events()
     return Routed(net, seg1, seg2, sub1, sub2)
 
@@ -123,7 +127,7 @@ class TestRoutedUpdate:
         refused(put_port(api, port["id"], **{"binding:host_id": "host-0"}), 409,
                 "HostNotConnectedToAnySegment")
         assert state(api) == before
-        got = updated(api, port["id"], **{"binding:host_id": "host-2"})
+        got = update_port(api, port["id"], **{"binding:host_id": "host-2"})
         # ip_allocation tells how the port was created: it stays "deferred", as in Neutron.
         assert binding(got) == ("host-2", "ovs", "ACTIVE", "deferred")
         assert [f["subnet_id"] for f in got["fixed_ips"]] == [routed.sub2["id"]]
@@ -138,8 +142,8 @@ class TestRoutedUpdate:
             refused(put_port(api, port["id"], **{"binding:host_id": host}), 409,
                     "HostNotCompatibleWithFixedIps", what=host)
         assert state(api) == before
-        report(api, "host-3", "physnet1", "physnet2")
-        got = updated(api, port["id"], **{"binding:host_id": "host-3"})
+        send_report(api, "host-3", bridge_mappings=bridges("physnet1", "physnet2"))
+        got = update_port(api, port["id"], **{"binding:host_id": "host-3"})
         assert binding(got) == ("host-3", "ovs", "ACTIVE", "immediate")
         assert got["fixed_ips"] == port["fixed_ips"]
 
@@ -152,17 +156,17 @@ class TestRoutedUpdate:
         refused(put_port(api, port["id"], fixed_ips=[held, {"subnet_id": routed.sub2["id"]}]), 400,
                 "FixedIpsSubnetsNotOnSameSegment")
         assert state(api) == before
-        got = updated(api, port["id"], fixed_ips=[held, {"ip_address": "10.1.0.77"}])
+        got = update_port(api, port["id"], fixed_ips=[held, {"ip_address": "10.1.0.77"}])
         assert addresses(got) == sorted([held["ip_address"], "10.1.0.77"],
                                         key=lambda a: int(a.rsplit(".", 1)[1]))
         assert binding(got) == ("host-1", "ovs", "ACTIVE", "immediate")
 
     def test_admin_state_down_takes_a_bound_port_down(self, api, routed):
         port = make_port(api, routed.net, **{"binding:host_id": "host-1"})
-        got = updated(api, port["id"], admin_state_up=False)
+        got = update_port(api, port["id"], admin_state_up=False)
         assert (got["status"], got["binding:vif_type"], got["admin_state_up"]) == (
             "DOWN", "ovs", False)
-        got = updated(api, port["id"], admin_state_up=True)
+        got = update_port(api, port["id"], admin_state_up=True)
         assert (got["status"], got["revision_number"]) == ("ACTIVE", 2)
 
 
@@ -171,7 +175,8 @@ class TestHostReach:
         port = make_port(api, routed.net, **{"binding:host_id": "host-1"})
         other = make_port(api, routed.net, **{"binding:host_id": "host-2"})
         api.clear_events()
-        report(api, "host-1", "physnet2")  # reaches seg2 now, but its address is on seg1
+        # reaches seg2 now, but its address is on seg1
+        send_report(api, "host-1", bridge_mappings=bridges("physnet2"))
         got = show_port(api, port["id"])
         assert (got["binding:vif_type"], got["status"], got["binding:vif_details"],
                 got["revision_number"]) == ("binding_failed", "DOWN", {}, 1)
@@ -180,29 +185,29 @@ class TestHostReach:
             ("port.updated", port["id"], got)]
         assert show_port(api, other["id"]) == other
         api.clear_events()
-        report(api, "host-1", "physnet1")
+        send_report(api, "host-1", bridge_mappings=bridges("physnet1"))
         got = show_port(api, port["id"])
         assert (got["binding:vif_type"], got["status"], got["revision_number"]) == ("ovs", "ACTIVE", 2)
         assert got["binding:vif_details"]
         assert [(e.type, e.resource) for e in port_events(api)] == [("port.updated", got)]
 
     def test_a_port_on_a_network_without_subnets_follows_its_host_too(self, api):
-        net = vlan_network(api, "physnet1")
-        report(api, "host-1", "physnet1")
+        net = make_vlan_network(api)
+        send_report(api, "host-1", bridge_mappings=bridges("physnet1"))
         port = make_port(api, net["id"], **{"binding:host_id": "host-1"})
         assert binding(port) == ("host-1", "ovs", "ACTIVE", "immediate")
-        report(api, "host-1", "physnet2")
+        send_report(api, "host-1", bridge_mappings=bridges("physnet2"))
         assert binding(show_port(api, port["id"])) == ("host-1", "binding_failed", "DOWN", "immediate")
-        report(api, "host-1", "physnet1")
+        send_report(api, "host-1", bridge_mappings=bridges("physnet1"))
         assert binding(show_port(api, port["id"])) == ("host-1", "ovs", "ACTIVE", "immediate")
         assert [e.type for e in port_events(api)] == ["port.created"] + ["port.updated"] * 2
 
 
 class TestInUse:
     def test_a_segment_with_a_bound_port_is_409_segment_in_use(self, api):
-        net = vlan_network(api, "physnet1")
+        net = make_vlan_network(api)
         seg2 = make_segment(api, net["id"], network_type="vlan", physical_network="physnet2")["id"]
-        report(api, "host-2", "physnet2")
+        send_report(api, "host-2", bridge_mappings=bridges("physnet2"))
         port = make_port(api, net["id"], **{"binding:host_id": "host-2"})
         assert port["binding:vif_type"] == "ovs"
         before = state(api)
@@ -234,7 +239,8 @@ class TestPeerRoutes:
         assert subnet(api, routed.sub2["id"])["host_routes"] == [
             {"destination": "10.1.0.0/24", "nexthop": "10.2.0.1"}]
         # A subnet without a gateway routes nowhere, but the others route to it.
-        no_gw = make_subnet(api, routed.net, "10.3.0.0/24", segment_id=routed.seg2, gateway_ip=None)
+        no_gw = make_subnet(api, routed.net, cidr="10.3.0.0/24", segment_id=routed.seg2,
+                            gateway_ip=None)
         assert no_gw["host_routes"] == []
         assert subnet(api, routed.sub1["id"])["host_routes"] == [
             {"destination": "10.2.0.0/24", "nexthop": "10.1.0.1"},
@@ -242,22 +248,22 @@ class TestPeerRoutes:
         # Same-segment subnets and other IP versions are no peers.
         assert subnet(api, routed.sub2["id"])["host_routes"] == [
             {"destination": "10.1.0.0/24", "nexthop": "10.2.0.1"}]
-        v6 = make_subnet(api, routed.net, "2001:db8:1::/64", segment_id=routed.seg1)
+        v6 = make_subnet(api, routed.net, cidr="2001:db8:1::/64", segment_id=routed.seg1)
         assert v6["host_routes"] == []
         assert len(subnet(api, routed.sub2["id"])["host_routes"]) == 1
-        v6b = make_subnet(api, routed.net, "2001:db8:2::/64", segment_id=routed.seg2)
+        v6b = make_subnet(api, routed.net, cidr="2001:db8:2::/64", segment_id=routed.seg2)
         assert v6b["host_routes"] == [{"destination": "2001:db8:1::/64", "nexthop": "2001:db8:2::1"}]
         assert subnet(api, v6["id"])["host_routes"] == [
             {"destination": "2001:db8:2::/64", "nexthop": "2001:db8:1::1"}]
 
     def test_user_routes_come_first_and_a_covering_one_replaces_the_peer_route(self, api):
-        net = vlan_network(api, "physnet1")["id"]
+        net = make_vlan_network(api)["id"]
         seg1 = first_segment(api, net)
         seg2 = make_segment(api, net, network_type="vlan", physical_network="physnet2")["id"]
         user = {"destination": "192.168.0.0/24", "nexthop": "10.1.0.254"}
         covering = {"destination": "10.0.0.0/8", "nexthop": "10.2.0.254"}
-        a = make_subnet(api, net, "10.1.0.0/24", segment_id=seg1, host_routes=[user])
-        b = make_subnet(api, net, "10.2.0.0/24", segment_id=seg2, host_routes=[covering])
+        a = make_subnet(api, net, cidr="10.1.0.0/24", segment_id=seg1, host_routes=[user])
+        b = make_subnet(api, net, cidr="10.2.0.0/24", segment_id=seg2, host_routes=[covering])
         assert b["host_routes"] == [covering]
         assert subnet(api, a["id"])["host_routes"] == [
             user, {"destination": "10.2.0.0/24", "nexthop": "10.1.0.1"}]
@@ -275,13 +281,13 @@ class TestPeerRoutes:
         assert subnet(api, a["id"]) == resp.json()["subnet"]
 
     def test_siblings_are_updated_with_an_event_on_create_and_delete(self, api):
-        net = vlan_network(api, "physnet1")["id"]
+        net = make_vlan_network(api)["id"]
         seg1 = first_segment(api, net)
         seg2 = make_segment(api, net, network_type="vlan", physical_network="physnet2")["id"]
-        a = make_subnet(api, net, "10.1.0.0/24", segment_id=seg1)
+        a = make_subnet(api, net, cidr="10.1.0.0/24", segment_id=seg1)
         assert a["host_routes"] == []
         api.clear_events()
-        b = make_subnet(api, net, "10.2.0.0/24", segment_id=seg2)
+        b = make_subnet(api, net, cidr="10.2.0.0/24", segment_id=seg2)
         shown = subnet(api, a["id"])
         assert shown["host_routes"] == [{"destination": "10.2.0.0/24", "nexthop": "10.1.0.1"}]
         events = [(e.type, e.resource_id) for e in api.events if e.type.startswith("subnet.")]
@@ -300,8 +306,8 @@ class TestPeerRoutes:
 class TestIpAvailability:
     def test_used_and_total_per_network_and_subnet(self, api):
         net = make_network(api, name="n1")
-        s24 = make_subnet(api, net["id"], "10.0.0.0/24", name="a")
-        s8 = make_subnet(api, net["id"], "11.0.0.0/8", name="b")
+        s24 = make_subnet(api, net["id"], cidr="10.0.0.0/24", name="a")
+        s8 = make_subnet(api, net["id"], cidr="11.0.0.0/8", name="b")
         make_port(api, net["id"], fixed_ips=[{"subnet_id": s24["id"]}, {"subnet_id": s8["id"]}])
         make_port(api, net["id"], fixed_ips=[{"subnet_id": s24["id"]}])
         empty = make_network(api, name="n2")
@@ -331,11 +337,11 @@ class TestIpAvailability:
 
     def test_ipv6_totals_are_exact(self, api):
         net = make_network(api)
-        make_subnet(api, net["id"], "2001:db8:1::/64")
+        make_subnet(api, net["id"], cidr="2001:db8:1::/64")
         shown = api.get(f"/v2.0/network-ip-availabilities/{net['id']}").json()[
             "network_ip_availability"]
         assert shown["total_ips"] == 2**64 - 2 > 2**63
-        make_subnet(api, net["id"], "2001:db8:2::/64")
+        make_subnet(api, net["id"], cidr="2001:db8:2::/64")
         resp = api.get(f"/v2.0/network-ip-availabilities/{net['id']}")
         assert resp.status_code == 200, resp.text
         assert resp.json()["network_ip_availability"]["total_ips"] == 2 * (2**64 - 2)
@@ -346,9 +352,9 @@ class TestIpAvailability:
     def test_filters(self, api):
         a = make_network(api, name="a")
         b = make_network(api, name="b", project_id="p7")
-        make_subnet(api, a["id"], "10.0.0.0/24")
-        v6 = make_subnet(api, a["id"], "2001:db8::/64")
-        make_subnet(api, b["id"], "10.0.0.0/24")
+        make_subnet(api, a["id"], cidr="10.0.0.0/24")
+        v6 = make_subnet(api, a["id"], cidr="2001:db8::/64")
+        make_subnet(api, b["id"], cidr="10.0.0.0/24")
 
         def ids(query):
             resp = api.get(f"/v2.0/network-ip-availabilities?{query}")

@@ -5,7 +5,16 @@ from __future__ import annotations
 import ipaddress
 
 from tests.api import test_ports as tp
-from tests.factories import make_network
+from tests.factories import (
+    SERVICE,
+    bridges,
+    make_network,
+    make_port,
+    make_subnet,
+    make_vlan_network,
+    send_report,
+    update_port,
+)
 
 
 def eui64(cidr: str, mac: str) -> str:
@@ -20,9 +29,9 @@ def eui64(cidr: str, mac: str) -> str:
 class TestUpdateMac:
     def test_admin_changes_the_mac_of_an_unbound_port(self, api):
         net = make_network(api)
-        port = tp.make_port(api, net["id"])
+        port = make_port(api, net["id"])
         api.clear_events()
-        got = tp.updated(api, port["id"], mac_address="12:34:56:78:BE:6D")
+        got = update_port(api, port["id"], mac_address="12:34:56:78:BE:6D")
         assert got["mac_address"] == "12:34:56:78:be:6d"
         assert got["revision_number"] == port["revision_number"] + 1
         assert {k: v for k, v in got.items() if k not in ("mac_address", "revision_number",
@@ -32,44 +41,44 @@ class TestUpdateMac:
         assert tp.show_port(api, port["id"]) == got
         assert [(e.type, e.resource) for e in tp.port_events(api)] == [("port.updated", got)]
         # The port's own MAC again (any spelling) is no conflict; nothing else asked for it.
-        again = tp.updated(api, port["id"], mac_address="12-34-56-78-be-6d", description="d")
+        again = update_port(api, port["id"], mac_address="12-34-56-78-be-6d", description="d")
         assert (again["mac_address"], again["description"]) == ("12:34:56:78:be:6d", "d")
         # The old MAC is free on the network again.
-        assert tp.make_port(api, net["id"], mac_address=port["mac_address"])["mac_address"] == (
+        assert make_port(api, net["id"], mac_address=port["mac_address"])["mac_address"] == (
             port["mac_address"])
 
     def test_a_service_may_change_it_too_and_a_failed_binding_does_not_stop_it(self, api):
-        net = tp.vlan_network(api)
-        port = tp.make_port(api, net["id"], **{"binding:host_id": "host-9"})  # reaches nothing
+        net = make_vlan_network(api)
+        port = make_port(api, net["id"], **{"binding:host_id": "host-9"})  # reaches nothing
         assert port["binding:vif_type"] == "binding_failed"
-        got = tp.updated(api, port["id"], headers=tp.SERVICE, mac_address="fa:16:3e:aa:bb:cc")
+        got = update_port(api, port["id"], headers=SERVICE, mac_address="fa:16:3e:aa:bb:cc")
         assert got["mac_address"] == "fa:16:3e:aa:bb:cc"
 
     def test_eui64_addresses_follow_the_new_mac(self, api):
         net = make_network(api)
-        v4 = tp.make_subnet(api, net["id"])
-        slaac = tp.make_subnet(api, net["id"], cidr="2001:db8::/64", ipv6_ra_mode="slaac",
+        v4 = make_subnet(api, net["id"])
+        slaac = make_subnet(api, net["id"], cidr="2001:db8::/64", ipv6_ra_mode="slaac",
                             ipv6_address_mode="slaac")
-        port = tp.make_port(api, net["id"], mac_address="fa:16:3e:00:00:01")
+        port = make_port(api, net["id"], mac_address="fa:16:3e:00:00:01")
         old = {f["subnet_id"]: f["ip_address"] for f in port["fixed_ips"]}
         assert old[slaac["id"]] == eui64(slaac["cidr"], "fa:16:3e:00:00:01")
-        got = tp.updated(api, port["id"], mac_address="fa:16:3e:00:00:02")
+        got = update_port(api, port["id"], mac_address="fa:16:3e:00:00:02")
         assert {f["subnet_id"]: f["ip_address"] for f in got["fixed_ips"]} == {
             v4["id"]: old[v4["id"]], slaac["id"]: eui64(slaac["cidr"], "fa:16:3e:00:00:02")}
         assert tp.row_counts(api)["ip_allocations"] == 2
         # The old EUI-64 address is free: a port given the old MAC derives it again.
-        again = tp.make_port(api, net["id"], mac_address="fa:16:3e:00:00:01")
+        again = make_port(api, net["id"], mac_address="fa:16:3e:00:00:01")
         assert eui64(slaac["cidr"], "fa:16:3e:00:00:01") in [
             f["ip_address"] for f in again["fixed_ips"]]
 
     def test_refused_changes_are_4xx_and_change_nothing(self, api):
-        net = tp.vlan_network(api)
-        tp.report(api, "host-1", "physnet1")
-        port = tp.make_port(api, net["id"])
-        other = tp.make_port(api, net["id"])
-        bound = tp.make_port(api, net["id"], **{"binding:host_id": "host-1"})
+        net = make_vlan_network(api)
+        send_report(api, "host-1", bridge_mappings=bridges("physnet1"))
+        port = make_port(api, net["id"])
+        other = make_port(api, net["id"])
+        bound = make_port(api, net["id"], **{"binding:host_id": "host-1"})
         assert bound["binding:vif_type"] == "ovs"
-        dhcp = tp.make_port(api, net["id"], device_owner="network:dhcp")
+        dhcp = make_port(api, net["id"], device_owner="network:dhcp")
         before = tp.state(api)
         for mac in ("zz:bb:cc:dd:ee:ff", "01:00:5e:00:00:01", "00:00:00:00:00:00", ""):
             tp.refused(tp.put_port(api, port["id"], mac_address=mac), 400, what=mac)
@@ -94,7 +103,7 @@ class TestUpdateMac:
 
     def test_only_admin_or_service_may_change_it(self, api):
         net = make_network(api, headers=tp.MEMBER)
-        port = tp.make_port(api, net["id"], headers=tp.MEMBER)
+        port = make_port(api, net["id"], headers=tp.MEMBER)
         before = tp.state(api)
         resp = tp.put_port(api, port["id"], headers=tp.MEMBER, mac_address="fa:16:3e:12:34:56")
         tp.refused(resp, 403, "PolicyNotAuthorized")

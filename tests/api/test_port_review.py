@@ -10,25 +10,28 @@ from tests.api.test_ports import (
     MEMBER,
     OTHER,
     addresses,
-    make_port,
-    make_subnet,
     port_events,
     post_port,
     put_port,
     refused,
     show_port,
     state,
-    updated,
-    vlan_network,
 )
-from tests.factories import make_network, make_segment
+from tests.factories import (
+    make_network,
+    make_port,
+    make_segment,
+    make_subnet,
+    make_vlan_network,
+    update_port,
+)
 
 SHARED_OWNER = {"X-Project-Id": "p1", "X-Roles": "member,reader"}
 
 
 def shared_network(api) -> dict:
     net = make_network(api, name="shared", shared=True, project_id="p1")
-    make_subnet(api, net["id"], "10.30.0.0/24")
+    make_subnet(api, net["id"], cidr="10.30.0.0/24")
     return net
 
 
@@ -42,12 +45,12 @@ def test_another_projects_member_on_a_shared_network_chooses_no_address(api):
             403, "PolicyNotAuthorized")
     assert state(api) == before
     # Naming the address it holds, or asking for any address of a subnet, is allowed.
-    same = updated(api, port["id"], headers=OTHER,
-                   fixed_ips=[{"ip_address": addresses(port)[0]}])
+    same = update_port(api, port["id"], headers=OTHER,
+                       fixed_ips=[{"ip_address": addresses(port)[0]}])
     assert addresses(same) == addresses(port)
     subnet_id = port["fixed_ips"][0]["subnet_id"]
-    again = updated(api, port["id"], headers=OTHER,
-                    fixed_ips=[{"ip_address": addresses(port)[0]}, {"subnet_id": subnet_id}])
+    again = update_port(api, port["id"], headers=OTHER,
+                        fixed_ips=[{"ip_address": addresses(port)[0]}, {"subnet_id": subnet_id}])
     assert len(addresses(again)) == 2
     # The network's owner may choose.
     mine = make_port(api, net["id"], headers=SHARED_OWNER, fixed_ips=[{"ip_address": "10.30.0.50"}])
@@ -77,7 +80,7 @@ def test_the_service_role_creates_ports(api):
 
 def test_scoped_ipv6_text_is_refused(api):
     net = make_network(api, name="v6")
-    make_subnet(api, net["id"], "2001:db8::/64", ipv6_address_mode="dhcpv6-stateful",
+    make_subnet(api, net["id"], cidr="2001:db8::/64", ipv6_address_mode="dhcpv6-stateful",
                 ipv6_ra_mode="dhcpv6-stateful")
     before = state(api)
     for text in ("2001:db8::1%eth0", "2001:db8::5%1"):
@@ -92,7 +95,7 @@ def test_scoped_ipv6_text_is_refused(api):
 
 def test_null_fixed_ips_is_a_400_on_create_and_update(api):
     net = make_network(api, name="n")
-    make_subnet(api, net["id"], "10.31.0.0/24")
+    make_subnet(api, net["id"], cidr="10.31.0.0/24")
     port = make_port(api, net["id"])
     before = state(api)
     refused(post_port(api, net["id"], fixed_ips=None), 400, "InvalidInput")
@@ -102,13 +105,14 @@ def test_null_fixed_ips_is_a_400_on_create_and_update(api):
 
 def test_slaac_addresses_stay_when_fixed_ips_change(api):
     net = make_network(api, name="dual")
-    v4 = make_subnet(api, net["id"], "10.32.0.0/24")
-    v6 = make_subnet(api, net["id"], "2001:db8:32::/64", ipv6_address_mode="slaac",
+    v4 = make_subnet(api, net["id"], cidr="10.32.0.0/24")
+    v6 = make_subnet(api, net["id"], cidr="2001:db8:32::/64", ipv6_address_mode="slaac",
                      ipv6_ra_mode="slaac")
     port = make_port(api, net["id"])
     eui = [f for f in port["fixed_ips"] if f["subnet_id"] == v6["id"]]
     assert len(eui) == 1
-    got = updated(api, port["id"], fixed_ips=[{"subnet_id": v4["id"], "ip_address": "10.32.0.77"}])
+    got = update_port(api, port["id"],
+                      fixed_ips=[{"subnet_id": v4["id"], "ip_address": "10.32.0.77"}])
     assert got["fixed_ips"] == [{"subnet_id": v4["id"], "ip_address": "10.32.0.77"}, *eui]
 
 
@@ -143,11 +147,11 @@ def test_a_network_with_other_projects_ports_cannot_be_unshared(api):
 def test_an_error_does_not_name_a_host_the_caller_may_not_read(api, routed):  # noqa: F811
     # The routed fixture's hosts (host-1 reaches physnet1, host-2 physnet2), on a routed
     # network of project p1, so that its member may change the port's addresses.
-    net = vlan_network(api, "physnet1", project_id="p1")["id"]
+    net = make_vlan_network(api, project_id="p1")["id"]
     seg1 = first_segment(api, net)
     seg2 = make_segment(api, net, network_type="vlan", physical_network="physnet2")["id"]
-    make_subnet(api, net, "10.41.0.0/24", segment_id=seg1)
-    sub2 = make_subnet(api, net, "10.42.0.0/24", segment_id=seg2)
+    make_subnet(api, net, cidr="10.41.0.0/24", segment_id=seg1)
+    sub2 = make_subnet(api, net, cidr="10.42.0.0/24", segment_id=seg2)
     port = make_port(api, net, project_id="p1", **{"binding:host_id": "host-1"})
     before = state(api)
     err = refused(put_port(api, port["id"], headers=MEMBER, fixed_ips=[{"subnet_id": sub2["id"]}]),

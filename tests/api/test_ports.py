@@ -12,7 +12,18 @@ from datetime import datetime
 from sqlalchemy import text, update
 
 from segmentd.db.models import subnets as subnets_table
-from tests.factories import error_of, make_network
+from tests.api.test_subnets import all_subnets
+from tests.factories import (
+    SERVICE,
+    bridges,
+    error_of,
+    make_network,
+    make_port,
+    make_subnet,
+    make_vlan_network,
+    send_report,
+    update_port,
+)
 
 ZERO_UUID = "00000000-0000-0000-0000-000000000000"
 MEMBER = {"X-Project-Id": "p1", "X-Roles": "member,reader"}
@@ -20,7 +31,6 @@ READER = {"X-Project-Id": "p1", "X-Roles": "reader"}
 OTHER = {"X-Project-Id": "p2", "X-Roles": "member,reader"}
 NOT_YOUR_PROJECT = ("Only a caller allowed to act for other projects may give a project_id "
                     "(or tenant_id) other than its own")
-SERVICE = {"X-Project-Id": "agents", "X-Roles": "service"}
 BINDING_KEYS = {"binding:host_id", "binding:profile", "binding:vif_type", "binding:vif_details"}
 PORT_KEYS = {
     "id", "name", "description", "network_id", "project_id", "tenant_id", "mac_address",
@@ -44,12 +54,6 @@ def post_port(api, network_id, /, *, headers=None, **attrs):
                     headers=headers)
 
 
-def make_port(api, network_id, *, headers=None, **attrs) -> dict:
-    resp = post_port(api, network_id, headers=headers, **attrs)
-    assert resp.status_code == 201, resp.text
-    return resp.json()["port"]
-
-
 def show_port(api, port_id, headers=None) -> dict:
     resp = api.get(f"/v2.0/ports/{port_id}", headers=headers)
     assert resp.status_code == 200, resp.text
@@ -58,32 +62,6 @@ def show_port(api, port_id, headers=None) -> dict:
 
 def put_port(api, port_id, headers=None, **attrs):
     return api.put(f"/v2.0/ports/{port_id}", json={"port": attrs}, headers=headers)
-
-
-def updated(api, port_id, headers=None, **attrs) -> dict:
-    resp = put_port(api, port_id, headers=headers, **attrs)
-    assert resp.status_code == 200, resp.text
-    return resp.json()["port"]
-
-
-def make_subnet(api, network_id, cidr="10.0.0.0/24", **attrs) -> dict:
-    body = {"network_id": network_id, "cidr": cidr, "ip_version": 6 if ":" in cidr else 4, **attrs}
-    resp = api.post("/v2.0/subnets", json={"subnet": body})
-    assert resp.status_code == 201, resp.text
-    return resp.json()["subnet"]
-
-
-def report(api, host: str, *physnets: str) -> None:
-    """A host's Open vSwitch agent reports bridges to `physnets` (its whole reach)."""
-    resp = api.post("/v2.0/host-reports", headers=SERVICE, json={"report": {
-        "host": host, "agent_type": "Open vSwitch agent", "binary": "neutron-openvswitch-agent",
-        "configurations": {"bridge_mappings": {p: f"br-{p}" for p in physnets}}}})
-    assert resp.status_code == 201, resp.text
-
-
-def vlan_network(api, physnet="physnet1", **attrs) -> dict:
-    return make_network(api, **{"provider:network_type": "vlan",
-                                "provider:physical_network": physnet, **attrs})
 
 
 # -- what the tests compare ----------------------------------------------------------------
@@ -96,10 +74,6 @@ def all_ports(api) -> list[dict]:
     resp = api.get("/v2.0/ports?sort_key=id&sort_dir=asc")
     assert resp.status_code == 200, resp.text
     return resp.json()["ports"]
-
-
-def all_subnets(api) -> list[dict]:
-    return api.get("/v2.0/subnets?sort_key=id&sort_dir=asc").json()["subnets"]
 
 
 def row_counts(api) -> dict[str, int]:
@@ -260,7 +234,7 @@ class TestMacAddress:
 class TestAutomaticAddresses:
     def test_a_30_gives_its_one_pool_address_then_is_exhausted(self, api):
         net = make_network(api)
-        sub = make_subnet(api, net["id"], "10.0.0.0/30")
+        sub = make_subnet(api, net["id"], cidr="10.0.0.0/30")
         port = make_port(api, net["id"])
         assert port["fixed_ips"] == [{"subnet_id": sub["id"], "ip_address": "10.0.0.2"}]
         assert port["ip_allocation"] == "immediate"
@@ -272,8 +246,9 @@ class TestAutomaticAddresses:
 
     def test_addresses_come_from_the_pools_never_the_gateway(self, api):
         net = make_network(api)
-        sub = make_subnet(api, net["id"], "10.0.0.0/28", gateway_ip="10.0.0.4", allocation_pools=[
-            {"start": "10.0.0.2", "end": "10.0.0.3"}, {"start": "10.0.0.5", "end": "10.0.0.7"}])
+        sub = make_subnet(api, net["id"], cidr="10.0.0.0/28", gateway_ip="10.0.0.4",
+                          allocation_pools=[{"start": "10.0.0.2", "end": "10.0.0.3"},
+                                            {"start": "10.0.0.5", "end": "10.0.0.7"}])
         ports = [make_port(api, net["id"]) for _ in range(5)]
         assert all([f["subnet_id"] for f in p["fixed_ips"]] == [sub["id"]] for p in ports)
         assert sorted(a for p in ports for a in addresses(p)) == [
@@ -282,8 +257,8 @@ class TestAutomaticAddresses:
 
     def test_first_ipv4_subnet_with_room(self, api):
         net = make_network(api)
-        small = make_subnet(api, net["id"], "10.0.0.0/30")  # one address: 10.0.0.2
-        big = make_subnet(api, net["id"], "10.0.1.0/24")
+        small = make_subnet(api, net["id"], cidr="10.0.0.0/30")  # one address: 10.0.0.2
+        big = make_subnet(api, net["id"], cidr="10.0.1.0/24")
         make_older(api, small["id"])
         first, second = make_port(api, net["id"]), make_port(api, net["id"])
         assert first["fixed_ips"] == [{"subnet_id": small["id"], "ip_address": "10.0.0.2"}]
@@ -291,10 +266,10 @@ class TestAutomaticAddresses:
 
     def test_slaac_and_stateless_subnets_give_the_eui64_address(self, api):
         net = make_network(api)
-        v4 = make_subnet(api, net["id"], "10.0.0.0/24")
-        slaac = make_subnet(api, net["id"], "2001:db8:1::/64", ipv6_ra_mode="slaac",
+        v4 = make_subnet(api, net["id"], cidr="10.0.0.0/24")
+        slaac = make_subnet(api, net["id"], cidr="2001:db8:1::/64", ipv6_ra_mode="slaac",
                             ipv6_address_mode="slaac")
-        stateless = make_subnet(api, net["id"], "2001:db8:2::/64",
+        stateless = make_subnet(api, net["id"], cidr="2001:db8:2::/64",
                                 ipv6_address_mode="dhcpv6-stateless")
         port = make_port(api, net["id"], mac_address="fa:16:3e:12:34:56")
         assert [f["subnet_id"] for f in port["fixed_ips"]] == [v4["id"], slaac["id"], stateless["id"]]
@@ -307,9 +282,9 @@ class TestAutomaticAddresses:
 class TestFixedIps:
     def test_by_subnet_by_address_or_both(self, api):
         net = make_network(api)
-        s1 = make_subnet(api, net["id"], "10.0.0.0/24",
+        s1 = make_subnet(api, net["id"], cidr="10.0.0.0/24",
                          allocation_pools=[{"start": "10.0.0.10", "end": "10.0.0.20"}])
-        s2 = make_subnet(api, net["id"], "10.0.1.0/24")
+        s2 = make_subnet(api, net["id"], cidr="10.0.1.0/24")
         port = make_port(api, net["id"], fixed_ips=[{"subnet_id": s1["id"]}])
         [(sid, ip)] = [(f["subnet_id"], f["ip_address"]) for f in port["fixed_ips"]]
         assert sid == s1["id"] and 10 <= int(ip.rsplit(".", 1)[1]) <= 20
@@ -330,10 +305,10 @@ class TestFixedIps:
 
     def test_refused_fixed_ips_change_nothing(self, api):
         net = make_network(api)
-        s1 = make_subnet(api, net["id"], "10.0.0.0/24")
-        make_subnet(api, net["id"], "10.0.1.0/24")
-        slaac = make_subnet(api, net["id"], "2001:db8::/64", ipv6_address_mode="slaac")
-        foreign = make_subnet(api, make_network(api)["id"], "10.0.0.0/24")
+        s1 = make_subnet(api, net["id"], cidr="10.0.0.0/24")
+        make_subnet(api, net["id"], cidr="10.0.1.0/24")
+        slaac = make_subnet(api, net["id"], cidr="2001:db8::/64", ipv6_address_mode="slaac")
+        foreign = make_subnet(api, make_network(api)["id"], cidr="10.0.0.0/24")
         make_port(api, net["id"], fixed_ips=[{"ip_address": "10.0.0.50"}])
         s1_id = s1["id"]
         cases = [
@@ -370,7 +345,7 @@ class TestUpdatePort:
         attrs = {"name": "b", "description": "new", "device_id": "vm-9",
                  "device_owner": "compute:az1", "binding:vnic_type": "macvtap",
                  "binding:profile": {"a": 1}}
-        got = updated(api, port["id"], **attrs)
+        got = update_port(api, port["id"], **attrs)
         assert {k: got[k] for k in attrs} == attrs
         assert got["revision_number"] == 1
         same = ("id", "mac_address", "fixed_ips", "network_id", "project_id", "created_at",
@@ -400,40 +375,42 @@ class TestUpdatePort:
 
     def test_fixed_ips_replace_the_addresses(self, api):
         net = make_network(api)
-        s1 = make_subnet(api, net["id"], "10.0.0.0/24")
-        s2 = make_subnet(api, net["id"], "10.0.1.0/24")
+        s1 = make_subnet(api, net["id"], cidr="10.0.0.0/24")
+        s2 = make_subnet(api, net["id"], cidr="10.0.1.0/24")
         port = make_port(api, net["id"], fixed_ips=[{"ip_address": "10.0.0.5"},
                                                     {"ip_address": "10.0.0.6"}])
         # A named held address stays; a bare subnet_id keeps one held address of it.
-        got = updated(api, port["id"], fixed_ips=[{"ip_address": "10.0.0.5"},
-                                                  {"subnet_id": s1["id"]}])
+        got = update_port(api, port["id"], fixed_ips=[{"ip_address": "10.0.0.5"},
+                                                      {"subnet_id": s1["id"]}])
         assert addresses(got) == ["10.0.0.5", "10.0.0.6"]
-        got = updated(api, port["id"], fixed_ips=[{"subnet_id": s1["id"], "ip_address": "10.0.0.6"},
-                                                  {"subnet_id": s2["id"], "ip_address": "10.0.1.9"}])
+        got = update_port(api, port["id"],
+                          fixed_ips=[{"subnet_id": s1["id"], "ip_address": "10.0.0.6"},
+                                     {"subnet_id": s2["id"], "ip_address": "10.0.1.9"}])
         assert got["fixed_ips"] == [{"subnet_id": s1["id"], "ip_address": "10.0.0.6"},
                                     {"subnet_id": s2["id"], "ip_address": "10.0.1.9"}]
         assert got["ip_allocation"] == "immediate"
         # 10.0.0.5 was released: another port can take it.
         assert addresses(make_port(api, net["id"], fixed_ips=[{"ip_address": "10.0.0.5"}])) == [
             "10.0.0.5"]
-        got = updated(api, port["id"], fixed_ips=[{"subnet_id": s2["id"]}, {"subnet_id": s2["id"]}])
+        got = update_port(api, port["id"],
+                          fixed_ips=[{"subnet_id": s2["id"]}, {"subnet_id": s2["id"]}])
         assert [f["subnet_id"] for f in got["fixed_ips"]] == [s2["id"], s2["id"]]
         assert "10.0.1.9" in addresses(got)
-        got = updated(api, port["id"], fixed_ips=[])
+        got = update_port(api, port["id"], fixed_ips=[])
         # ip_allocation tells how the port was created; Neutron never rewrites it.
         assert (got["fixed_ips"], got["ip_allocation"]) == ([], "immediate")
         assert row_counts(api)["ip_allocations"] == 1
         assert addresses(make_port(api, net["id"], fixed_ips=[{"ip_address": "10.0.0.6"}])) == [
             "10.0.0.6"]
-        got = updated(api, port["id"], fixed_ips=[{"subnet_id": s1["id"]}])
+        got = update_port(api, port["id"], fixed_ips=[{"subnet_id": s1["id"]}])
         assert got["ip_allocation"] == "immediate" and len(got["fixed_ips"]) == 1
         assert show_port(api, port["id"]) == got
         assert [e.type for e in port_events(api)].count("port.updated") == 5
 
     def test_refused_fixed_ips_update_changes_nothing(self, api):
         net = make_network(api)
-        s1 = make_subnet(api, net["id"], "10.0.0.0/24")
-        foreign = make_subnet(api, make_network(api)["id"], "10.0.0.0/24")
+        s1 = make_subnet(api, net["id"], cidr="10.0.0.0/24")
+        foreign = make_subnet(api, make_network(api)["id"], cidr="10.0.0.0/24")
         make_port(api, net["id"], fixed_ips=[{"ip_address": "10.0.0.50"}])
         held = [{"ip_address": f"10.0.0.{i}"} for i in range(10, 15)]
         port = make_port(api, net["id"], fixed_ips=held)
@@ -541,11 +518,11 @@ class TestDeletes:
 
 class TestListPorts:
     def test_filters(self, api):
-        a = vlan_network(api, "physnet1")
+        a = make_vlan_network(api)
         b = make_network(api)
-        sa = make_subnet(api, a["id"], "10.0.0.0/24")
-        sb = make_subnet(api, b["id"], "10.1.0.0/24")
-        report(api, "host-1", "physnet1")
+        sa = make_subnet(api, a["id"], cidr="10.0.0.0/24")
+        sb = make_subnet(api, b["id"], cidr="10.1.0.0/24")
+        send_report(api, "host-1", bridge_mappings=bridges("physnet1"))
         make_port(api, a["id"], name="p1", device_id="vm-1", device_owner="compute:nova",
                   **{"binding:host_id": "host-1"}, fixed_ips=[{"ip_address": "10.0.0.5"}])
         make_port(api, a["id"], name="p2", device_id="vm-2", device_owner="network:dhcp",
@@ -625,12 +602,12 @@ class TestPolicy:
             refused(put_port(api, port["id"], headers=MEMBER, **attrs), 403, "PolicyNotAuthorized",
                     what=attrs)
         assert state(api) == before
-        got = updated(api, port["id"], headers=MEMBER, name="renamed")
+        got = update_port(api, port["id"], headers=MEMBER, name="renamed")
         assert set(got) == PORT_KEYS - BINDING_KEYS
         # The service role (Nova, agents) binds ports, and reads the binding.
-        report(api, "host-1", "physnet1")
-        got = updated(api, port["id"], headers=SERVICE, **{"binding:host_id": "host-1",
-                                                           "binding:profile": {"a": 1}})
+        send_report(api, "host-1", bridge_mappings=bridges("physnet1"))
+        got = update_port(api, port["id"], headers=SERVICE, **{"binding:host_id": "host-1",
+                                                               "binding:profile": {"a": 1}})
         assert (got["binding:host_id"], got["binding:profile"]) == ("host-1", {"a": 1})
 
     def test_mac_and_address_only_for_admin_or_network_owner(self, api):

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from tests.api.test_ports import make_subnet, row_counts
-from tests.factories import error_of, make_network, make_segment
+from tests.api.test_ports import row_counts
+from tests.factories import error_of, make_network, make_segment, make_subnet
+
+# Rules of the request body, decided before any SQL runs (tests/conftest.py: sqlite_only).
+pytestmark = pytest.mark.sqlite_only
 
 MISMATCH = "'project_id' and 'tenant_id' do not match"
 

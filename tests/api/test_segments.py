@@ -39,8 +39,9 @@ class TestCreateSegment:
     def test_vlan_without_physical_network_records_the_physnet_it_came_from(self, api):
         net = make_network(api)
         seg = make_segment(api, net["id"], network_type="vlan")
-        assert seg["physical_network"] in ("physnet1", "physnet2", "small")
-        assert seg["segmentation_id"] is not None
+        # The configured ranges are tried in order: physnet1's (100-2999) has room.
+        assert seg["physical_network"] == "physnet1"
+        assert 100 <= seg["segmentation_id"] <= 2999
 
     def test_flat_segment_has_no_id_and_one_per_physnet(self, api):
         net = make_network(api)
@@ -93,6 +94,9 @@ class TestCreateSegment:
         resp = api.post("/v2.0/segments", json={"segment": {
             "network_id": net["id"], "network_type": "vxlan", "segmentation_id": 50000}})
         assert resp.status_code == 409
+        assert error_of(resp) == {
+            "type": "TunnelIdInUse", "detail": "",
+            "message": "Unable to create the network. The tunnel ID 50000 is in use."}
 
     def test_exhausted_range_is_503_no_network_available(self, api):
         net = make_network(api)
@@ -156,6 +160,7 @@ class TestCreateSegment:
             ({}, "Required attribute 'network_type' not specified"),
         ],
     )
+    @pytest.mark.sqlite_only
     def test_invalid_attribute_is_400_and_changes_nothing(self, api, attrs, needle):
         net = make_network(api)
         before, n_events = api.counts(), len(api.events)
@@ -168,6 +173,7 @@ class TestCreateSegment:
         ("network_id", "needle"),
         [("not-a-uuid", "'not-a-uuid' is not a valid UUID"), (None, "network_id"), (5, "network_id")],
     )
+    @pytest.mark.sqlite_only
     def test_bad_network_id_is_400(self, api, network_id, needle):
         resp = api.post("/v2.0/segments", json={"segment": {
             "network_id": network_id, "network_type": "vxlan"}})
@@ -178,10 +184,19 @@ class TestCreateSegment:
         "raw",
         [b"{", b"[]", b'{"segment": []}', b'{"segments": {}}', b'{"segment": {}, "x": 1}', b""],
     )
+    @pytest.mark.sqlite_only
     def test_malformed_body_is_400(self, api, raw):
         resp = api.post("/v2.0/segments", content=raw, headers={"Content-Type": "application/json"})
         assert resp.status_code == 400
-        assert error_of(resp)["type"] in ("MalformedRequestBody", "HTTPBadRequest")
+        if raw in (b"{", b""):  # not JSON at all
+            expected = ("MalformedRequestBody", "Malformed request body: Cannot understand JSON.")
+        elif raw == b'{"segments": {}}':
+            expected = ("HTTPBadRequest", "'segments' must be a list of segments")
+        else:  # JSON without the one envelope key holding an object
+            expected = ("HTTPBadRequest",
+                        "Resource body required with the single key 'segment' or 'segments'")
+        err = error_of(resp)
+        assert (err["type"], err["message"]) == expected, raw
 
     def test_member_is_forbidden(self, api):
         net = make_network(api, headers={"X-Project-Id": "p1", "X-Roles": "member"})
@@ -208,10 +223,13 @@ class TestShowSegment:
         assert resp.json() == {"segment": {"name": "n", "id": seg["id"]}}
         assert resp.headers["X-Openstack-Request-Id"].startswith("req-")
 
+    @pytest.mark.sqlite_only
     def test_unknown_field_is_400(self, api):
         seg = make_segment(api, make_network(api)["id"])
         resp = api.get(f"/v2.0/segments/{seg['id']}?fields=hosts")
         assert resp.status_code == 400
+        assert error_of(resp) == {"type": "HTTPBadRequest", "detail": "",
+                                  "message": "['hosts'] is invalid attribute for fields"}
 
     def test_missing_segment_is_404(self, api):
         resp = api.get(f"/v2.0/segments/{ZERO_UUID}")
@@ -233,6 +251,7 @@ class TestUpdateSegment:
     @pytest.mark.parametrize(
         "attr", ["segmentation_id", "network_id", "network_type", "physical_network", "id"]
     )
+    @pytest.mark.sqlite_only
     def test_fixed_attribute_is_400(self, api, attr):
         seg = make_segment(api, make_network(api)["id"])
         n_events = len(api.events)
@@ -260,6 +279,8 @@ class TestUpdateSegment:
     def test_missing_segment_is_404(self, api):
         resp = api.put(f"/v2.0/segments/{ZERO_UUID}", json={"segment": {"name": "x"}})
         assert resp.status_code == 404
+        assert error_of(resp) == {"type": "SegmentNotFound", "detail": "",
+                                  "message": f"Segment {ZERO_UUID} could not be found."}
 
 
 class TestDeleteSegment:
@@ -269,7 +290,9 @@ class TestDeleteSegment:
                            segmentation_id=123)
         assert api.delete(f"/v2.0/segments/{seg['id']}").status_code == 204
         assert api.events[-1].type == "segment.deleted"
-        assert api.get(f"/v2.0/segments/{seg['id']}").status_code == 404
+        gone = api.get(f"/v2.0/segments/{seg['id']}")
+        assert gone.status_code == 404
+        assert error_of(gone)["type"] == "SegmentNotFound"
         again = make_segment(api, net["id"], network_type="vlan", physical_network="physnet1",
                              segmentation_id=123)
         assert again["segmentation_id"] == 123
@@ -285,4 +308,6 @@ class TestDeleteSegment:
         seg = make_segment(api, make_network(api)["id"])
         resp = api.delete(f"/v2.0/segments/{seg['id']}", headers={"If-Match": "revision_number=3"})
         assert resp.status_code == 412
+        assert error_of(resp) == {"type": "RevisionNumberConstraintFailed", "detail": "",
+                                  "message": "Constrained to 3, but current revision is 0"}
         assert api.get(f"/v2.0/segments/{seg['id']}").status_code == 200

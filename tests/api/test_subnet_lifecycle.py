@@ -7,15 +7,14 @@ import pytest
 
 from tests.api.test_ports import (
     OTHER,
-    make_port,
     port_events,
     refused,
     row_counts,
     show_port,
     state,
 )
-from tests.api.test_subnets import make_subnet, post_subnet, put
-from tests.factories import make_network
+from tests.api.test_subnets import post_subnet, put
+from tests.factories import make_network, make_port, make_subnet
 
 
 def subnet_ids(api, query, headers=None) -> list[str]:

@@ -29,6 +29,9 @@ def test_segment_delete_racing_subnet_creates_answers_cleanly(api):
             created = [f.result() for f in creates]
             deleted = deleting.result()
 
+        # Which comes first is the race: the delete before every create (204, and every
+        # create 404) or after at least one (409, the segment keeps what was made). Both
+        # alternatives are pinned down below.
         assert deleted.status_code in (204, 409), deleted.text
         made = [r.json()["subnet"]["id"] for r in created if r.status_code == 201]
         for resp in created:

@@ -11,7 +11,7 @@ from segmentd import backends
 from segmentd.backends.none import NoBackend
 from tests.conftest import build_api, make_settings, wait_until
 from tests.backends.memory import holder
-from tests.factories import error_of
+from tests.factories import error_of, make_vlan_network
 
 ADMIN = {"X-Roles": "admin"}
 
@@ -36,17 +36,9 @@ def status_of(api, network_id: str) -> str:
     return api.get(f"/v2.0/networks/{network_id}").json()["network"]["status"]
 
 
-def vlan_network(api, name: str, vlan: int) -> dict:
-    r = api.post("/v2.0/networks", json={"network": {
-        "name": name, "provider:network_type": "vlan", "provider:physical_network": "physnet1",
-        "provider:segmentation_id": vlan}})
-    assert r.status_code == 201, r.text
-    return r.json()["network"]
-
-
 def test_a_registered_backend_realizes_through_the_dispatcher(memory):
     api, backend = memory
-    net = vlan_network(api, "first", 101)
+    net = make_vlan_network(api, name="first", vlan=101)
     assert net["status"] == "BUILD"  # the answer of a write: not yet applied
     wait_until(lambda: backend.networks.get(net["id"]) == "first", "the network realized")
     wait_until(lambda: status_of(api, net["id"]) == "ACTIVE", "status ACTIVE")
@@ -81,7 +73,7 @@ def test_its_limits_apply_at_api_time(memory):
 def test_a_disconnected_backend_holds_writes_until_it_returns(memory):
     api, backend = memory
     backend.connected = False
-    net = vlan_network(api, "waits", 102)
+    net = make_vlan_network(api, name="waits", vlan=102)
     status = wait_until(
         lambda: (s := api.get("/v2.0/ovn/status", headers=ADMIN).json()["ovn"])
         and s["pending"] and all(p["attempts"] for p in s["pending"]) and s,
@@ -101,7 +93,7 @@ def test_a_disconnected_backend_holds_writes_until_it_returns(memory):
 
 def test_the_drift_worker_repairs_it(memory):
     api, backend = memory
-    kept, changed, lost = (vlan_network(api, n, v) for n, v in
+    kept, changed, lost = (make_vlan_network(api, name=n, vlan=v) for n, v in
                            (("kept", 103), ("changed", 104), ("lost", 105)))
     wait_until(lambda: len(backend.networks) == 3, "three networks realized")
     backend.networks[changed["id"]] = "tampered"
@@ -127,4 +119,8 @@ def test_backend_none_realizes_nothing(api):
     assert isinstance(backend, NoBackend)
     assert backend.target() is None and backend.chassis() is None and not backend.realizes
     assert api.get("/readyz").json() == {"status": "ready", "database": "ok"}
-    assert api.get("/v2.0/ovn/status", headers=ADMIN).status_code == 404
+    resp = api.get("/v2.0/ovn/status", headers=ADMIN)
+    assert resp.status_code == 404
+    assert error_of(resp) == {
+        "type": "OvnBackendNotConfigured", "detail": "",
+        "message": 'This server does not realize networks in OVN (backend is not "ovn").'}

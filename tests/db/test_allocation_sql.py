@@ -10,7 +10,7 @@ import uuid
 from segmentd.db.engine import write_connection
 from segmentd.db.networks import insert_network
 from segmentd.db.segments import insert_segment
-from segmentd.services.common import utcnow
+from segmentd.services.clock import utcnow
 from tests.conftest import run_on
 
 LO, HI = 10, 19  # a ten-ID range

@@ -14,8 +14,8 @@ from segmentd.db import outbox as outbox_rows
 from segmentd.db import realization as rows
 from segmentd.db.engine import make_engine
 from segmentd.services import networks as network_service
-from segmentd.services.common import utcnow
-from segmentd.services.types import TypeRules
+from segmentd.services.clock import utcnow
+from segmentd.services.network_types import TypeRules
 from segmentd.services.uow import unit_of_work
 from tests.conftest import make_settings
 

@@ -21,7 +21,7 @@ from segmentd.errors import DatabaseContention
 from segmentd.services import uow as uow_module
 from segmentd.services.uow import transact
 from tests.conftest import _truncate, run_on
-from tests.db.test_fastpath import NET_A, NET_B, network_row
+from tests.db.test_driver import NET_A, NET_B, network_row
 
 
 @pytest.fixture(params=[pytest.param("pg", marks=pytest.mark.postgresql), "mariadb"])

@@ -9,7 +9,7 @@ from sqlalchemy.exc import IntegrityError
 from segmentd.db.engine import read_connection, snapshot_connection, write_connection
 from segmentd.db.models import networks as n
 from tests.conftest import run_on
-from tests.db.test_fastpath import NET_A, NET_B, network_row
+from tests.db.test_driver import NET_A, NET_B, network_row
 
 COUNT = select(func.count()).select_from(n)
 

@@ -33,9 +33,8 @@ def live_server(request, tmp_path):
     yield from _serve(request, tmp_path, request.param)
 
 
-# The CLI tests start the `openstack` command a dozen times each (about 1.5 s apiece): each
-# runs against one database, PostgreSQL or the embedded SQLite, and the SDK tests (one
-# process) against both.
+# The CLI tests run the `openstack` shell a dozen times each: each runs against one database,
+# PostgreSQL or the embedded SQLite, and the SDK tests against both.
 @pytest.fixture
 def pg_live_server(request, tmp_path):
     yield from _serve(request, tmp_path, "postgresql")

@@ -247,6 +247,23 @@ def database(kind: str, workdir: Path) -> Iterator[str]:
 
 
 @contextmanager
+def two_servers_on_postgresql(request, workdir: Path, config: dict | None = None
+                              ) -> Iterator[tuple[str, list[Server]]]:
+    """(db_url, [server_a, server_b]): one migrated PostgreSQL database, two processes on
+    it, stopped (their logs printed if the test failed) and dropped afterwards."""
+    with database("postgresql", workdir) as db_url:
+        db_upgrade(workdir, db_url)
+        servers = []
+        try:
+            for name in ("a", "b"):
+                servers.append(start_server(workdir, db_url, name=name, migrate=False,
+                                            config=config))
+            yield db_url, servers
+        finally:
+            stop_servers(request, servers)
+
+
+@contextmanager
 def serving(workdir: Path, *, kind: str = "sqlite", name: str = "server",
             config: dict | None = None) -> Iterator[Server]:
     """A `segmentd serve` on a new database of `kind`, stopped and dropped afterwards."""

@@ -10,13 +10,7 @@ import asyncpg
 import httpx
 import pytest
 
-from tests.e2e.server import (
-    E2E_CONFIG,
-    database,
-    db_upgrade,
-    start_server,
-    stop_servers,
-)
+from tests.e2e.server import E2E_CONFIG, two_servers_on_postgresql
 
 pytestmark = [pytest.mark.postgresql, pytest.mark.slow]
 
@@ -27,15 +21,8 @@ TINY_VLANS = range(10, 18)  # vlan_ranges "tiny:10:17": 8 IDs
 @pytest.fixture
 def two_servers(request, tmp_path):
     """(db_url, [server_a, server_b]): one migrated PostgreSQL database, two processes on it."""
-    with database("postgresql", tmp_path) as db_url:
-        db_upgrade(tmp_path, db_url)
-        servers = []
-        try:
-            for name in ("a", "b"):
-                servers.append(start_server(tmp_path, db_url, name=name, migrate=False))
-            yield db_url, servers
-        finally:
-            stop_servers(request, servers)
+    with two_servers_on_postgresql(request, tmp_path) as both:
+        yield both
 
 
 def fire(bodies_and_urls: list[tuple[str, dict]]) -> list[httpx.Response]:

@@ -22,13 +22,7 @@ import httpx
 import orjson
 import pytest
 
-from tests.e2e.server import (
-    E2E_CONFIG,
-    database,
-    db_upgrade,
-    start_server,
-    stop_servers,
-)
+from tests.e2e.server import E2E_CONFIG, two_servers_on_postgresql
 
 pytestmark = [pytest.mark.postgresql, pytest.mark.slow]
 
@@ -52,16 +46,8 @@ SILENT = HOSTS[:3]
 @pytest.fixture
 def two_servers(request, tmp_path):
     """(db_url, [server_a, server_b]): one migrated PostgreSQL database, two processes on it."""
-    with database("postgresql", tmp_path) as db_url:
-        db_upgrade(tmp_path, db_url)
-        servers = []
-        try:
-            for name in ("a", "b"):
-                servers.append(start_server(tmp_path, db_url, name=name, migrate=False,
-                                            config=CONFIG))
-            yield db_url, servers
-        finally:
-            stop_servers(request, servers)
+    with two_servers_on_postgresql(request, tmp_path, CONFIG) as both:
+        yield both
 
 
 # -- what the rules say ----------------------------------------------------------------------

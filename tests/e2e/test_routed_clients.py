@@ -7,6 +7,7 @@ import uuid
 import pytest
 
 from tests.e2e.test_openstack_clients import admin_cli, api_get, sdk_connect
+from tests.factories import error_of
 
 pytestmark = [
     pytest.mark.slow,
@@ -58,7 +59,9 @@ def test_cli_routed_network_subnet_per_segment(pg_live_server):
     cli.ok("subnet", "delete", sub2["id"])
     cli.ok("network", "segment", "delete", seg2)
     cli.ok("network", "delete", net["id"])  # takes its remaining subnet along
-    assert api_get(pg_live_server, f"/v2.0/subnets/{sub1['id']}").status_code == 404
+    gone = api_get(pg_live_server, f"/v2.0/subnets/{sub1['id']}")
+    assert gone.status_code == 404
+    assert error_of(gone)["type"] == "SubnetNotFound"
 
 
 def test_sdk_subnet_lifecycle(live_server):

@@ -12,7 +12,6 @@ import ipaddress
 import json
 import re
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
@@ -28,6 +27,7 @@ from tests.e2e.test_openstack_clients import (
     sdk_connect,
 )
 from tests.e2e.server import BOOTSTRAP_PROJECT, Live
+from tests.factories import report_body
 
 pytestmark = [
     pytest.mark.slow,
@@ -57,9 +57,7 @@ AVAILABILITY_LIST_HEADERS = {"Network ID", "Network Name", "Total IPs", "Used IP
 
 def report(live: Live, host: str, physnet: str) -> None:
     """An Open vSwitch agent on `host` with a bridge on `physnet` (a service-role report)."""
-    body = {"report": {"host": host, "agent_type": "Open vSwitch agent",
-                       "binary": "neutron-openvswitch-agent",
-                       "configurations": {"bridge_mappings": {physnet: "br-ex"}}}}
+    body = report_body(host, bridge_mappings={physnet: "br-ex"})
     resp = httpx.post(f"{live.url}/v2.0/host-reports", json=body,
                       headers={"X-Auth-Token": live.service})
     assert resp.status_code == 201, resp.text
@@ -70,11 +68,9 @@ def report(live: Live, host: str, physnet: str) -> None:
 
 
 def together(*calls):
-    """Run independent client commands side by side (each `openstack` process takes about
-    1.5 s to start); their results in order, the first failure raised."""
-    with ThreadPoolExecutor(len(calls)) as pool:
-        futures = [pool.submit(call) for call in calls]
-        return [f.result() for f in futures]
+    """Independent client commands, one after another (the `openstack` shell runs in this
+    process, which has one stdout and one environment); their results in order."""
+    return [call() for call in calls]
 
 
 def refused(cli: Cli, *args) -> tuple[str, dict]:

@@ -22,6 +22,7 @@ from tests.e2e.test_routed_ports_clients import (
     routed_network,
     together,
 )
+from tests.factories import error_of
 from tests.ovn.conftest import OvnDatabases
 from tests.ovn.test_chassis import add_chassis
 from tests.ovn.test_ports_realize import dhcp, lsp, ports_of
@@ -34,6 +35,9 @@ pytestmark = [
 ]
 
 OWNER = "e2e-routed-ports"
+# The error of a GET of a deleted resource, by collection.
+GONE = {"networks": "NetworkNotFound", "segments": "SegmentNotFound",
+        "subnets": "SubnetNotFound", "ports": "PortNotFound"}
 
 
 @pytest.fixture
@@ -257,6 +261,8 @@ def test_cli_routed_ports_on_ovn_chassis_hosts(ovn_server):
                  f"/v2.0/segments/{seg2}", f"/v2.0/subnets/{sub1['id']}",
                  f"/v2.0/subnets/{sub2['id']}", *(f"/v2.0/ports/{p['id']}"
                                                   for p in (port_a, port_b, deferred))):
-        assert api_get(live, path).status_code == 404, path
+        gone = api_get(live, path)
+        assert gone.status_code == 404, path
+        assert error_of(gone)["type"] == GONE[path.split("/")[2]], path
     empty = {"switches": set(), "ports": set(), "dhcp": set()}
     wait_until(lambda: nb_names(ovn) == empty, "the Northbound DB emptied")

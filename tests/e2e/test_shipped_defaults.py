@@ -17,7 +17,8 @@ pytestmark = pytest.mark.slow
 REQUESTS = 2000
 
 
-def test_sequential_client_at_full_speed_never_sees_a_429(live_server):
+def test_sequential_client_at_full_speed_never_sees_a_429(sqlite_live_server):
+    live_server = sqlite_live_server  # the example config's own database
     with httpx.Client(base_url=live_server.url,
                       headers={"X-Auth-Token": live_server.admin}) as client:
         created = client.post("/v2.0/networks", json={"network": {"name": "sequential"}})

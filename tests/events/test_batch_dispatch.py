@@ -11,10 +11,10 @@ from segmentd.context import RequestContext
 from segmentd.db.engine import make_engine
 from segmentd.db.models import event_deliveries as d
 from segmentd.events.delivery import TargetUnavailable
-from segmentd.workers.dispatcher import Dispatcher, DispatchSettings
 from segmentd.services import networks as network_service
-from segmentd.services.types import TypeRules
+from segmentd.services.network_types import TypeRules
 from segmentd.services.uow import unit_of_work
+from segmentd.workers.dispatcher import Dispatcher, DispatchSettings
 from tests.conftest import make_settings
 
 ADMIN = RequestContext.admin(request_id="req-batch-test")

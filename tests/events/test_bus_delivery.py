@@ -16,7 +16,7 @@ from segmentd.events.bus import Event, EventBus
 from segmentd.events.signing import SignatureError, verify_delivery
 from tests.conftest import build_api, wait_until
 from tests.events.brokers import AMQP_URL
-from tests.factories import make_network
+from tests.factories import error_of, make_network
 
 FAST = {"event_dispatch_interval_seconds": 0.05, "event_retry_base_seconds": 0.1,
         "event_retry_max_seconds": 1.0}
@@ -46,6 +46,10 @@ class TestInProcessBus:
             net = make_network(api, name="seen")
             bad = api.post("/v2.0/networks", json={"network": {"name": "x", "mtu": -1}})
             assert bad.status_code == 400
+            assert error_of(bad) == {
+                "type": "HTTPBadRequest", "detail": "",
+                "message": "Invalid input for mtu. Reason: Input should be greater than or equal "
+                           "to 0."}
             wait_until(lambda: len(got) >= 2, "two events")
             time.sleep(0.2)
             assert [(e.type, e.resource_id, ok) for e, ok in got][:1] == [

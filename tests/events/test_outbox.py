@@ -20,22 +20,18 @@ from segmentd.events import catalog, outbox
 from segmentd.events.bus import Event
 from segmentd.services import networks as network_service
 from segmentd.services.audit import audit_row
-from segmentd.services.common import utcnow
-from segmentd.services.types import TypeRules
+from segmentd.services.clock import utcnow
+from segmentd.services.network_types import TypeRules
 from segmentd.services.uow import unit_of_work
 from tests.conftest import make_settings, run_on
-from tests.factories import error_of, make_network, make_segment
+from tests.factories import error_of, make_network, make_segment, report_body, send_report
 
-SERVICE = {"X-Roles": "service"}
 MEMBER_OF_P1 = {"X-Project-Id": "p1", "X-Roles": "member"}
 COUNTED = ("networks", "segments", "agents", "hosts", "host_reach", "outbox_events")
 
 
-def report(host: str = "h1", **configurations) -> dict:
-    configurations = configurations or {"bridge_mappings": {"physnet1": "br-eth1"},
-                                        "tunnel_types": ["geneve"]}
-    return {"report": {"host": host, "agent_type": "Open vSwitch agent",
-                       "binary": "neutron-openvswitch-agent", "configurations": configurations}}
+# What host h1 reports here: a bridge on physnet1 and the geneve tunnels.
+H1 = {"bridge_mappings": {"physnet1": "br-eth1"}, "tunnel_types": ["geneve"]}
 
 
 def outbox_rows(api) -> list[dict]:
@@ -117,15 +113,13 @@ class TestEachChangeWritesItsEvents:
         net = make_network(api)  # a geneve tenant segment the host will reach
         (seg,) = api.get("/v2.0/segments", params={"network_id": net["id"]}).json()["segments"]
         api.clear_events()
-        resp = api.post("/v2.0/host-reports", json=report(), headers=SERVICE)
-        assert resp.status_code == 201, resp.text
-        agent = resp.json()["agent"]
+        agent = send_report(api, "h1", **H1)
         assert types_of(api) == [("agent.created", agent["id"]), ("host.segments_changed", "h1")]
         change = api.events[1].resource
         assert (change["reason"], change["gained"], change["lost"]) == ("report", [seg["id"]], [])
 
         api.clear_events()  # the same report again is a heartbeat: nothing to publish
-        assert api.post("/v2.0/host-reports", json=report(), headers=SERVICE).status_code == 201
+        send_report(api, "h1", **H1)
         assert api.events == []
 
         resp = api.put(f"/v2.0/agents/{agent['id']}", json={"agent": {"description": "d"}})
@@ -164,7 +158,7 @@ class TestRejectedRequestsWriteNothing:
         resp = api.post("/v2.0/segments", headers=MEMBER_OF_P1,
                         json={"segment": {"network_id": net["id"], "network_type": "geneve"}})
         self._check_unchanged(api, resp, 403, before)
-        resp = api.post("/v2.0/host-reports", json=report())  # admin, not service
+        resp = api.post("/v2.0/host-reports", json=report_body("h1", **H1))  # admin, not service
         self._check_unchanged(api, resp, 403, before)
 
     def test_failure_after_the_network_row_was_written_rolls_back_its_events_too(self, api):

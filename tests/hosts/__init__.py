@@ -1,4 +1,5 @@
-"""Helpers the host tests share: report bodies, callers, segments, and the rows a report touches."""
+"""Helpers the host tests share: callers, segments, and the rows a report touches (report
+bodies and send_report are in tests/factories.py)."""
 
 from __future__ import annotations
 
@@ -8,38 +9,18 @@ from sqlalchemy import select, text, update
 
 from segmentd.db.models import agents as agents_table
 from segmentd.db.models import hosts as hosts_table
-from segmentd.services.common import utcnow
+from segmentd.services.clock import utcnow
 from segmentd.workers.hosts import sweep_expired
-from tests.factories import make_network, make_segment
+from tests.conftest import in_transaction
+from tests.factories import make_network, make_segment, walk
 
-SERVICE = {"X-Roles": "service", "X-Project-Id": "agents"}
 ADMIN = {"X-Roles": "admin", "X-Project-Id": "ops"}
 MEMBER = {"X-Roles": "member,reader", "X-Project-Id": "p1"}
 READER = {"X-Roles": "reader", "X-Project-Id": "p1"}
-OVS = "Open vSwitch agent"
 SRIOV = "NIC Switch agent"
 LINUXBRIDGE = "Linux bridge agent"
 # The tables a host report may write; "nothing written" compares all of them.
 HOST_TABLES = ("hosts", "agents", "host_reach", "outbox_events", "audit_events")
-
-
-def report_body(host: str, agent_type: str = OVS, binary: str = "neutron-openvswitch-agent",
-                **configurations) -> dict:
-    return {"report": {"host": host, "agent_type": agent_type, "binary": binary,
-                       "configurations": configurations}}
-
-
-def send_report(api, host: str, agent_type: str = OVS, *, expect: int = 201,
-                headers=SERVICE, **configurations) -> dict:
-    """POST a report with the given configurations; the agent it answers with."""
-    resp = api.post("/v2.0/host-reports", json=report_body(host, agent_type, **configurations),
-                    headers=headers)
-    assert resp.status_code == expect, resp.text
-    return resp.json().get("agent", resp.json())
-
-
-def bridges(*physnets: str) -> dict[str, str]:
-    return {p: f"br-{p}" for p in physnets}
 
 
 # -- segments (admin through development auth) --------------------------------------------
@@ -55,20 +36,6 @@ def add_segment(api, network_id: str, network_type: str, physnet: str | None = N
     if physnet is not None:
         attrs["physical_network"] = physnet
     return make_segment(api, network_id, **attrs)["id"]
-
-
-def walk(api, url: str, key: str, headers=None) -> tuple[list[dict], int]:
-    """Every item of a paged list, following `next` links; (items, pages)."""
-    items, pages = [], 0
-    while url and pages < 100:
-        resp = api.get(url, headers=headers)
-        assert resp.status_code == 200, resp.text
-        body = resp.json()
-        items += body[key]
-        nxt = [link["href"] for link in body.get(f"{key}_links", []) if link["rel"] == "next"]
-        url = nxt[0].replace("http://testserver", "") if nxt else None
-        pages += 1
-    return items, pages
 
 
 def hosts_of(api, segment_id: str) -> set[str]:
@@ -89,17 +56,6 @@ def host_entry(api, host: str) -> dict | None:
 
 
 # -- rows and events -----------------------------------------------------------------------
-
-def in_transaction(api, work):
-    """Run `await work(conn)` in one committed transaction on the app's engine."""
-    engine = api.client.app.state.runtime.engine
-
-    async def run():
-        async with engine.begin() as conn:
-            return await work(conn)
-
-    return api.client.portal.call(run)
-
 
 def table_rows(api, *, without=()) -> dict[str, list[tuple]]:
     """Every row of the host tables, sorted, leaving out the named columns.

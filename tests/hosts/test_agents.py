@@ -12,22 +12,18 @@ from sqlalchemy import event
 from sqlalchemy.util import await_only
 
 from tests.conftest import build_api
-from tests.factories import error_of
+from tests.factories import OVS, SERVICE, bridges, error_of, send_report
 from tests.hosts import (
     MEMBER,
-    OVS,
     READER,
-    SERVICE,
     SRIOV,
     add_segment,
     agent_row,
     base_network,
-    bridges,
     changes,
     host_entry,
     hosts_of,
     reach_keys,
-    send_report,
     table_rows,
 )
 
@@ -42,10 +38,10 @@ AGENT_KEYS = {
 @pytest.fixture
 def two(api):
     """Two agents on compute-1 and one on compute-2."""
-    ovs = send_report(api, "compute-1", OVS, bridge_mappings=bridges("physnet1"),
+    ovs = send_report(api, "compute-1", agent_type=OVS, bridge_mappings=bridges("physnet1"),
                       tunnel_types=["vxlan"])
-    sriov = send_report(api, "compute-1", SRIOV, device_mappings={"physnet2": ["eth1"]})
-    other = send_report(api, "compute-2", OVS, bridge_mappings=bridges("physnet1"))
+    sriov = send_report(api, "compute-1", agent_type=SRIOV, device_mappings={"physnet2": ["eth1"]})
+    other = send_report(api, "compute-2", agent_type=OVS, bridge_mappings=bridges("physnet1"))
     api.clear_events()
     return ovs, sriov, other
 
@@ -78,8 +74,12 @@ class TestShowAndList:
         rest = api.get(link["href"].replace("http://testserver", "")).json()["agents"]
         assert len(first["agents"]) == 2 and len(rest) == 1
         assert {a["id"] for a in first["agents"] + rest} == {ovs["id"], sriov["id"], other["id"]}
-        assert api.get("/v2.0/agents?fields=secret").status_code == 400
-        assert api.get("/v2.0/agents?configurations=x").status_code == 400
+        for query, message in (
+                ("fields=secret", "['secret'] is invalid attribute for fields"),
+                ("configurations=x", "['configurations'] is invalid attribute for filtering")):
+            resp = api.get(f"/v2.0/agents?{query}")
+            assert resp.status_code == 400
+            assert error_of(resp) == {"type": "HTTPBadRequest", "detail": "", "message": message}
 
     def test_an_unknown_agent_is_404(self, api, two):
         before = unaudited(table_rows(api))
@@ -108,7 +108,8 @@ class TestUpdate:
         assert reach_keys(api, "compute-1") == reach
 
         # A later report keeps what the operator set.
-        send_report(api, "compute-1", OVS, bridge_mappings=bridges("physnet1", "physnet2"))
+        send_report(api, "compute-1", agent_type=OVS,
+                    bridge_mappings=bridges("physnet1", "physnet2"))
         shown = api.get(f"/v2.0/agents/{ovs['id']}").json()["agent"]
         assert (shown["admin_state_up"], shown["description"]) == (False, "rack 7")
 
@@ -152,8 +153,8 @@ class TestDelete:
 
     def test_deleting_an_agent_whose_physnets_others_keep_emits_no_reach_event(self, api, two):
         ovs, _, _ = two
-        send_report(api, "compute-1", "Linux bridge agent", interface_mappings={"physnet1": "e"},
-                    tunnel_types=["vxlan"])
+        send_report(api, "compute-1", agent_type="Linux bridge agent",
+                    interface_mappings={"physnet1": "e"}, tunnel_types=["vxlan"])
         api.clear_events()
         assert api.delete(f"/v2.0/agents/{ovs['id']}").status_code == 204
         assert [e.type for e in api.events] == ["agent.deleted"]
@@ -244,12 +245,13 @@ def test_a_report_committed_while_the_last_agent_is_deleted_survives(api, db_url
     net = base_network(api)
     seg1 = add_segment(api, net["id"], "vlan", "physnet1")
     seg2 = add_segment(api, net["id"], "vlan", "physnet2")
-    old = send_report(api, "compute-1", OVS, bridge_mappings=bridges("physnet1"))
+    old = send_report(api, "compute-1", agent_type=OVS, bridge_mappings=bridges("physnet1"))
     api.clear_events()
     new = {}
 
     def report(other):
-        new.update(send_report(other, "compute-1", SRIOV, device_mappings={"physnet2": ["e1"]}))
+        new.update(send_report(other, "compute-1", agent_type=SRIOV,
+                               device_mappings={"physnet2": ["e1"]}))
 
     assert race_delete(api, db_url, old["id"], report) == 204
     agents = api.get("/v2.0/agents").json()["agents"]
@@ -264,8 +266,8 @@ def test_a_report_committed_while_the_last_agent_is_deleted_survives(api, db_url
 def test_two_deletes_of_one_agent_delete_it_once(api, db_url):
     """The second delete, having read the agent before the first committed, is a 404 and
     emits no second agent.deleted."""
-    agent = send_report(api, "compute-1", OVS, bridge_mappings=bridges("physnet1"))
-    send_report(api, "compute-1", SRIOV, device_mappings={"physnet2": ["eth1"]})
+    agent = send_report(api, "compute-1", agent_type=OVS, bridge_mappings=bridges("physnet1"))
+    send_report(api, "compute-1", agent_type=SRIOV, device_mappings={"physnet2": ["eth1"]})
     api.clear_events()
 
     def delete(other):

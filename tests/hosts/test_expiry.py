@@ -12,8 +12,8 @@ import pytest
 
 from segmentd.workers.hosts import sweep_expired
 from tests.conftest import build_api
+from tests.factories import OVS, bridges, send_report
 from tests.hosts import (
-    OVS,
     SRIOV,
     add_segment,
     age_agent,
@@ -21,13 +21,11 @@ from tests.hosts import (
     agent_row,
     audit_outcomes,
     base_network,
-    bridges,
     changes,
     host_entry,
     hosts_of,
     reach_keys,
     segments_of,
-    send_report,
     sweep,
 )
 
@@ -146,8 +144,9 @@ def test_a_report_before_the_sweep_revives_without_a_reach_event(api, segs):
 
 
 def test_one_silent_agent_expires_alone(api, segs):
-    silent = send_report(api, "compute-1", OVS, bridge_mappings=bridges("physnet1", "physnet2"))
-    send_report(api, "compute-1", SRIOV, device_mappings={"physnet2": ["eth1"]},
+    silent = send_report(api, "compute-1", agent_type=OVS,
+                         bridge_mappings=bridges("physnet1", "physnet2"))
+    send_report(api, "compute-1", agent_type=SRIOV, device_mappings={"physnet2": ["eth1"]},
                 tunnel_types=["vxlan"])
     age_agent(api, silent["id"], PAST_GRACE)  # the host itself still hears from SR-IOV
     api.clear_events()
@@ -164,10 +163,10 @@ def test_one_silent_agent_expires_alone(api, segs):
 
 def test_a_report_drops_what_only_a_silent_agent_gave(api, segs):
     """Reach is the union over live agents: a report settles it even before the sweep."""
-    silent = send_report(api, "compute-1", OVS, bridge_mappings=bridges("physnet1"))
+    silent = send_report(api, "compute-1", agent_type=OVS, bridge_mappings=bridges("physnet1"))
     age_agent(api, silent["id"], PAST_GRACE)
     api.clear_events()
-    send_report(api, "compute-1", SRIOV, device_mappings={"physnet2": ["eth1"]})
+    send_report(api, "compute-1", agent_type=SRIOV, device_mappings={"physnet2": ["eth1"]})
     (change,) = changes(api)
     assert change == {"host": "compute-1", "reason": "report", "physnets": ["physnet2"],
                       "tunnel_types": [], "gained": ids(segs, "vlan2"),
@@ -178,8 +177,8 @@ def test_a_report_drops_what_only_a_silent_agent_gave(api, segs):
 
 
 def test_deleting_an_agent_keeps_nothing_from_a_silent_one(api, segs):
-    live = send_report(api, "compute-1", OVS, bridge_mappings=bridges("physnet1"))
-    silent = send_report(api, "compute-1", SRIOV, device_mappings={"physnet2": ["eth1"]})
+    live = send_report(api, "compute-1", agent_type=OVS, bridge_mappings=bridges("physnet1"))
+    silent = send_report(api, "compute-1", agent_type=SRIOV, device_mappings={"physnet2": ["eth1"]})
     age_agent(api, silent["id"], PAST_GRACE)
     api.clear_events()
     assert api.delete(f"/v2.0/agents/{live['id']}").status_code == 204

@@ -18,24 +18,19 @@ from sqlalchemy import text
 from segmentd.context import RequestContext
 from segmentd.services import hosts as hosts_service
 from segmentd.services import ports as ports_service
-from segmentd.services.hosts import HostClock
+from segmentd.services.clock import HostClock
 from segmentd.services.uow import transact, unit_of_work
 from tests.conftest import run_on
+from tests.factories import make_port, make_vlan_network, report_body, send_report
 
 HELD_SECONDS = 0.5  # how long the port's transaction stays open once the report is sent
 CLOCK = HostClock(75, 300)
-
-
-def _report(host: str) -> dict:
-    return {"host": host, "agent_type": "Open vSwitch agent", "binary": "neutron-openvswitch-agent",
-            "configurations": {"bridge_mappings": {"physnet1": "br-ex"}}}
+BRIDGES = {"bridge_mappings": {"physnet1": "br-ex"}}  # what every host here reports
 
 
 @pytest.mark.parametrize("db_url", ["postgresql", "mariadb"], indirect=True)
 def test_a_first_report_waits_for_a_port_in_flight_and_then_binds_it(api, db_url):
-    net = api.post("/v2.0/networks", json={"network": {
-        "name": "n", "provider:network_type": "vlan", "provider:physical_network": "physnet1",
-        "provider:segmentation_id": 120}}).json()["network"]
+    net = make_vlan_network(api, name="n", vlan=120)
     admin = RequestContext.build("admin-project", {"admin"}, request_id="req-port")
     agent = RequestContext.build("agents", {"service"}, request_id="req-report")
 
@@ -44,7 +39,8 @@ def test_a_first_report_waits_for_a_port_in_flight_and_then_binds_it(api, db_url
             created = await ports_service.create_port(
                 admin, uow, CLOCK, {"network_id": net["id"], "binding:host_id": "newcomer"})
             report = asyncio.create_task(transact(
-                engine, lambda u: hosts_service.apply_report(agent, u, CLOCK, _report("newcomer"))))
+                engine, lambda u: hosts_service.apply_report(
+                    agent, u, CLOCK, report_body("newcomer", **BRIDGES)["report"])))
             await asyncio.sleep(HELD_SECONDS)
             waited = not report.done()
         await report
@@ -67,14 +63,10 @@ def test_a_first_report_waits_for_a_port_in_flight_and_then_binds_it(api, db_url
 
 @pytest.mark.parametrize("db_url", ["postgresql", "mariadb"], indirect=True)
 def test_a_port_for_an_unknown_host_leaves_no_host_behind(api, db_url):
-    net = api.post("/v2.0/networks", json={"network": {
-        "name": "n", "provider:network_type": "vlan", "provider:physical_network": "physnet1",
-        "provider:segmentation_id": 121}}).json()["network"]
-    resp = api.post("/v2.0/ports", json={"port": {"network_id": net["id"],
-                                                  "binding:host_id": "nowhere"}})
-    assert resp.status_code == 201, resp.text
-    port_id = resp.json()["port"]["id"]
-    assert resp.json()["port"]["binding:vif_type"] == "binding_failed"
+    net = make_vlan_network(api, name="n", vlan=121)
+    made = make_port(api, net["id"], **{"binding:host_id": "nowhere"})
+    port_id = made["id"]
+    assert made["binding:vif_type"] == "binding_failed"
 
     async def host_names(engine):
         async with engine.connect() as conn:
@@ -82,9 +74,7 @@ def test_a_port_for_an_unknown_host_leaves_no_host_behind(api, db_url):
 
     assert run_on(db_url, host_names) == []
     # The host's first report afterwards binds the port: its rebinding sees it.
-    resp = api.post("/v2.0/host-reports", json={"report": _report("nowhere")},
-                    headers={"X-Roles": "service", "X-Project-Id": "agents"})
-    assert resp.status_code == 201, resp.text
+    send_report(api, "nowhere", **BRIDGES)
     assert run_on(db_url, host_names) == ["nowhere"]
     port = api.get(f"/v2.0/ports/{port_id}").json()["port"]
     assert (port["binding:vif_type"], port["status"]) == ("ovs", "ACTIVE")
@@ -102,9 +92,7 @@ def test_concurrent_ports_for_unreported_hosts_neither_deadlock_nor_leave_hosts(
     aborts one and it runs again, so the client never sees it. (A locking read of a
     missing host first would have made even two writers of different new hosts deadlock
     on their gap locks, which is why MariaDB inserts first.)"""
-    net = api.post("/v2.0/networks", json={"network": {
-        "name": "n", "provider:network_type": "vlan", "provider:physical_network": "physnet1",
-        "provider:segmentation_id": 122}}).json()["network"]
+    net = make_vlan_network(api, name="n", vlan=122)
     admin = RequestContext.build("admin-project", {"admin"}, request_id="req-ports")
     hosts = ["ghost"] * 8 + [f"ghost-{i}" for i in range(8)]
     caplog.set_level(logging.INFO, logger="segmentd.services.uow")

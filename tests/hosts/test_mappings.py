@@ -6,25 +6,20 @@ from dataclasses import dataclass
 
 import pytest
 
-from tests.factories import error_of, make_network
+from tests.factories import OVS, SERVICE, bridges, error_of, make_network, send_report, walk
 from tests.hosts import (
     LINUXBRIDGE,
     MEMBER,
-    OVS,
     READER,
-    SERVICE,
     SRIOV,
     add_segment,
     base_network,
-    bridges,
     changes,
     host_entry,
     hosts_of,
     reach_keys,
     segments_of,
-    send_report,
     table_rows,
-    walk,
 )
 
 
@@ -124,10 +119,10 @@ class TestReachRules:
         assert hosts_of(api, seg) == {"geneve-host"}
 
     def test_a_host_reaches_the_union_of_its_agents(self, api, world):
-        send_report(api, "compute-1", OVS, bridge_mappings=bridges("physnet1"),
+        send_report(api, "compute-1", agent_type=OVS, bridge_mappings=bridges("physnet1"),
                     tunnel_types=["vxlan"])
-        send_report(api, "compute-1", SRIOV, device_mappings={"physnet2": ["eth3"]})
-        send_report(api, "compute-1", LINUXBRIDGE, interface_mappings={"rack3": "eth4"})
+        send_report(api, "compute-1", agent_type=SRIOV, device_mappings={"physnet2": ["eth3"]})
+        send_report(api, "compute-1", agent_type=LINUXBRIDGE, interface_mappings={"rack3": "eth4"})
         expected = world.physnet1 | world.physnet2 | world.vxlan | world.on("flat_rack3")
         assert_reach(api, world, "compute-1", expected)
         entry = host_entry(api, "compute-1")
@@ -157,10 +152,11 @@ class TestReachEvents:
         assert events[1].project_id is None
 
     def test_a_physnet_another_agent_still_reports_is_not_lost(self, api, world):
-        send_report(api, "compute-1", OVS, bridge_mappings=bridges("physnet1", "physnet2"))
-        send_report(api, "compute-1", SRIOV, device_mappings={"physnet2": ["eth1"]})
+        send_report(api, "compute-1", agent_type=OVS,
+                    bridge_mappings=bridges("physnet1", "physnet2"))
+        send_report(api, "compute-1", agent_type=SRIOV, device_mappings={"physnet2": ["eth1"]})
         api.clear_events()
-        send_report(api, "compute-1", OVS, bridge_mappings=bridges("physnet1"))
+        send_report(api, "compute-1", agent_type=OVS, bridge_mappings=bridges("physnet1"))
         assert [e.type for e in api.events] == ["agent.updated"]  # the host's reach is unchanged
         assert_reach(api, world, "compute-1", world.physnet1 | world.physnet2)
 
@@ -186,10 +182,10 @@ class TestReachEvents:
 
 class TestAgentDelete:
     def test_deleting_one_of_two_agents_loses_only_what_it_alone_reported(self, api, world):
-        ovs = send_report(api, "compute-1", OVS, bridge_mappings=bridges("physnet1", "physnet2"),
-                          tunnel_types=["vxlan"])
-        sriov = send_report(api, "compute-1", SRIOV, device_mappings={"physnet2": ["eth1"]},
-                            tunnel_types=["geneve"])
+        ovs = send_report(api, "compute-1", agent_type=OVS,
+                          bridge_mappings=bridges("physnet1", "physnet2"), tunnel_types=["vxlan"])
+        sriov = send_report(api, "compute-1", agent_type=SRIOV,
+                            device_mappings={"physnet2": ["eth1"]}, tunnel_types=["geneve"])
         api.clear_events()
 
         assert api.delete(f"/v2.0/agents/{ovs['id']}").status_code == 204
@@ -319,9 +315,15 @@ class TestPaging:
         assert body["hosts"] == [{"host": "compute-a"}]
         picked = api.get("/v2.0/hosts?host=compute-c&host=compute-e&fields=host").json()
         assert picked == {"hosts": [{"host": "compute-c"}, {"host": "compute-e"}]}
-        for query in ("fields=password", "physnets=physnet1", "alive=true",
-                      "sort_key=segment_count&sort_dir=asc"):
-            assert api.get(f"/v2.0/hosts?{query}").status_code == 400, query
+        for query, message in (
+                ("fields=password", "['password'] is invalid attribute for fields"),
+                ("physnets=physnet1", "['physnets'] is invalid attribute for filtering"),
+                ("alive=true", "['alive'] is invalid attribute for filtering"),
+                ("sort_key=segment_count&sort_dir=asc",
+                 "['segment_count'] is invalid attribute for sort_keys")):
+            resp = api.get(f"/v2.0/hosts?{query}")
+            assert resp.status_code == 400, query
+            assert error_of(resp) == {"type": "HTTPBadRequest", "detail": "", "message": message}
 
         before = table_rows(api)
         for value in ("' OR 1=1 --", "compute-a'; DROP TABLE hosts; --", "%", "*", "x" * 300,
@@ -331,11 +333,15 @@ class TestPaging:
             assert resp.status_code == 200, (value, resp.text)
             assert [h["host"] for h in resp.json()["hosts"]] == sorted(self.HOSTS)
             resp = api.get(f"/v2.0/segments/{many.flat1}/hosts", params={"marker": value})
-            assert resp.status_code == 200 and len(resp.json()["hosts"]) == len(self.HOSTS)
+            assert resp.status_code == 200, (value, resp.text)
+            assert [h["host"] for h in resp.json()["hosts"]] == sorted(self.HOSTS)
             resp = api.get("/v2.0/hosts", params={"host": value})
-            assert resp.status_code in (200, 400), (value, resp.text)
-            if resp.status_code == 200:
-                assert resp.json() == {"hosts": []}
+            if len(value) > 255 or "\x00" in value:  # no host name can be that
+                assert resp.status_code == 400, (value, resp.text)
+                assert error_of(resp) == {"type": "HTTPBadRequest", "detail": "",
+                                          "message": "Invalid filter value for host"}
+            else:  # a filter that matches nothing
+                assert (resp.status_code, resp.json()) == (200, {"hosts": []}), value
         assert table_rows(api) == before
 
 

@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy import text
 
 from tests.conftest import _truncate, build_api, wait_until
-from tests.factories import error_of, make_network, make_segment
-from tests.hosts import age_host, bridges, send_report, sweep
+from tests.factories import bridges, error_of, make_network, make_segment, send_report
+from tests.hosts import age_host, sweep
 from tests.ovn.test_realize import OWNER
 
 ADMIN = {"X-Roles": "admin"}

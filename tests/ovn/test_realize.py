@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import build_api, wait_until
+from tests.factories import make_vlan_network
 from tests.ovn.conftest import OvnDatabases
 
 OWNER = "segmentd-test"
@@ -31,11 +32,8 @@ def port(ovn_dbs, segment_id):
 
 
 def create_vlan_network(api, name="rack1", physnet="physnet1", vlan=101):
-    r = api.client.post("/v2.0/networks", json={"network": {
-        "name": name, "provider:network_type": "vlan",
-        "provider:physical_network": physnet, "provider:segmentation_id": vlan}})
-    assert r.status_code == 201, r.text
-    net = r.json()["network"]
+    """(network, its one segment): a VLAN network, as the OVN tests make them."""
+    net = make_vlan_network(api, name=name, physnet=physnet, vlan=vlan)
     segs = api.client.get(f"/v2.0/segments?network_id={net['id']}").json()["segments"]
     return net, segs[0]
 
@@ -83,7 +81,8 @@ def test_rename_delete_segment_and_delete_network_mirror(ovn_api, ovn_dbs):
 
     assert ovn_api.client.delete(f"/v2.0/segments/{flat['id']}").status_code == 204
     wait_until(lambda: port(ovn_dbs, flat["id"]) is None, "the flat port's removal")
-    assert port(ovn_dbs, first["id"]) is not None  # the other segment's port stays
+    stays = port(ovn_dbs, first["id"])  # the other segment's port stays
+    assert (stays["type"], stays["tag_request"]) == ("localnet", 102)
 
     assert ovn_api.client.delete(f"/v2.0/networks/{net['id']}").status_code == 204
     wait_until(lambda: switch(ovn_dbs, net["id"]) is None, "the switch's removal")
@@ -109,14 +108,14 @@ def test_rows_without_the_owner_marker_are_never_touched(ovn_api, ovn_dbs):
                   "external_ids:segmentd\\:owner=someone-else")
     ovn_dbs.nbctl("set", "Logical_Switch_Port", f"provnet-{seg['id']}",
                   "external_ids:segmentd\\:owner=someone-else")
+    foreign = switch(ovn_dbs, net["id"]), port(ovn_dbs, seg["id"])
+    assert foreign[0]["external_ids"]["neutron:network_name"] == "rack1"
     assert ovn_api.client.put(f"/v2.0/networks/{net['id']}",
                               json={"network": {"name": "changed"}}).status_code == 200
     assert ovn_api.client.delete(f"/v2.0/networks/{net['id']}").status_code == 204
     # Both events are delivered (nothing left pending), and the foreign rows are unchanged.
     wait_until(lambda: not pending_ovn_deliveries(ovn_api), "the events' delivery")
-    ls = switch(ovn_dbs, net["id"])
-    assert ls is not None and ls["external_ids"]["neutron:network_name"] == "rack1"
-    assert port(ovn_dbs, seg["id"]) is not None
+    assert (switch(ovn_dbs, net["id"]), port(ovn_dbs, seg["id"])) == foreign
 
 
 def pending_ovn_deliveries(api) -> int:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from tests.api.test_health import metric_samples
 from tests.conftest import build_api, wait_until
+from tests.factories import error_of
 from tests.ovn.conftest import OvnDatabases
 from tests.ovn.test_realize import OWNER, create_vlan_network, port, switch
 
@@ -84,7 +85,10 @@ def test_status_endpoint_needs_admin(db_url, ovn_dbs):
                     ovn={"nb_connection": ovn_dbs.remote, "owner": OWNER, "timeout_seconds": 5})
     with api.client:
         member = {"X-Roles": "member", "X-Project-Id": "p1"}
-        assert api.get("/v2.0/ovn/status", headers=member).status_code == 403
+        refused = api.get("/v2.0/ovn/status", headers=member)
+        assert refused.status_code == 403
+        assert error_of(refused) == {"type": "PolicyNotAuthorized", "detail": "",
+                                     "message": "rule:get_ovn_status is disallowed by policy"}
         net, _ = create_vlan_network(api, vlan=301)
         wait_until(lambda: status_of(api, net["id"]) == "ACTIVE", "realized")
         # A member sees the status of its own network the same way.

@@ -4,20 +4,23 @@ port's new MAC (with its new EUI-64 address) reaches its LSP; no drift is left."
 
 from __future__ import annotations
 
+import pytest
+
 from tests.conftest import wait_until
+from tests.factories import make_port, make_subnet, update_port
 from tests.ovn.test_drift import sync
 from tests.ovn.test_ports_realize import (
     addresses_of,
     at_revision,
     dhcp,
     lsp,
-    make_port,
-    make_subnet,
     ovn_api,  # noqa: F401  (the fixture)
-    put_port,
     settled,
 )
 from tests.ovn.test_realize import create_vlan_network, switch
+
+# As in test_ports_realize.py: what the backend writes does not depend on the database.
+pytestmark = pytest.mark.sqlite_only
 
 
 def network(api, network_id) -> dict:
@@ -28,8 +31,8 @@ def network(api, network_id) -> dict:
 
 def test_subnet_changes_and_a_new_mac_are_realized_without_drift(ovn_api, ovn_dbs, db_url):
     net, _ = create_vlan_network(ovn_api, name="followups", vlan=421)
-    v4 = make_subnet(ovn_api, net["id"], "10.61.0.0/24")
-    v6 = make_subnet(ovn_api, net["id"], "2001:db8:61::/64", ipv6_ra_mode="dhcpv6-stateless",
+    v4 = make_subnet(ovn_api, net["id"], cidr="10.61.0.0/24")
+    v6 = make_subnet(ovn_api, net["id"], cidr="2001:db8:61::/64", ipv6_ra_mode="dhcpv6-stateless",
                      ipv6_address_mode="dhcpv6-stateless")
     revision = network(ovn_api, net["id"])["revision_number"]
     assert revision == net["revision_number"] + 2
@@ -41,7 +44,7 @@ def test_subnet_changes_and_a_new_mac_are_realized_without_drift(ovn_api, ovn_db
     v6_options = wait_until(lambda: dhcp(ovn_dbs, v6["id"]), "the stateless subnet's row")
     assert row["dhcpv6_options"] == v6_options["_uuid"]
 
-    port = put_port(ovn_api, port["id"], mac_address="fa:16:3e:61:00:01")
+    port = update_port(ovn_api, port["id"], mac_address="fa:16:3e:61:00:01")
     row = at_revision(lambda: lsp(ovn_dbs, port["id"]), port["revision_number"], "the LSP")
     assert row["addresses"] == addresses_of(port)
     assert row["port_security"] == addresses_of(port)

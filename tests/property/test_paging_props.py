@@ -8,8 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import build_api
-from tests.factories import follow, make_network, make_segment
-from tests.hosts import bridges, send_report
+from tests.factories import bridges, follow, make_network, make_segment, send_report
 
 ADMIN = {"X-Project-Id": "ops", "X-Roles": "admin"}
 MEMBER = {"X-Project-Id": "p1", "X-Roles": "member"}

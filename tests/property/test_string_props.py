@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from segmentd.db import migrate
+from segmentd.inputs import CONTROL, CONTROL_IN_TEXT
 from tests.conftest import build_api, create_pg_database, drop_pg_database
 from tests.factories import error_of, make_network
 
@@ -59,10 +60,16 @@ def test_any_name_description_or_flat_physnet_is_stored_exactly_or_refused_with_
             body = {"network_id": net["id"], "network_type": "flat", "name": name,
                     "description": description, "physical_network": physnet}
             resp = api.post("/v2.0/segments", json={"segment": body})
-            assert resp.status_code in (201, 400), (body, resp.status_code, resp.text)
-            if resp.status_code == 400:
-                error_of(resp)
+            # Refused exactly when a string breaks the body rules: a control character (the
+            # description may hold tab and newlines) or an empty physnet. Every drawn string
+            # is shorter than any length limit, and any physnet may be flat ("*").
+            refused = (CONTROL.search(name) or CONTROL_IN_TEXT.search(description)
+                       or CONTROL.search(physnet) or physnet == "")
+            if refused:
+                assert resp.status_code == 400, (body, resp.status_code, resp.text)
+                assert error_of(resp)["type"] == "HTTPBadRequest", (body, resp.text)
                 return
+            assert resp.status_code == 201, (body, resp.status_code, resp.text)
             seg = resp.json()["segment"]
             shown = api.get(f"/v2.0/segments/{seg['id']}").json()["segment"]
             assert (shown["name"], shown["description"], shown["physical_network"]) == (

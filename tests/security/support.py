@@ -1,4 +1,5 @@
-"""Shared by the security tests: token-mode apps, tokens issued in-process, the segmentd CLI."""
+"""Shared by the security tests: token-mode apps, tokens revoked, expired and read in-process,
+the segmentd CLI (tests/factories.py issues tokens)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,8 @@ from sqlalchemy import select, update
 
 from segmentd.db.models import tokens as tokens_table
 from segmentd.services import tokens
-from segmentd.services.common import utcnow
-from tests.conftest import Api, build_api
+from segmentd.services.clock import utcnow
+from tests.conftest import Api, build_api, in_transaction
 from tests.e2e.server import clean_env, segmentd  # noqa: F401 (used by the security tests)
 
 # Validation results are not cached, so a revocation or an expiry shows at once. The
@@ -25,24 +26,6 @@ def token_api(db_url: str, **overrides) -> Api:
 
 def auth(secret: str) -> dict[str, str]:
     return {"X-Auth-Token": secret}
-
-
-def in_transaction(api: Api, work):
-    """Run `await work(conn)` in one transaction on the app's own engine."""
-    engine = api.client.app.state.runtime.engine
-
-    async def run():
-        async with engine.begin() as conn:
-            return await work(conn)
-
-    return api.client.portal.call(run)
-
-
-def issue_token(api: Api, project: str, roles, **kwargs) -> tuple[str, dict]:
-    """(secret, row) of a new token, as `segmentd token create` makes it."""
-    return in_transaction(
-        api, lambda conn: tokens.create_token(conn, project_id=project, roles=list(roles), **kwargs)
-    )
 
 
 def revoke_token(api: Api, id_or_name: str) -> None:

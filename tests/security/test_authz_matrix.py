@@ -22,12 +22,11 @@ from sqlalchemy import text
 from segmentd.app import create_app
 from segmentd.services.tokens import hash_token
 from tests.conftest import make_settings
-from tests.factories import error_of
+from tests.factories import error_of, issue_token, report_body
 from tests.security.support import (
     TOKEN_MODE,
     auth,
     expire_token,
-    issue_token,
     revoke_token,
     token_api,
 )
@@ -220,9 +219,7 @@ def request_body(method: str, path: str, fx: dict) -> dict | None:
 
 def host_report(host: str) -> dict:
     """An agent on `host` reaching geneve: the fixture network's tenant segment."""
-    return {"report": {"host": host, "agent_type": "Open vSwitch agent",
-                       "binary": "neutron-openvswitch-agent",
-                       "configurations": {"tunnel_types": ["geneve"]}}}
+    return report_body(host, tunnel_types=["geneve"])
 
 
 def subscription_body(name: str) -> dict:
@@ -414,6 +411,7 @@ def check_cell(api, creds, principal, method, path, fx) -> tuple[list[str], bool
 
 
 @pytest.mark.parametrize("principal", PRINCIPALS)
+@pytest.mark.sqlite_only
 def test_route_matrix(db_url, principal):
     """Every served route, as `principal`, against the fixture objects (see make_objects)."""
     api = token_api(db_url, **HOOK_SETTINGS)
@@ -470,7 +468,8 @@ def test_provider_attributes_are_admin_only_to_read_write_and_filter(db_url):
         shown = api.get(net_url, headers=member).json()["network"]
         assert not set(shown) & {*PROVIDER, "segments"}, shown
         listed = api.get("/v2.0/networks", headers=member).json()["networks"]
-        assert listed and all(not set(n) & {*PROVIDER, "segments"} for n in listed)
+        assert [n["id"] for n in listed] == [fx["network"]["id"]]
+        assert not set(listed[0]) & {*PROVIDER, "segments"}, listed
         assert set(PROVIDER) <= set(api.get(net_url, headers=admin).json()["network"])
 
         counts, before = api.counts(), snapshot(api, admin, fx)
@@ -479,12 +478,18 @@ def test_provider_attributes_are_admin_only_to_read_write_and_filter(db_url):
             "name": "vlan", "provider:network_type": "vlan",
             "provider:physical_network": "physnet1"}})
         assert create.status_code == 403, create.text
+        assert error_of(create)["message"] == (
+            "rule:create_network:provider:network_type is disallowed by policy")
         with_segments = api.post("/v2.0/networks", headers=member, json={"network": {
             "name": "multi", "segments": [{"provider:network_type": "geneve"}]}})
         assert with_segments.status_code == 403, with_segments.text
+        assert error_of(with_segments)["message"] == (
+            "rule:create_network:segments is disallowed by policy")
         move = api.put(net_url, headers=member,
                        json={"network": {"provider:segmentation_id": 7}})
         assert move.status_code == 403, move.text
+        assert error_of(move)["message"] == (
+            "rule:update_network:provider:segmentation_id is disallowed by policy")
         assert api.counts() == counts and api.events == [] and snapshot(api, admin, fx) == before
 
         for attr in PROVIDER:
@@ -503,12 +508,20 @@ def test_non_admins_may_not_share_or_create_for_another_project(db_url):
         shared = api.post("/v2.0/networks", headers=member,
                           json={"network": {"name": "s", "shared": True}})
         assert shared.status_code == 403, shared.text
+        assert error_of(shared) == {"type": "PolicyNotAuthorized", "detail": "",
+                                    "message": "rule:create_network:shared is disallowed by policy"}
         foreign = api.post("/v2.0/networks", headers=member,
                            json={"network": {"name": "f", "project_id": OTHER}})
         assert foreign.status_code == 400, foreign.text
+        assert error_of(foreign) == {
+            "type": "HTTPBadRequest", "detail": "",
+            "message": "Only a caller allowed to act for other projects may give a project_id "
+                       "(or tenant_id) other than its own"}
         share = api.put(f"/v2.0/networks/{fx['network']['id']}", headers=member,
                         json={"network": {"shared": True}})
         assert share.status_code == 403, share.text
+        assert error_of(share) == {"type": "PolicyNotAuthorized", "detail": "",
+                                   "message": "rule:update_network:shared is disallowed by policy"}
         assert api.counts() == counts
         # Once the admin shares it, the other project reads it but still may not change it.
         assert api.put(f"/v2.0/networks/{fx['network']['id']}", headers=admin,
@@ -518,7 +531,11 @@ def test_non_admins_may_not_share_or_create_for_another_project(db_url):
         rename = api.put(f"/v2.0/networks/{fx['network']['id']}", headers=other,
                          json={"network": {"name": "mine"}})
         assert rename.status_code == 403, rename.text
-        assert api.get(f"/v2.0/segments/{fx['segment']['id']}", headers=other).status_code == 404
+        assert error_of(rename) == {"type": "PolicyNotAuthorized", "detail": "",
+                                    "message": "rule:update_network is disallowed by policy"}
+        hidden = api.get(f"/v2.0/segments/{fx['segment']['id']}", headers=other)
+        assert hidden.status_code == 404
+        assert error_of(hidden)["type"] == "SegmentNotFound"
 
 
 def test_development_headers_are_ignored_in_token_mode(db_url):
@@ -529,14 +546,18 @@ def test_development_headers_are_ignored_in_token_mode(db_url):
         fx = make_objects(api, creds["admin"])
         claims = {"X-Project-Id": OTHER, "X-Roles": "admin,member,reader", "X-Host": "h1"}
         member = {**creds["member_of_p1"], **claims}
-        assert api.get(f"/v2.0/segments/{fx['segment']['id']}", headers=member).status_code == 404
+        hidden = api.get(f"/v2.0/segments/{fx['segment']['id']}", headers=member)
+        assert hidden.status_code == 404
+        assert error_of(hidden)["type"] == "SegmentNotFound"
         shown = api.get(f"/v2.0/networks/{fx['network']['id']}", headers=member)
         assert shown.status_code == 200 and "provider:network_type" not in shown.json()["network"]
         made = api.post("/v2.0/networks", json={"network": {"name": "n"}}, headers=member)
         assert made.status_code == 201 and made.json()["network"]["project_id"] == OWNER
         assert api.get("/v2.0/audit-events", headers=member).json() == {"audit_events": []}
         for headers in (claims, {**claims, "X-Auth-Token": ""}):
-            assert api.get("/v2.0/networks", headers=headers).status_code == 401
+            refused = api.get("/v2.0/networks", headers=headers)
+            assert refused.status_code == 401
+            assert error_of(refused)["type"] == "NotAuthenticated"
 
 
 def test_a_hidden_network_as_marker_reveals_nothing_of_its_place_in_the_order(db_url):
@@ -574,3 +595,6 @@ def test_service_role_reads_networks_of_every_project(db_url):
                               json={"network": {"name": "x"}} if method == "PUT" else None,
                               headers=service)
             assert got.status_code == 403, got.text
+            action = "update_network" if method == "PUT" else "delete_network"
+            assert error_of(got) == {"type": "PolicyNotAuthorized", "detail": "",
+                                     "message": f"rule:{action} is disallowed by policy"}

@@ -13,8 +13,8 @@ import yaml
 
 from segmentd.auth.policy import Policy, check
 from segmentd.context import RequestContext
-from tests.factories import error_of
-from tests.security.support import auth, issue_token, segmentd, token_api
+from tests.factories import error_of, issue_token
+from tests.security.support import auth, segmentd, token_api
 from tests.security.test_authz_matrix import (
     FIXTURE_HOST,
     HOOK_SETTINGS,
@@ -94,6 +94,7 @@ def attacks(fx: dict) -> list[tuple[str, str, dict | None, int, str]]:
     ]
 
 
+@pytest.mark.sqlite_only  # an authorization matrix: refused before any SQL runs
 def test_a_host_bound_service_token_changes_no_network_segment_subnet_or_port(db_url):
     """The attack sequence of issue 19, each step 403 (404 where hidden) changing nothing."""
     made = segmentd("token", "create", "--project", "agents", "--roles", "service",
@@ -146,7 +147,8 @@ def test_a_host_agent_reports_for_its_host_and_reads_the_ports_it_plugs(db_url):
         assert (shown["binding:host_id"], shown["binding:vif_type"]) == (AGENT_HOST, "ovs")
         assert shown["binding:vif_details"] == mine["binding:vif_details"]
         network = api.get(f"/v2.0/networks/{fx['network']['id']}", headers=agent)
-        assert network.status_code == 200 and network.json()["network"]["mtu"] > 0
+        assert network.status_code == 200
+        assert network.json()["network"]["mtu"] == fx["network"]["mtu"]
         subnets = api.get("/v2.0/subnets", params={"network_id": fx["network"]["id"]},
                           headers=agent).json()["subnets"]
         assert [s["id"] for s in subnets] == [fx["subnet"]["id"]]
@@ -165,7 +167,9 @@ def test_the_unbound_service_binds_moves_and_deletes_any_projects_port(db_url):
         moved = api.put(url, json={"port": {"binding:host_id": AGENT_HOST}}, headers=service)
         assert moved.status_code == 200 and moved.json()["port"]["binding:host_id"] == AGENT_HOST
         assert api.delete(url, headers=service).status_code == 204
-        assert api.get(url, headers=creds["admin"]).status_code == 404
+        gone = api.get(url, headers=creds["admin"])
+        assert gone.status_code == 404
+        assert error_of(gone)["type"] == "PortNotFound"
 
 
 @pytest.mark.parametrize("roles", [["admin"], ["member"], ["admin", "service"]])

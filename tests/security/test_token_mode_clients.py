@@ -11,12 +11,19 @@ import uuid
 from dataclasses import dataclass
 
 import httpx
-import openstack
 import pytest
 from openstack import exceptions as sdk_exc
 
 from tests.e2e.server import EXAMPLE_CONFIG, bootstrap_tokens, database, start_server
-from tests.e2e.test_openstack_clients import NOT_FOUND, Cli, check_segment, sdk_segment
+from tests.e2e.test_openstack_clients import (
+    NOT_FOUND,
+    Cli,
+    api_get,
+    check_segment,
+    sdk_connect,
+    sdk_segment,
+)
+from tests.factories import error_of
 from tests.security.support import auth, segmentd
 
 pytestmark = [
@@ -52,17 +59,6 @@ def token_server(tmp_path_factory):
             server.stop()
 
 
-def cli_as(server: TokenServer, token: str) -> Cli:
-    return Cli(server.url, auth=["--os-auth-type", "admin_token", "--os-endpoint", server.url,
-                                 "--os-token", token])
-
-
-def sdk_as(server: TokenServer, token: str):
-    return openstack.connect(auth_type="admin_token",
-                             auth={"endpoint": server.url, "token": token},
-                             load_yaml_config=False, load_envvars=False)
-
-
 def admin_network(server: TokenServer, name: str) -> dict:
     """A VLAN provider network of the admin's project, made through the API."""
     resp = httpx.post(f"{server.url}/v2.0/networks", headers=auth(server.admin), json={
@@ -72,14 +68,10 @@ def admin_network(server: TokenServer, name: str) -> dict:
     return resp.json()["network"]
 
 
-def api_get(server: TokenServer, path: str) -> httpx.Response:
-    return httpx.get(server.url + path, headers=auth(server.admin))
-
-
 # -- as the admin ------------------------------------------------------------------------------
 
 def test_cli_with_the_bootstrap_admin_token_create_list_show_rename_delete(token_server):
-    cli = cli_as(token_server, token_server.admin)
+    cli = Cli(token_server.url, token_server.admin)
     name = f"net-{uuid.uuid4().hex[:6]}"
     net = cli.json("network", "create", "--provider-network-type", "vlan",
                    "--provider-physical-network", "physnet1", name)
@@ -102,17 +94,20 @@ def test_cli_with_the_bootstrap_admin_token_create_list_show_rename_delete(token
 
     assert cli.ok("network", "segment", "delete", seg["id"]) == ""
     assert cli.ok("network", "delete", net["id"]) == ""
-    assert api_get(token_server, f"/v2.0/networks/{net['id']}").status_code == 404
-    assert api_get(token_server, f"/v2.0/segments/{seg['id']}").status_code == 404
+    for path, error_type in ((f"/v2.0/networks/{net['id']}", "NetworkNotFound"),
+                             (f"/v2.0/segments/{seg['id']}", "SegmentNotFound")):
+        gone = api_get(token_server, path)
+        assert gone.status_code == 404
+        assert error_of(gone)["type"] == error_type
 
 
 def test_cli_with_an_unknown_token_is_refused(token_server):
-    out = cli_as(token_server, "sgd_" + uuid.uuid4().hex).fails("network", "list")
+    out = Cli(token_server.url, "sgd_" + uuid.uuid4().hex).fails("network", "list")
     assert "401" in out, out
 
 
 def test_sdk_with_the_bootstrap_admin_token_create_list_show_rename_delete(token_server):
-    conn = sdk_as(token_server, token_server.admin)
+    conn = sdk_connect(token_server, token=token_server.admin)
     net = conn.network.create_network(name="sdk-net", provider_network_type="vlan",
                                       provider_physical_network="physnet1")
     assert net.project_id == "admin" and net.provider_network_type == "vlan"
@@ -131,7 +126,7 @@ def test_sdk_with_the_bootstrap_admin_token_create_list_show_rename_delete(token
     with pytest.raises(sdk_exc.NotFoundException):
         conn.network.get_network(net.id)
 
-    stranger = sdk_as(token_server, "sgd_" + uuid.uuid4().hex)
+    stranger = sdk_connect(token_server, token="sgd_" + uuid.uuid4().hex)
     with pytest.raises(sdk_exc.HttpException) as refused:
         list(stranger.network.networks())
     assert refused.value.status_code == 401
@@ -144,7 +139,7 @@ def test_cli_member_of_another_project_sees_nothing_of_the_admins_project(token_
     mine = httpx.post(f"{token_server.url}/v2.0/networks", headers=auth(token_server.other),
                       json={"network": {"name": "other-net"}})
     assert mine.status_code == 201, mine.text
-    cli = cli_as(token_server, token_server.other)
+    cli = Cli(token_server.url, token_server.other)
 
     listed = cli.json("network", "list")
     assert [r["ID"] for r in listed] == [mine.json()["network"]["id"]]
@@ -154,7 +149,7 @@ def test_cli_member_of_another_project_sees_nothing_of_the_admins_project(token_
 
 def test_sdk_member_of_another_project_sees_nothing_of_the_admins_project(token_server):
     theirs = admin_network(token_server, f"admin-net-{uuid.uuid4().hex[:6]}")
-    conn = sdk_as(token_server, token_server.other)
+    conn = sdk_connect(token_server, token=token_server.other)
     mine = conn.network.create_network(name="sdk-mine")
     assert mine.project_id == "other" and mine.provider_network_type is None
 

@@ -10,7 +10,7 @@ import hashlib
 import json
 import secrets
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import httpx
 import pytest
@@ -19,13 +19,12 @@ from sqlalchemy import select
 from segmentd.db.models import audit_events
 from segmentd.errors import InvalidInput
 from segmentd.services.tokens import parse_duration, token_state
+from tests.conftest import in_transaction
 from tests.e2e.server import TOKEN_CONFIG, bootstrap_tokens, database, start_server
-from tests.factories import error_of
+from tests.factories import error_of, issue_token
 from tests.security.support import (
     auth,
     expire_token,
-    in_transaction,
-    issue_token,
     revoke_token,
     segmentd,
     token_api,
@@ -93,7 +92,9 @@ def test_token_list_shows_neither_secret_nor_hash_and_shows_the_bound_host(db_ur
                           "expires_at", "state"}
     assert entry["host"] == "compute-1" and entry["name"] == "agent-compute-1"
     assert entry["roles"] == ["service"] and entry["state"] == "active"
-    assert entry["expires_at"] is not None
+    lifetime = (datetime.strptime(entry["expires_at"], "%Y-%m-%dT%H:%M:%SZ")
+                - datetime.strptime(entry["created_at"], "%Y-%m-%dT%H:%M:%SZ"))
+    assert lifetime == timedelta(days=30, seconds=1)  # rounded up: never a fraction less
     table = segmentd("token", "list", db_url=db_url)
     assert table.returncode == 0, table.stderr
     assert "compute-1" in table.stdout and "agent-compute-1" in table.stdout
@@ -219,9 +220,11 @@ def test_audit_trail_names_the_token_id_never_the_secret(db_url):
         refused = api.post("/v2.0/segments", headers=auth(member), json={
             "segment": {"network_id": net.json()["network"]["id"], "network_type": "geneve"}})
         assert refused.status_code == 403
+        assert error_of(refused)["type"] == "PolicyNotAuthorized"
         bad = "sgd_" + secrets.token_urlsafe(32)
-        assert api.delete(f"/v2.0/networks/{net.json()['network']['id']}",
-                          headers=auth(bad)).status_code == 401
+        unknown = api.delete(f"/v2.0/networks/{net.json()['network']['id']}", headers=auth(bad))
+        assert unknown.status_code == 401
+        assert error_of(unknown)["type"] == "NotAuthenticated"
 
         events = api.get("/v2.0/audit-events", headers=auth(admin)).json()["audit_events"]
         outcomes = sorted((e["action"], e["outcome"], e["status"], e["token_id"]) for e in events)
@@ -254,7 +257,9 @@ def test_serve_prints_a_bootstrap_admin_token_once_on_an_empty_database(tmp_path
             made = httpx.post(f"{first.base_url}/v2.0/networks", json=PROVIDER_NETWORK,
                               headers=auth(token))
             assert made.status_code == 201, made.text  # provider attributes: an admin token
-            assert httpx.get(f"{first.base_url}/v2.0/networks").status_code == 401
+            tokenless = httpx.get(f"{first.base_url}/v2.0/networks")
+            assert tokenless.status_code == 401
+            assert error_of(tokenless)["type"] == "NotAuthenticated"
         finally:
             first.stop()
 
@@ -278,8 +283,9 @@ def test_serve_with_segmentd_bootstrap_token_uses_it_and_prints_no_secret(tmp_pa
             made = httpx.post(f"{server.base_url}/v2.0/networks", json=PROVIDER_NETWORK,
                               headers=auth(secret))
             assert made.status_code == 201, made.text
-            assert httpx.get(f"{server.base_url}/v2.0/networks",
-                             headers=auth(secret + "x")).status_code == 401
+            wrong = httpx.get(f"{server.base_url}/v2.0/networks", headers=auth(secret + "x"))
+            assert wrong.status_code == 401
+            assert error_of(wrong)["type"] == "NotAuthenticated"
         finally:
             server.stop()
         log = server.log()

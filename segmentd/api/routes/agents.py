@@ -16,7 +16,7 @@ from segmentd.api.render import list_response, show_response
 from segmentd.api.runtime import runtime
 from segmentd.errors import AgentNotFound
 from segmentd.schemas.hosts import AGENT_READ_ONLY, AgentUpdate
-from segmentd.services import hosts
+from segmentd.services import agents
 
 router = APIRouter(tags=["agents"])
 FIELDS = (
@@ -29,7 +29,7 @@ FIELDS = (
 @router.get("/v2.0/agents")
 async def list_agents(request: Request, ctx: ContextDep):
     rt = runtime(request)
-    return await list_response(request, ctx, "agents", FIELDS, hosts.list_agents, rt.clock)
+    return await list_response(request, ctx, "agents", FIELDS, agents.list_agents, rt.clock)
 
 
 @router.get("/v2.0/agents/{agent_id}")
@@ -37,7 +37,7 @@ async def show_agent(agent_id: str, request: Request, ctx: ContextDep):
     rt = runtime(request)
 
     async def getter(ctx, conn, agent_id):
-        return await hosts.get_agent(ctx, conn, rt.clock, agent_id)
+        return await agents.get_agent(ctx, conn, rt.clock, agent_id)
 
     return await show_response(request, ctx, "agent", FIELDS, getter, agent_id, (AgentNotFound, "id"))
 
@@ -47,7 +47,7 @@ async def update_agent(agent_id: str, request: Request, ctx: ContextDep):
     rt = runtime(request)
     known_id(agent_id, AgentNotFound, "id")
     data = await parse_body(request, "agent", AgentUpdate, AGENT_READ_ONLY)
-    agent = await rt.write(ctx, request, lambda uow: hosts.update_agent(
+    agent = await rt.write(ctx, request, lambda uow: agents.update_agent(
         ctx, uow, rt.clock, agent_id, data))
     return json_response({"agent": agent})
 
@@ -57,6 +57,6 @@ async def delete_agent(agent_id: str, request: Request, ctx: ContextDep):
     rt = runtime(request)
     known_id(agent_id, AgentNotFound, "id")
     async with rt.read() as conn:  # found first, then locked and changed (see delete_agent)
-        host = await hosts.host_of_agent(ctx, conn, agent_id)
-    await rt.write(ctx, request, lambda uow: hosts.delete_agent(ctx, uow, rt.clock, agent_id, host))
+        host = await agents.host_of_agent(ctx, conn, agent_id)
+    await rt.write(ctx, request, lambda uow: agents.delete_agent(ctx, uow, rt.clock, agent_id, host))
     return Response(status_code=204)

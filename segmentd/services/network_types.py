@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+
 from segmentd import constants as c
 from segmentd.backends.base import BackendLimits
 from segmentd.config import IdRange, Settings

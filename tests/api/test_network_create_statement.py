@@ -1,7 +1,7 @@
 """A network create is the same change whichever way it is written.
 
 On PostgreSQL a network of one segment from one range (or with a fixed ID) is written by
-one statement with its events and audit row (db/oneshot.py); anything else, and any such
+one statement with its events and audit row (db/network_create.py); anything else, and any such
 insert that finds its ID taken, goes the ordinary way. These tests hold both ways to the
 same results on every database.
 """
@@ -18,7 +18,7 @@ from segmentd.context import RequestContext
 from segmentd.db.models import audit_events, networks, outbox_events, segments
 from segmentd.services import networks as network_service
 from segmentd.services.audit import audit_row
-from segmentd.services.types import TypeRules
+from segmentd.services.network_types import TypeRules
 from segmentd.services.uow import unit_of_work
 from tests.conftest import build_api, make_settings, run_on
 from tests.factories import error_of, make_network
@@ -128,10 +128,10 @@ def test_postgresql_takes_the_one_statement_way_and_the_others_the_ordinary_one(
     async def work(engine):
         async with unit_of_work(engine, audit=audit) as uow:
             await network_service.create_network(ctx, uow, rules, {"name": "n"})
-        return uow.journaled, engine.dialect.name
+        return uow.records_written, engine.dialect.name
 
-    journaled, dialect = run_on(db_url, work)
-    assert journaled == (dialect == "postgresql")
+    wrote_itself, dialect = run_on(db_url, work)
+    assert wrote_itself == (dialect == "postgresql")
 
 
 def test_an_mtu_only_a_later_tenant_type_carries_is_not_refused_early(db_url):
@@ -166,9 +166,13 @@ def test_refused_deletes_change_nothing_and_are_audited(api):
     other = {"X-Project-Id": "p2", "X-Roles": "member,reader"}
     resp = api.delete(f"/v2.0/networks/{shared['id']}", headers=other)
     assert resp.status_code == 403
+    assert error_of(resp) == {"type": "PolicyNotAuthorized", "detail": "",
+                              "message": "rule:delete_network is disallowed by policy"}
     resp = api.delete(f"/v2.0/networks/{shared['id']}",
                       headers={"If-Match": "revision_number=99"})
     assert resp.status_code == 412
+    assert error_of(resp) == {"type": "RevisionNumberConstraintFailed", "detail": "",
+                              "message": "Constrained to 99, but current revision is 0"}
     assert api.counts() == before == {"networks": 1, "segments": 2}
     assert api.events == []
     assert audit_rows(api)[-2:] == [("delete_network", 403), ("delete_network", 412)]

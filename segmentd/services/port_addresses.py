@@ -27,8 +27,8 @@ from segmentd.errors import (
     IpAddressGenerationFailure,
     SubnetNotFound,
 )
-from segmentd.services import addressing as a
-from segmentd.services import ipam
+from segmentd.services import allocators
+from segmentd.services import subnet_addressing as a
 
 _rng = random.SystemRandom()
 
@@ -117,7 +117,7 @@ def resolve_fixed_ips(network_id: str, subnets, entries: list[dict[str, Any]]) -
                     net.version == 4 and net.prefixlen < 31
                     and ip in (net.network_address, net.broadcast_address)):
                 raise InvalidIpForSubnet(ip_address=text)
-            if ipam.is_auto_address(subnet["ip_version"], subnet["ipv6_address_mode"]):
+            if allocators.is_auto_address(subnet["ip_version"], subnet["ipv6_address_mode"]):
                 raise InvalidInput(error_message=(
                     f"IPv6 address {text} cannot be directly assigned to a port on subnet "
                     f"{subnet['id']} with {subnet['ipv6_address_mode']} address mode"))
@@ -136,7 +136,7 @@ def same_segment_auto(subnets, requests: list[Request]) -> list[Request]:
     segment = requests[0].subnet["segment_id"] if requests else None
     named = {r.subnet["id"] for r in requests}
     return [Request(s) for s in subnets
-            if ipam.is_auto_address(s["ip_version"], s["ipv6_address_mode"])
+            if allocators.is_auto_address(s["ip_version"], s["ipv6_address_mode"])
             and s["segment_id"] == segment and s["id"] not in named]
 
 
@@ -203,7 +203,7 @@ async def _take_automatic(conn, port, subnets) -> list[tuple[str, str]] | None:
             await port_rows.release_addresses(conn, port["id"], out)
             return None
     for subnet in subnets:
-        if ipam.is_auto_address(subnet["ip_version"], subnet["ipv6_address_mode"]):
+        if allocators.is_auto_address(subnet["ip_version"], subnet["ipv6_address_mode"]):
             out.append(await _take(conn, port, subnet, None))
     return out
 
@@ -211,7 +211,7 @@ async def _take_automatic(conn, port, subnets) -> list[tuple[str, str]] | None:
 def _families(subnets):
     v4 = [s for s in subnets if s["ip_version"] == 4]
     v6 = [s for s in subnets if s["ip_version"] == 6
-          and not ipam.is_auto_address(6, s["ipv6_address_mode"])]
+          and not allocators.is_auto_address(6, s["ipv6_address_mode"])]
     return [f for f in (v4, v6) if f]
 
 
@@ -223,8 +223,8 @@ def _row(port, subnet, ip) -> dict[str, Any]:
 async def _take(conn, port, subnet, ip) -> tuple[str, str]:
     """A requested address (or the EUI-64 one of an auto-address subnet); 409 if taken."""
     if ip is None:
-        if ipam.is_auto_address(subnet["ip_version"], subnet["ipv6_address_mode"]):
-            ip = ipam.eui64(ipaddress.ip_network(subnet["cidr"]), port["mac_address"])
+        if allocators.is_auto_address(subnet["ip_version"], subnet["ipv6_address_mode"]):
+            ip = allocators.eui64(ipaddress.ip_network(subnet["cidr"]), port["mac_address"])
         else:
             got = await _take_any(conn, port, subnet)
             if got is None:
@@ -245,8 +245,8 @@ async def _take_any(conn, port, subnet) -> tuple[str, str] | None:
     pools = a.pools_of(subnet["allocation_pools"])
     gateway = ipaddress.ip_address(subnet["gateway_ip"]) if subnet["gateway_ip"] else None
     version = subnet["ip_version"]
-    for value in ipam.random_addresses(pools, _rng, c.IP_RANDOM_TRIES):
-        ip = ipam.as_address(version, value)
+    for value in allocators.random_addresses(pools, _rng, c.IP_RANDOM_TRIES):
+        ip = allocators.as_address(version, value)
         if ip != gateway and await port_rows.insert_allocation(conn, _row(port, subnet, ip)):
             return subnet["id"], str(ip)
     for _ in range(c.IP_SCAN_ATTEMPTS):
@@ -254,10 +254,10 @@ async def _take_any(conn, port, subnet) -> tuple[str, str] | None:
                  await port_rows.taken_addresses(conn, subnet["id"])}
         if gateway is not None:
             taken.add(int(gateway))
-        free = ipam.free_addresses(pools, taken, c.IP_SCAN_SPREAD)
+        free = allocators.free_addresses(pools, taken, c.IP_SCAN_SPREAD)
         if not free:
             return None
-        ip = ipam.as_address(version, _rng.choice(free))
+        ip = allocators.as_address(version, _rng.choice(free))
         if await port_rows.insert_allocation(conn, _row(port, subnet, ip)):
             return subnet["id"], str(ip)
     raise IpAddressGenerationFailure(net_id=port["network_id"])

@@ -1,13 +1,14 @@
 """A new network with one segment, its events and its audit row, in one PostgreSQL statement.
 
 The common create (a project network, or a provider network of one segment) took four
-round trips: BEGIN, the segment insert carrying the network along, the journal, COMMIT.
-As one statement sent outside an explicit transaction it is atomic on its own, and it is
-one round trip. Every insert in it reads from the segment insert, so when that inserts
-nothing (a concurrent writer took the ID or the key) nothing at all is written and the
-caller goes the ordinary way. The allocated ID is only known inside the statement: each
-event body is written with a stand-in and PostgreSQL sets the real ID at the given JSON
-path (jsonb_set), so the stored bodies keep the same fields, normalised by jsonb.
+round trips: BEGIN, the segment insert carrying the network along, the change's events
+and audit row (db/change_records.py), COMMIT. As one statement sent outside an explicit
+transaction it is atomic on its own, and it is one round trip. Every insert in it reads
+from the segment insert, so when that inserts nothing (a concurrent writer took the ID
+or the key) nothing at all is written and the caller goes the ordinary way. The
+allocated ID is only known inside the statement: each event body is written with a
+stand-in and PostgreSQL sets the real ID at the given JSON path (jsonb_set), so the
+stored bodies keep the same fields, normalised by jsonb.
 """
 
 from __future__ import annotations
@@ -20,8 +21,8 @@ from sqlalchemy import Text, bindparam, cast, func, insert, select, union_all
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from segmentd.db import fastpath
-from segmentd.db.journal import AUDIT_COLUMNS, EVENT_COLUMNS
+from segmentd.db import driver
+from segmentd.db.change_records import AUDIT_COLUMNS, EVENT_COLUMNS
 from segmentd.db.models import audit_events, outbox_events
 from segmentd.db.models import networks as n
 from segmentd.db.segments import insert_statement, probe_params
@@ -29,10 +30,10 @@ from segmentd.db.segments import insert_statement, probe_params
 
 async def available(conn: AsyncConnection) -> bool:
     """Whether this connection can take the one-statement create: PostgreSQL on asyncpg,
-    through an adapter whose transaction state fastpath understands, none begun yet."""
+    through an adapter whose transaction state db/driver.py understands, none begun yet."""
     if conn.dialect.name != "postgresql" or conn.dialect.driver != "asyncpg":
         return False
-    return fastpath.transaction_not_begun(await fastpath.raw_connection(conn))
+    return driver.transaction_not_begun(await driver.raw_connection(conn))
 
 
 @cache
@@ -101,7 +102,7 @@ async def create_network(
         params.update({f"e{i}_{k}": row[k] for k in EVENT_COLUMNS})
         params[f"e{i}_path"] = list(path)
     params.update({f"a_{k}": audit[k] for k in AUDIT_COLUMNS})
-    returned = await fastpath.fetch_autocommit(conn, _statement(allocate, len(events)), params)
+    returned = await driver.fetch_autocommit(conn, _statement(allocate, len(events)), params)
     if not returned:
         return None
     return returned[0][0], returned[0][1]

@@ -15,8 +15,8 @@ from segmentd.db import ports as port_rows
 from segmentd.db import subnets as subnet_rows
 from segmentd.errors import HTTPBadRequest, NetworkNotFound
 from segmentd.query import ListQuery, Page
-from segmentd.services import addressing as a
-from segmentd.services import ipam
+from segmentd.services import allocators
+from segmentd.services import subnet_addressing as a
 
 # This resource's filter and sort names, and the network attributes behind them.
 RENAMED = {"network_id": "id", "network_name": "name", "project_id": "project_id",
@@ -31,7 +31,7 @@ def _view(net, subnets, used: dict[str, int], ip_version: int | None) -> dict[st
         entries.append({
             "subnet_id": s["id"], "subnet_name": s["name"], "cidr": s["cidr"],
             "ip_version": s["ip_version"], "used_ips": used.get(s["id"], 0),
-            "total_ips": ipam.pool_total(a.pools_of(s["allocation_pools"])),
+            "total_ips": allocators.pool_total(a.pools_of(s["allocation_pools"])),
         })
     return {
         "network_id": net["id"], "network_name": net["name"],

@@ -1,4 +1,4 @@
-"""The common network create as one statement, where the database can (see db/oneshot.py).
+"""The common network create as one statement where the database can (db/network_create.py).
 
 A network of one segment whose ID comes from one known place (a fixed ID, or a single
 range on a known physnet) has everything settled before the insert but the ID itself:
@@ -13,13 +13,13 @@ from typing import Any
 
 from segmentd import constants as c
 from segmentd.context import RequestContext
-from segmentd.db import oneshot as rows
+from segmentd.db import network_create as rows
 from segmentd.events.outbox import outbox_row
-from segmentd.services.common import utcnow
+from segmentd.services.clock import utcnow
+from segmentd.services.network_types import AllocationPlan, SegmentSpec, TypeRules
 from segmentd.services.segments import new_segment_base
-from segmentd.services.types import AllocationPlan, SegmentSpec, TypeRules
+from segmentd.services.shapes import network_view, segment_view
 from segmentd.services.uow import UnitOfWork
-from segmentd.services.views import network_view, segment_view
 
 # Where each event body holds the segment's ID, set by the database once it is allocated.
 NETWORK_ID_PATH = ("resource", "provider:segmentation_id")
@@ -66,8 +66,8 @@ async def create_network(
     uow.record(ctx, c.EVENT_SEGMENT_CREATED, segment_view(segment), project_id)
     now = utcnow()
     network_event, segment_event = uow.events
-    journal = [(outbox_row(network_event, now), NETWORK_ID_PATH),
-               (outbox_row(segment_event, now), SEGMENT_ID_PATH)]
+    events = [(outbox_row(network_event, now), NETWORK_ID_PATH),
+              (outbox_row(segment_event, now), SEGMENT_ID_PATH)]
     if plan.fixed_id is not None:
         allocation: dict[str, Any] = {"alloc_id": plan.fixed_id}
     else:
@@ -82,12 +82,12 @@ async def create_network(
         uow.events.clear()
         return None
     got = await rows.create_network(
-        uow.conn, row, segment_row, events=journal, audit=audit, **allocation
+        uow.conn, row, segment_row, events=events, audit=audit, **allocation
     )
     if got is None:
         uow.events.clear()
         return None
-    uow.journaled = True
+    uow.records_written = True
     view["provider:segmentation_id"] = got[0]
     segment_event.resource["segmentation_id"] = got[0]
     return view

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from segmentd.errors import SegmentdError
-from segmentd.services import addressing as a
+from segmentd.errors import InvalidInput, SegmentdError
+from segmentd.services import subnet_addressing as a
 
 PROPS = settings(max_examples=400, deadline=None, database=None)
 
@@ -93,8 +93,12 @@ def test_cidrs_are_normalised_and_host_bits_refused(net):
     upper = str(net).upper()
     assert str(a.parse_cidr(upper, net.version)) == str(net)
     if net.num_addresses > 1:
-        with pytest.raises(SegmentdError) as info:
-            a.parse_cidr(f"{net.network_address + 1}/{net.prefixlen}", net.version)
-        assert info.value.status == 400
-    with pytest.raises(SegmentdError):
+        with_host_bits = f"{net.network_address + 1}/{net.prefixlen}"
+        with pytest.raises(InvalidInput) as info:
+            a.parse_cidr(with_host_bits, net.version)
+        assert str(info.value) == (f"Invalid input for operation: '{with_host_bits}' isn't a "
+                                   f"recommended CIDR, '{net}' is recommended.")
+    with pytest.raises(InvalidInput) as info:
         a.parse_cidr(str(net), 10 - net.version)
+    assert str(info.value) == (
+        f"Invalid input for operation: Cidr {net} and ip version {10 - net.version} mismatch.")

@@ -1,13 +1,14 @@
-"""The PostgreSQL fast path runs in the caller's transaction and behaves like SQLAlchemy's."""
+"""Statements sent straight to the driver (db/driver.py) run in the caller's transaction
+and behave like SQLAlchemy's."""
 
 import pytest
 from sqlalchemy import func, insert, select
 from sqlalchemy.exc import IntegrityError
 
-from segmentd.db import fastpath
+from segmentd.db import driver
 from segmentd.db.engine import read_connection, write_connection
 from segmentd.db.models import networks as n
-from segmentd.services.common import utcnow
+from segmentd.services.clock import utcnow
 from tests.conftest import run_on
 
 
@@ -32,19 +33,19 @@ def test_postgresql_writes_take_the_driver_path_and_others_do_not(db_url):
 
     async def work(engine):
         async with write_connection(engine) as conn:
-            return await fastpath.driver_connection(conn)
+            return await driver.driver_connection(conn)
 
-    driver = run_on(db_url, work)
+    found = run_on(db_url, work)
     if db_url.startswith("postgresql"):
-        assert driver is not None and type(driver).__module__.startswith("asyncpg")
+        assert found is not None and type(found).__module__.startswith("asyncpg")
     else:
-        assert driver is None
+        assert found is None
 
 
 def test_rows_returned_and_committed_with_the_transaction(db_url):
     async def work(engine):
         async with write_connection(engine) as conn:
-            got = await fastpath.fetch(conn, INSERT, network_row(NET_A, "first"))
+            got = await driver.fetch(conn, INSERT, network_row(NET_A, "first"))
         async with read_connection(engine) as conn:
             return [tuple(r) for r in got], (await conn.execute(COUNT)).scalar()
 
@@ -55,7 +56,7 @@ def test_a_failed_transaction_takes_the_fast_statement_back_with_it(db_url):
     async def work(engine):
         with pytest.raises(RuntimeError):
             async with write_connection(engine) as conn:
-                await fastpath.fetch(conn, INSERT, network_row(NET_A))
+                await driver.fetch(conn, INSERT, network_row(NET_A))
                 raise RuntimeError("later step failed")
         async with read_connection(engine) as conn:
             return (await conn.execute(COUNT)).scalar()
@@ -68,7 +69,7 @@ def test_fast_statement_sees_earlier_ordinary_statements_of_its_transaction(db_u
         with pytest.raises(IntegrityError):  # same key: the driver sees the first row
             async with write_connection(engine) as conn:
                 await conn.execute(insert(n), network_row(NET_A))
-                await fastpath.fetch(conn, INSERT, network_row(NET_A))
+                await driver.fetch(conn, INSERT, network_row(NET_A))
         async with read_connection(engine) as conn:
             return (await conn.execute(COUNT)).scalar()
 
@@ -78,10 +79,10 @@ def test_fast_statement_sees_earlier_ordinary_statements_of_its_transaction(db_u
 def test_a_refused_row_raises_sqlalchemys_integrity_error(db_url):
     async def work(engine):
         async with write_connection(engine) as conn:
-            await fastpath.fetch(conn, INSERT, network_row(NET_B))
+            await driver.fetch(conn, INSERT, network_row(NET_B))
         with pytest.raises(IntegrityError):
             async with write_connection(engine) as conn:
-                await fastpath.fetch(conn, INSERT, {**network_row(NET_A), "name": None})
+                await driver.fetch(conn, INSERT, {**network_row(NET_A), "name": None})
         async with read_connection(engine) as conn:
             return (await conn.execute(COUNT)).scalar()
 

@@ -1,19 +1,14 @@
-"""Small rules every service shares."""
+"""Checks every service's writes share: Neutron's If-Match revision, and who may name a
+project other than its own."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from typing import Any
 
 from segmentd.auth.policy import check, enforce
 from segmentd.context import RequestContext
 from segmentd.errors import HTTPBadRequest, RevisionNumberConstraintFailed
-
-
-def utcnow() -> datetime:
-    """Timestamps are stored as naive UTC, whole seconds, as Neutron shows them."""
-    return datetime.now(UTC).replace(tzinfo=None, microsecond=0)
 
 
 def check_revision(row: Mapping[str, Any], if_revision: int | None) -> None:

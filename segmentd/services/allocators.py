@@ -15,7 +15,7 @@ from collections.abc import Iterable, Iterator, Sequence
 
 from segmentd import constants as c
 from segmentd.errors import InvalidInput
-from segmentd.services.addressing import IPAddress, IPNetwork, Pool
+from segmentd.services.subnet_addressing import IPAddress, IPNetwork, Pool
 
 _MAC = re.compile(r"[0-9a-f]{2}([:-])[0-9a-f]{2}(\1[0-9a-f]{2}){4}")
 AUTO_ADDRESS_MODES = ("slaac", "dhcpv6-stateless")

@@ -1,4 +1,4 @@
-"""Hypothesis properties of address and MAC choice (services/ipam), and of port address
+"""Hypothesis properties of address and MAC choice (services/allocators), and of port address
 allocation through the API on every database the `api` fixture gives."""
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from segmentd.errors import InvalidInput
-from segmentd.services import ipam
-from segmentd.services.addressing import Pool
+from segmentd.services import allocators
+from segmentd.services.subnet_addressing import Pool
 from tests.factories import error_of, make_network
 
 PROPS = settings(max_examples=300, deadline=None, database=None)
@@ -27,7 +27,7 @@ LOW64 = 2**64 - 1
 
 
 def address(version: int, value: int):
-    return ipam.as_address(version, value)
+    return allocators.as_address(version, value)
 
 
 def brute_force_free(pools, taken, limit: int) -> list[int]:
@@ -90,7 +90,7 @@ def pools_and_taken(draw):
 @PROPS
 def test_free_addresses_are_the_first_free_pool_addresses_in_pool_order(pt, limit):
     pools, taken = pt
-    free = ipam.free_addresses(pools, iter(taken), limit)  # any iterable of taken addresses
+    free = allocators.free_addresses(pools, iter(taken), limit)  # any iterable of taken addresses
 
     assert len(free) <= limit
     positions = []
@@ -110,7 +110,7 @@ def test_free_addresses_are_the_first_free_pool_addresses_in_pool_order(pt, limi
 def test_free_addresses_of_sorted_pools_are_strictly_increasing(pt, limit):
     pools, taken = pt
     pools = sorted(pools, key=lambda p: p.first)
-    free = ipam.free_addresses(pools, taken, limit)
+    free = allocators.free_addresses(pools, taken, limit)
     assert all(a < b for a, b in itertools.pairwise(free))
     assert free == brute_force_free(pools, taken, limit)
 
@@ -136,21 +136,21 @@ def huge_pools_and_taken(draw):
 def test_free_addresses_of_huge_pools_walk_only_what_is_taken(pt, limit):
     """A /8 answers as a /28 does: the cost follows the taken addresses (not timed)."""
     pools, taken = pt
-    free = ipam.free_addresses(pools, taken, limit)
+    free = allocators.free_addresses(pools, taken, limit)
     assert free == lazy_free(pools, taken, limit)
 
 
 def test_free_addresses_of_a_slash_8_pool_with_a_few_taken_answers_at_once():
     net = ipaddress.ip_network("10.0.0.0/8")
     pools = [Pool(net.network_address + 1, net.broadcast_address - 1)]
-    assert ipam.pool_total(pools) == 2**24 - 2
+    assert allocators.pool_total(pools) == 2**24 - 2
     taken = [int(net.network_address) + k for k in (1, 2, 3, 5, 40)]
-    free = ipam.free_addresses(pools, taken, 32)
+    free = allocators.free_addresses(pools, taken, 32)
     start = int(net.network_address)
     assert free == [start + k for k in [4, *range(6, 40), *range(41, 100)]][:32]
     # The last addresses of the pool only, everything before them taken: a gap walk.
     last = int(net.broadcast_address) - 1
-    assert ipam.free_addresses([Pool(address(4, last - 2), address(4, last))],
+    assert allocators.free_addresses([Pool(address(4, last - 2), address(4, last))],
                                [last - 1], 5) == [last - 2, last]
 
 
@@ -161,14 +161,14 @@ def test_free_addresses_of_a_slash_8_pool_with_a_few_taken_answers_at_once():
 @PROPS
 def test_pool_total_counts_every_pool_address(vp):
     _, pools, _, _ = vp
-    assert ipam.pool_total(pools) == len(brute_force_free(pools, [], 10**6))
+    assert allocators.pool_total(pools) == len(brute_force_free(pools, [], 10**6))
 
 
 @given(small_pools(), st.integers(0, 2**32), st.integers(0, 50))
 @PROPS
 def test_random_addresses_are_always_inside_a_pool(vp, seed, n):
     _, pools, _, _ = vp
-    drawn = ipam.random_addresses(pools, random.Random(seed), n)
+    drawn = allocators.random_addresses(pools, random.Random(seed), n)
     if not pools:
         assert drawn == []
         return
@@ -179,14 +179,14 @@ def test_random_addresses_are_always_inside_a_pool(vp, seed, n):
 @given(st.integers(0, 2**32), st.integers(0, 50))
 @PROPS
 def test_random_addresses_without_pools_are_empty(seed, n):
-    assert ipam.random_addresses([], random.Random(seed), n) == []
+    assert allocators.random_addresses([], random.Random(seed), n) == []
 
 
 def test_random_addresses_are_uniform_over_all_pools_not_per_pool():
     """A pool of 1 and a pool of 7: every address drawn about as often (a fixed seed, so
     the counts are the same on every run)."""
     pools = [Pool(address(4, 100), address(4, 100)), Pool(address(4, 200), address(4, 206))]
-    counts = Counter(ipam.random_addresses(pools, random.Random(1234), 8000))
+    counts = Counter(allocators.random_addresses(pools, random.Random(1234), 8000))
     assert set(counts) == {100, *range(200, 207)}
     assert all(800 <= k <= 1200 for k in counts.values()), counts  # 1000 each expected
 
@@ -211,7 +211,7 @@ def modified_eui64(raw: bytes) -> int:
 @given(slash_64s, unicast_mac_bytes)
 @PROPS
 def test_eui64_is_the_modified_eui64_interface_id_inside_the_64(net, raw):
-    got = ipam.eui64(net, mac_text(raw))
+    got = allocators.eui64(net, mac_text(raw))
     assert isinstance(got, ipaddress.IPv6Address)
     assert got in net
     assert int(got) >> 64 == int(net.network_address) >> 64
@@ -225,7 +225,7 @@ def test_eui64_is_the_modified_eui64_interface_id_inside_the_64(net, raw):
 @PROPS
 def test_eui64_of_distinct_macs_are_distinct(net, one, other):
     assume(one != other)
-    assert ipam.eui64(net, mac_text(one)) != ipam.eui64(net, mac_text(other))
+    assert allocators.eui64(net, mac_text(one)) != allocators.eui64(net, mac_text(other))
 
 
 # parse_mac and random_mac ----------------------------------------------------------------
@@ -246,8 +246,8 @@ def spelled(draw, raw: bytes) -> str:
 @PROPS
 def test_parse_mac_accepts_unicast_macs_in_colon_or_dash_form_and_answers_lower_colon(data, raw):
     text = data.draw(spelled(raw))
-    assert ipam.parse_mac(text) == mac_text(raw)
-    assert ipam.parse_mac(text.upper()) == mac_text(raw)
+    assert allocators.parse_mac(text) == mac_text(raw)
+    assert allocators.parse_mac(text.upper()) == mac_text(raw)
 
 
 @given(st.data(), st.binary(min_size=6, max_size=6))
@@ -255,7 +255,7 @@ def test_parse_mac_accepts_unicast_macs_in_colon_or_dash_form_and_answers_lower_
 def test_parse_mac_refuses_multicast_macs(data, raw):
     raw = bytes([raw[0] | 0x01]) + raw[1:]  # the group bit: multicast (and broadcast)
     with pytest.raises(InvalidInput) as info:
-        ipam.parse_mac(data.draw(spelled(raw)))
+        allocators.parse_mac(data.draw(spelled(raw)))
     assert info.value.status == 400
 
 
@@ -263,7 +263,7 @@ def test_parse_mac_refuses_multicast_macs(data, raw):
                                   "ff:ff:ff:ff:ff:ff", "01:00:5e:00:00:01", "33-33-00-00-00-01"])
 def test_parse_mac_refuses_zero_broadcast_and_multicast(text):
     with pytest.raises(InvalidInput):
-        ipam.parse_mac(text)
+        allocators.parse_mac(text)
 
 
 @st.composite
@@ -310,16 +310,16 @@ def malformed_macs(draw):
 @PROPS
 def test_parse_mac_refuses_malformed_text_with_invalid_input(text):
     with pytest.raises(InvalidInput) as info:
-        ipam.parse_mac(text)
+        allocators.parse_mac(text)
     assert info.value.status == 400
 
 
 @given(st.integers(0, 2**32))
 @PROPS
 def test_random_macs_are_under_fa_16_3e_and_parse_as_themselves(seed):
-    mac = ipam.random_mac(random.Random(seed))
+    mac = allocators.random_mac(random.Random(seed))
     assert mac.startswith("fa:16:3e:")
-    assert ipam.parse_mac(mac) == mac
+    assert allocators.parse_mac(mac) == mac
 
 
 @pytest.mark.parametrize(("version", "mode", "auto"), [
@@ -327,7 +327,7 @@ def test_random_macs_are_under_fa_16_3e_and_parse_as_themselves(seed):
     (6, None, False), (4, None, False), (4, "slaac", False),
 ])
 def test_is_auto_address_only_for_slaac_and_stateless_ipv6(version, mode, auto):
-    assert ipam.is_auto_address(version, mode) is auto
+    assert allocators.is_auto_address(version, mode) is auto
 
 
 # Allocation through the API --------------------------------------------------------------

@@ -1,11 +1,11 @@
-"""The hot writes on PostgreSQL, sent straight to asyncpg.
+"""Statements sent straight to the database driver: on PostgreSQL, the hot writes to asyncpg.
 
 Every write request runs two or three statements. Through SQLAlchemy each costs about
 0.1 ms of Python beyond asyncpg's own work (execution context, parameter processing,
 result wrapping); on a 2-core machine that was a fifth of a network create. For the
-statements on every write path (segment insert, the change's journal) this module
-compiles the SQLAlchemy statement once to PostgreSQL's numbered form and hands it to
-asyncpg, which keeps its own prepared-statement cache per connection.
+statements on every write path (the segment insert, the change's events and audit row)
+this module compiles the SQLAlchemy statement once to PostgreSQL's numbered form and
+hands it to asyncpg, which keeps its own prepared-statement cache per connection.
 
 The statement runs in the caller's SQLAlchemy transaction: if SQLAlchemy has not sent
 BEGIN yet (it does so lazily, at the first statement), it is asked to first. That uses

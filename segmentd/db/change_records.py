@@ -13,14 +13,14 @@ from typing import Any
 from sqlalchemy import TextClause, insert, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from segmentd.db import fastpath
+from segmentd.db import driver
 from segmentd.db.models import audit_events, outbox_events
 
 INSERT_EVENTS = insert(outbox_events)
 INSERT_AUDIT = insert(audit_events)
 AUDIT_COLUMNS = tuple(c.name for c in audit_events.c if c.name != "id")
 EVENT_COLUMNS = tuple(c.name for c in outbox_events.c if c.name != "seq")
-MANY = 20  # rows from which one journal write goes by COPY where it can
+MANY = 20  # rows from which one change's records go by COPY where they can
 
 
 @lru_cache(maxsize=64)
@@ -41,19 +41,19 @@ def _combined(n_events: int) -> TextClause:
     )
 
 
-async def write_journal(
+async def write_change_records(
     conn: AsyncConnection, events: list[dict[str, Any]], audits: list[dict[str, Any]]
 ) -> None:
     if events and len(audits) == 1 and conn.dialect.name == "postgresql":
         params = {f"a_{c}": audits[0][c] for c in AUDIT_COLUMNS}
         for i, event in enumerate(events):
             params.update({f"e{i}_{c}": event[c] for c in EVENT_COLUMNS})
-        await fastpath.fetch(conn, _combined(len(events)), params)
+        await driver.fetch(conn, _combined(len(events)), params)
         return
     if len(events) + len(audits) > MANY:
         # Many rows (a batch of hosts): COPY on PostgreSQL, in order, so seq order holds.
-        await fastpath.insert_many(conn, outbox_events, events)
-        await fastpath.insert_many(conn, audit_events, audits)
+        await driver.insert_many(conn, outbox_events, events)
+        await driver.insert_many(conn, audit_events, audits)
         return
     if events:
         await conn.execute(INSERT_EVENTS, events)
