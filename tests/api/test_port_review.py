@@ -35,13 +35,19 @@ def shared_network(api) -> dict:
     return net
 
 
+def unheld(*held: str) -> str:
+    """An address of shared_network's subnet that none of `held` is (ports get random ones)."""
+    return next(a for a in (f"10.30.0.{i}" for i in range(50, 60)) if a not in held)
+
+
 def test_another_projects_member_on_a_shared_network_chooses_no_address(api):
     net = shared_network(api)
     port = make_port(api, net["id"], headers=OTHER)
+    chosen = unheld(*addresses(port))
     before = state(api)
-    refused(post_port(api, net["id"], headers=OTHER, fixed_ips=[{"ip_address": "10.30.0.50"}]),
+    refused(post_port(api, net["id"], headers=OTHER, fixed_ips=[{"ip_address": chosen}]),
             403, "PolicyNotAuthorized")
-    refused(put_port(api, port["id"], headers=OTHER, fixed_ips=[{"ip_address": "10.30.0.50"}]),
+    refused(put_port(api, port["id"], headers=OTHER, fixed_ips=[{"ip_address": chosen}]),
             403, "PolicyNotAuthorized")
     assert state(api) == before
     # Naming the address it holds, or asking for any address of a subnet, is allowed.
@@ -53,8 +59,9 @@ def test_another_projects_member_on_a_shared_network_chooses_no_address(api):
                         fixed_ips=[{"ip_address": addresses(port)[0]}, {"subnet_id": subnet_id}])
     assert len(addresses(again)) == 2
     # The network's owner may choose.
-    mine = make_port(api, net["id"], headers=SHARED_OWNER, fixed_ips=[{"ip_address": "10.30.0.50"}])
-    assert addresses(mine) == ["10.30.0.50"]
+    free = unheld(*addresses(again))
+    mine = make_port(api, net["id"], headers=SHARED_OWNER, fixed_ips=[{"ip_address": free}])
+    assert addresses(mine) == [free]
 
 
 def test_service_device_owners_are_for_admins_and_the_network_owner(api):
