@@ -109,11 +109,13 @@ def test_dispatchers_of_several_processes_share_one_postgresql_outbox(db_url):
             first, second = dispatchers
             first.start()
             await burst(1)                     # the first alone
+            await wait_until(lambda: _sent_any(senders[0]), "the first delivering alone")
             second.start()
             await burst(9)                     # both
             await first.stop()
             sent_by_first = senders[0].sent
             await burst(17)                    # the second alone
+            await wait_until(lambda: _sent_any(senders[1]), "the second delivering alone")
             first = dispatchers[0] = Dispatcher(engines[0], [], webhook_targets(senders[0]),
                                                 FAST)
             first.start()
@@ -151,6 +153,10 @@ def test_dispatchers_of_several_processes_share_one_postgresql_outbox(db_url):
         assert seqs == sorted(seqs), key  # per key, in commit order
     for net_events in by_key.values():
         assert len(net_events) == 34
+
+
+async def _sent_any(sender: CountingSender) -> bool:
+    return sender.sent > 0
 
 
 async def _none_left(engine) -> bool:
