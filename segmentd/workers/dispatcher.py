@@ -11,6 +11,7 @@ committed is lost; an event may arrive twice, never out of order for its key.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 from collections import defaultdict
@@ -60,6 +61,7 @@ class Dispatcher:
         self._dynamic = dynamic_targets
         self._settings = settings or DispatchSettings()
         self._wake = asyncio.Event()
+        self._stop_requested = asyncio.Event()  # ends a coalescing wait at once
         self._task: asyncio.Task | None = None
         self._stopping = False
         self._last_prune: float | None = None  # the first cycle prunes
@@ -82,6 +84,7 @@ class Dispatcher:
         if self._task is None:
             return
         self._stopping = True
+        self._stop_requested.set()
         self._wake.set()
         try:
             await asyncio.wait_for(asyncio.shield(self._task), grace)
@@ -130,9 +133,12 @@ class Dispatcher:
             else:
                 # Woken by a commit: let the rest of a burst commit too, so one cycle
                 # (a handful of statements) serves many writes instead of one each.
-                # (Woken by stop(): end now.)
+                # (Woken by stop(), or stopped while waiting: end now; what was committed
+                # stays in the outbox for the next start.)
                 if not self._stopping:
-                    await asyncio.sleep(self._settings.coalesce)
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._stop_requested.wait(),
+                                               self._settings.coalesce)
                 look_first = False
             self._wake.clear()
 

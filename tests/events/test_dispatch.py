@@ -425,3 +425,28 @@ def test_a_dispatcher_whose_database_is_gone_waits_the_interval_between_tries(ca
     asyncio.run(scenario())
     failures = [r for r in caplog.records if "dispatch cycle failed" in r.getMessage()]
     assert 2 <= len(failures) <= 5, len(failures)
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_stop_ends_the_wait_for_more_commits_at_once(db_url):
+    """Woken by a commit, the dispatcher waits `coalesce` seconds for the rest of a burst; a
+    stop in that wait ends it then (what was committed waits in the outbox for the next
+    start), not after the wait or the cancel fallback of `grace`."""
+    settings = DispatchSettings(interval=3600.0, retry_base=0.1, retry_max=1.0, lease=30.0,
+                                coalesce=3600.0)
+
+    async def scenario():
+        engine = make_engine(db_url)
+        dispatcher = Dispatcher(engine, [LocalTarget(EventBus())], settings=settings)
+        try:
+            dispatcher.start()
+            await asyncio.sleep(0.3)   # the first cycle ran; waiting for a wake
+            dispatcher.wake()
+            await asyncio.sleep(0.3)   # now waiting for more commits
+            task = dispatcher._task
+            await asyncio.wait_for(dispatcher.stop(grace=3600.0), 10.0)
+            return task.done(), task.cancelled()
+        finally:
+            await engine.dispose()
+
+    assert asyncio.run(scenario()) == (True, False)  # ended, not cancelled
