@@ -19,6 +19,7 @@ import pytest
 from sqlalchemy import text
 from starlette.testclient import TestClient
 
+from segmentd.api.ratelimit import RequestLimits
 from segmentd.app import create_app
 from segmentd.config import Settings, load_settings
 from segmentd.db import migrate
@@ -160,15 +161,15 @@ def pytest_generate_tests(metafunc):
     runs on SQLite alone. For matrices of rules (validation, authorization, limits): their
     code decides before any SQL runs, or runs SQL that other tests cover on every database.
     Whatever depends on the database (SQL, locking, allocation, migrations, concurrency)
-    runs on all three: `db_url` has one parameter per kind."""
+    runs on all three: `db_kind` has one parameter per kind."""
     if not metafunc.definition.get_closest_marker("sqlite_only"):
         return
-    chosen = any("db_url" in str(mark.args[0])
+    chosen = any("db_kind" in str(mark.args[0])
                  for mark in metafunc.definition.iter_markers("parametrize"))
-    if "db_url" in metafunc.fixturenames and not chosen:  # a test's own choice wins
+    if "db_kind" in metafunc.fixturenames and not chosen:  # a test's own choice wins
         # As a marker, so pytest's own hooks (which run after this one) apply it and leave
         # the fixture's parameters out, as for a test that names its database itself.
-        metafunc.definition.add_marker(pytest.mark.parametrize("db_url", ["sqlite"], indirect=True),
+        metafunc.definition.add_marker(pytest.mark.parametrize("db_kind", ["sqlite"], indirect=True),
                                       append=False)  # first in the id, as before
 
 
@@ -187,9 +188,16 @@ def fresh_database(request, kind: str, workdir: Path) -> Iterator[str]:
 
 
 @pytest.fixture(params=["sqlite", "postgresql", "mariadb"])
-def db_url(request, tmp_path):
-    """A migrated, empty database of each kind."""
-    with fresh_database(request, request.param, tmp_path) as url:
+def db_kind(request) -> str:
+    """Which database a test runs on: by default each kind in turn (choose others with
+    `@pytest.mark.parametrize("db_kind", [...], indirect=True)` or `sqlite_only`)."""
+    return request.param
+
+
+@pytest.fixture
+def db_url(request, db_kind, tmp_path):
+    """A migrated, empty database of the test's kind, for this test alone."""
+    with fresh_database(request, db_kind, tmp_path) as url:
         yield url
 
 
@@ -203,6 +211,11 @@ class Api:
 
     client: TestClient
     _events_after: int = 0
+
+    @property
+    def db_url(self) -> str:
+        """The database the app serves (for a second engine or app on the same one)."""
+        return self.client.app.state.runtime.settings.database_url
 
     def _run(self, work):
         """Run `work(conn)` on the app's own engine, in the app's event loop."""
@@ -269,11 +282,68 @@ def build_api(db_url: str, bus: EventBus | None = None, **overrides):
     return Api(TestClient(app, raise_server_exceptions=False))
 
 
+@pytest.fixture(scope="session")
+def shared_apps(request, tmp_path_factory):
+    """One running app per kind of database in this test process, each on a database of its
+    own (SQLite file, or a PostgreSQL or MariaDB database named after the process), for the
+    tests that use `api`: started once, they keep their engine's compiled statements, which
+    an app per test compiled afresh in every test."""
+    apps: dict[str, Api] = {}
+    dropped = []
+
+    def get(kind: str) -> Api:
+        if kind not in apps:
+            if kind == "sqlite":
+                path = tmp_path_factory.mktemp("shared") / "segmentd.db"
+                shutil.copy(request.getfixturevalue("sqlite_template"), path)
+                url = f"sqlite+aiosqlite:///{path}"
+            else:
+                request.getfixturevalue("pg_template" if kind == "postgresql"
+                                        else "mariadb_template")  # the server is up
+                url, drop = _second_database(kind)
+                dropped.append(drop)
+            api = build_api(url)
+            api.client.__enter__()
+            apps[kind] = api
+        return apps[kind]
+
+    yield get
+    for api in apps.values():
+        api.client.__exit__(None, None, None)
+    for drop in dropped:
+        drop()
+
+
+def _second_database(kind: str):
+    """(URL, drop) of a migrated database of `kind` for this process' shared app."""
+    name = f"segmentd_shared_{os.getpid()}"
+    if kind == "postgresql":
+        url = create_pg_database(name)
+        migrate.upgrade(url)
+        return url, lambda: drop_pg_database(name)
+    asyncio.run(_mariadb_admin(f"DROP DATABASE IF EXISTS `{name}`"))
+    asyncio.run(_mariadb_admin(f"CREATE DATABASE `{name}`"))
+    migrate.upgrade(f"mysql+asyncmy://{MARIADB_USER}@{MARIADB_HOST}:{MARIADB_PORT}/{name}")
+    return (f"mysql+asyncmy://{MARIADB_USER}@{MARIADB_HOST}:{MARIADB_PORT}/{name}",
+            lambda: asyncio.run(_mariadb_admin(f"DROP DATABASE IF EXISTS `{name}`")))
+
+
 @pytest.fixture
-def api(db_url):
-    api = build_api(db_url)
-    with api.client:
-        yield api
+def api(shared_apps, db_kind):
+    """The app of this process for the test's kind of database, as a new one would be: every
+    table emptied (through the app's own engine, in its event loop) and its request limits
+    restored. (A test that needs its own settings, bus or workers builds its own app.)"""
+    shared = shared_apps(db_kind)
+    runtime = shared.client.app.state.runtime
+    api = Api(shared.client)
+
+    async def empty(conn):
+        for table in ALL_TABLES:
+            await conn.execute(text(f"DELETE FROM {table}"))  # noqa: S608 (fixed names)
+
+    in_transaction(api, empty)
+    runtime.limits = RequestLimits(runtime.settings)
+    return api
 
 
 @pytest.fixture

@@ -78,7 +78,7 @@ def test_a_full_range_writes_nothing_but_the_refusal(db_url):
 
 # Not MariaDB: there, concurrent INSERT IGNORE ... SELECT allocations deadlock and the
 # losers fail with OperationalError (a known limitation, noted in the README).
-@pytest.mark.parametrize("db_url", ["sqlite", "postgresql"], indirect=True)
+@pytest.mark.parametrize("db_kind", ["sqlite", "postgresql"], indirect=True)
 def test_concurrent_creates_on_a_small_range_never_share_an_id(db_url):
     """24 creates at once for 16 IDs: 16 networks with distinct IDs, 8 clean refusals, and
     exactly one network, one segment, two events and one audit row per success."""

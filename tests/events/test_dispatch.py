@@ -72,7 +72,7 @@ async def undelivered(engine) -> int:
         return unfanned.scalar() + pending.scalar()
 
 
-@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+@pytest.mark.parametrize("db_kind", ["postgresql"], indirect=True)
 def test_dispatchers_of_several_processes_share_one_postgresql_outbox(db_url):
     """Two dispatchers, each with its own engine, as two server processes would be: one
     delivers alone, the other joins, the first leaves, both run; writers never stop."""
@@ -163,7 +163,7 @@ async def _none_left(engine) -> bool:
     return await undelivered(engine) == 0
 
 
-@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+@pytest.mark.parametrize("db_kind", ["postgresql"], indirect=True)
 def test_a_batch_slower_than_its_lease_is_not_taken_over_midway(db_url):
     """One key's backlog takes longer to deliver than the lease lasts. The dispatcher that
     claimed it must give the rest back in time, not let another start the key over while
@@ -427,7 +427,7 @@ def test_a_dispatcher_whose_database_is_gone_waits_the_interval_between_tries(ca
     assert 2 <= len(failures) <= 5, len(failures)
 
 
-@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("db_kind", ["sqlite"], indirect=True)
 def test_stop_ends_the_wait_for_more_commits_at_once(db_url):
     """Woken by a commit, the dispatcher waits `coalesce` seconds for the rest of a burst; a
     stop in that wait ends it then (what was committed waits in the outbox for the next

@@ -404,7 +404,7 @@ def test_fuzzer_generates_network_bodies():
     assert any(isinstance(b, dict) and "network" in b for b in bodies)
 
 
-@pytest.mark.parametrize("db_url", DATABASES, indirect=True)
+@pytest.mark.parametrize("db_kind", DATABASES, indirect=True)
 @pytest.mark.parametrize("query", [
     "/v2.0/networks?mtu=9223372036854775808",
     "/v2.0/segments?segmentation_id=-9223372036854775809",
@@ -423,7 +423,7 @@ def test_bug1_integer_filter_beyond_64_bits_is_not_a_server_error(db_url, query)
 
 
 @pytest.mark.postgresql
-@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+@pytest.mark.parametrize("db_kind", ["postgresql"], indirect=True)
 def test_bug1_integer_filter_beyond_32_bits_is_not_a_server_error_on_postgresql(db_url):
     api = build_api(db_url)
     with api.client:
@@ -434,7 +434,7 @@ def test_bug1_integer_filter_beyond_32_bits_is_not_a_server_error_on_postgresql(
         "message": "Invalid filter value for mtu: '2147483648' is not an integer in range"}
 
 
-@pytest.mark.parametrize("db_url", DATABASES, indirect=True)
+@pytest.mark.parametrize("db_kind", DATABASES, indirect=True)
 @pytest.mark.parametrize("attr", ["admin_state_up", "shared"])
 def test_bug2_null_boolean_in_a_network_update_is_a_400(db_url, attr):
     api = build_api(db_url)

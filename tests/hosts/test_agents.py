@@ -179,7 +179,7 @@ class TestAuthorization:
         assert unaudited(table_rows(api)) == before
         assert api.get(f"/v2.0/agents/{ovs['id']}").json()["agent"]["admin_state_up"] is True
 
-    @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+    @pytest.mark.parametrize("db_kind", ["sqlite"], indirect=True)
     def test_a_caller_who_may_read_but_not_change_agents_gets_403(self, db_url, tmp_path):
         policy = tmp_path / "policy.yaml"
         policy.write_text('"get_agent": "role:admin or role:reader"\n')
@@ -202,11 +202,11 @@ class TestAuthorization:
 AGENT_LOOKUP = re.compile(r"\s*SELECT\b.*\bFROM agents\s+WHERE agents\.id\b", re.DOTALL)
 
 
-def race_delete(api, db_url, agent_id, meanwhile) -> int:
+def race_delete(api, agent_id, meanwhile) -> int:
     """DELETE the agent through `api`, holding that request right after it looked the agent
     up while `meanwhile(other)` runs to completion on a second app (its own engine and event
     loop, as another server process would be); the DELETE's status."""
-    other = build_api(db_url)
+    other = build_api(api.db_url)
     engine = api.client.app.state.runtime.engine.sync_engine
     paused, resume = threading.Event(), threading.Event()
     held = False
@@ -238,7 +238,7 @@ def race_delete(api, db_url, agent_id, meanwhile) -> int:
         event.remove(engine, "after_cursor_execute", hold)
 
 
-def test_a_report_committed_while_the_last_agent_is_deleted_survives(api, db_url):
+def test_a_report_committed_while_the_last_agent_is_deleted_survives(api):
     """A new agent reports for the host after the delete read the agent, before it locked
     the host: the host keeps the new agent and what it reports (on MariaDB, a transaction
     whose snapshot predates the lock deleted the host, and the new agent with it)."""
@@ -253,7 +253,7 @@ def test_a_report_committed_while_the_last_agent_is_deleted_survives(api, db_url
         new.update(send_report(other, "compute-1", agent_type=SRIOV,
                                device_mappings={"physnet2": ["e1"]}))
 
-    assert race_delete(api, db_url, old["id"], report) == 204
+    assert race_delete(api, old["id"], report) == 204
     agents = api.get("/v2.0/agents").json()["agents"]
     assert [a["id"] for a in agents] == [new["id"]]
     assert reach_keys(api, "compute-1") == {("flat", "physnet2"), ("vlan", "physnet2")}
@@ -263,7 +263,7 @@ def test_a_report_committed_while_the_last_agent_is_deleted_survives(api, db_url
         "agent_deleted", [seg1], ["physnet2"])
 
 
-def test_two_deletes_of_one_agent_delete_it_once(api, db_url):
+def test_two_deletes_of_one_agent_delete_it_once(api):
     """The second delete, having read the agent before the first committed, is a 404 and
     emits no second agent.deleted."""
     agent = send_report(api, "compute-1", agent_type=OVS, bridge_mappings=bridges("physnet1"))
@@ -273,5 +273,5 @@ def test_two_deletes_of_one_agent_delete_it_once(api, db_url):
     def delete(other):
         assert other.delete(f"/v2.0/agents/{agent['id']}").status_code == 204
 
-    assert race_delete(api, db_url, agent["id"], delete) == 404
+    assert race_delete(api, agent["id"], delete) == 404
     assert [e.type for e in api.events] == ["host.segments_changed", "agent.deleted"]

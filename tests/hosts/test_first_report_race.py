@@ -28,8 +28,8 @@ CLOCK = HostClock(75, 300)
 BRIDGES = {"bridge_mappings": {"physnet1": "br-ex"}}  # what every host here reports
 
 
-@pytest.mark.parametrize("db_url", ["postgresql", "mariadb"], indirect=True)
-def test_a_first_report_waits_for_a_port_in_flight_and_then_binds_it(api, db_url):
+@pytest.mark.parametrize("db_kind", ["postgresql", "mariadb"], indirect=True)
+def test_a_first_report_waits_for_a_port_in_flight_and_then_binds_it(api):
     net = make_vlan_network(api, name="n", vlan=120)
     admin = RequestContext.build("admin-project", {"admin"}, request_id="req-port")
     agent = RequestContext.build("agents", {"service"}, request_id="req-report")
@@ -46,7 +46,7 @@ def test_a_first_report_waits_for_a_port_in_flight_and_then_binds_it(api, db_url
         await report
         return created, waited
 
-    created, waited = run_on(db_url, scenario)
+    created, waited = run_on(api.db_url, scenario)
     # When the port was written, the host reached nothing.
     assert (created["binding:vif_type"], created["status"]) == ("binding_failed", "DOWN")
     assert waited, "the first report did not wait for the port being written for its host"
@@ -61,8 +61,8 @@ def test_a_first_report_waits_for_a_port_in_flight_and_then_binds_it(api, db_url
     assert [(a["host"], a["agent_type"]) for a in agents] == [("newcomer", "Open vSwitch agent")]
 
 
-@pytest.mark.parametrize("db_url", ["postgresql", "mariadb"], indirect=True)
-def test_a_port_for_an_unknown_host_leaves_no_host_behind(api, db_url):
+@pytest.mark.parametrize("db_kind", ["postgresql", "mariadb"], indirect=True)
+def test_a_port_for_an_unknown_host_leaves_no_host_behind(api):
     net = make_vlan_network(api, name="n", vlan=121)
     made = make_port(api, net["id"], **{"binding:host_id": "nowhere"})
     port_id = made["id"]
@@ -72,17 +72,17 @@ def test_a_port_for_an_unknown_host_leaves_no_host_behind(api, db_url):
         async with engine.connect() as conn:
             return (await conn.execute(text("SELECT name FROM hosts"))).scalars().all()
 
-    assert run_on(db_url, host_names) == []
+    assert run_on(api.db_url, host_names) == []
     # The host's first report afterwards binds the port: its rebinding sees it.
     send_report(api, "nowhere", **BRIDGES)
-    assert run_on(db_url, host_names) == ["nowhere"]
+    assert run_on(api.db_url, host_names) == ["nowhere"]
     port = api.get(f"/v2.0/ports/{port_id}").json()["port"]
     assert (port["binding:vif_type"], port["status"]) == ("ovs", "ACTIVE")
 
 
-@pytest.mark.parametrize("db_url", ["postgresql", "mariadb"], indirect=True)
+@pytest.mark.parametrize("db_kind", ["postgresql", "mariadb"], indirect=True)
 def test_concurrent_ports_for_unreported_hosts_neither_deadlock_nor_leave_hosts(
-        api, db_url, caplog):
+        api, caplog):
     """Sixteen port writes at once, eight naming one host that never reported and eight
     naming new hosts of their own: every one succeeds and no host row is left.
 
@@ -103,15 +103,15 @@ def test_concurrent_ports_for_unreported_hosts_neither_deadlock_nor_leave_hosts(
                 admin, u, CLOCK, {"network_id": net["id"], "binding:host_id": h}))
             for h in hosts])
 
-    created = run_on(db_url, scenario)
+    created = run_on(api.db_url, scenario)
     assert sorted(p["binding:host_id"] for p in created) == sorted(hosts)
     assert {p["binding:vif_type"] for p in created} == {"binding_failed"}
     retried = [r for r in caplog.records if "aborted by the database" in r.getMessage()]
-    if db_url.startswith("postgresql"):
+    if api.db_url.startswith("postgresql"):
         assert retried == []
 
     async def host_names(engine):
         async with engine.connect() as conn:
             return (await conn.execute(text("SELECT name FROM hosts"))).scalars().all()
 
-    assert run_on(db_url, host_names) == []
+    assert run_on(api.db_url, host_names) == []

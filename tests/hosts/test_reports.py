@@ -217,7 +217,7 @@ class TestWhatAHostMayStore:
         send_report(api, "compute-1", bridge_mappings=bridges(f"p{(accepted - 1) % 2}"))
         send_report(api, "compute-2", bridge_mappings=bridges("p0"))  # another host
 
-    @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+    @pytest.mark.parametrize("db_kind", ["sqlite"], indirect=True)
     def test_configurations_over_the_limit_are_400_and_write_nothing(self, api):
         send_report(api, "compute-1", bridge_mappings=bridges("physnet2"))
         before = table_rows(api)
@@ -343,7 +343,7 @@ def _post_raw(api, body):
 
 
 class TestReportValidation:
-    @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+    @pytest.mark.parametrize("db_kind", ["sqlite"], indirect=True)
     @pytest.mark.parametrize("name", sorted(BAD_REPORTS))
     def test_bad_report_is_400_and_writes_nothing(self, api, name):
         send_report(api, "compute-1", bridge_mappings=bridges("physnet2"))  # a prior state
@@ -369,7 +369,7 @@ class TestReportValidation:
         assert listed["id"] == agent["id"]
         assert listed["configurations"]["bridge_mappings"] == bridges("physnet2")
 
-    @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+    @pytest.mark.parametrize("db_kind", ["sqlite"], indirect=True)
     @pytest.mark.parametrize("raw", [b"", b"{", b'{"report": {"host": "a"', b"[]", b"null"])
     def test_a_body_that_is_not_a_report_object_is_400(self, api, raw):
         before = table_rows(api)
@@ -416,7 +416,7 @@ class TestReportAuthorization:
                     **OK_CONF)
 
 
-@pytest.mark.parametrize("db_url", ["sqlite", "postgresql"], indirect=True)
+@pytest.mark.parametrize("db_kind", ["sqlite", "postgresql"], indirect=True)
 def test_token_mode_a_host_bound_token_is_refused_for_another_host(db_url):
     """Real tokens: `segmentd token create --host` binds the token, whatever headers say."""
     out = segmentd("token", "create", "--project", "agents", "--roles", "service",
@@ -518,7 +518,7 @@ def _report_paused_after_the_host_lock(db_url, host, agent_type, barrier, outcom
     asyncio.run(run())
 
 
-@pytest.mark.parametrize("db_url", ["postgresql", "mariadb"], indirect=True)
+@pytest.mark.parametrize("db_kind", ["postgresql", "mariadb"], indirect=True)
 @pytest.mark.parametrize("hosts", [("fresh-1", "fresh-1"), ("fresh-a", "fresh-b")],
                          ids=["same_new_host", "two_new_hosts"])
 def test_first_reports_interleaved_at_the_host_lock_do_not_deadlock(db_url, hosts):

@@ -161,7 +161,7 @@ def test_streamed_body_over_the_limit_is_recorded_as_rejected_413(db_url):
         ("create_network", "network", None, "rejected", 413, rid(resp))]
 
 
-@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("db_kind", ["sqlite"], indirect=True)
 def test_body_refused_by_content_length_is_logged_not_stored(db_url, caplog):
     """Refused before anyone is identified: storing it would be an unauthenticated write path."""
     api = build_api(db_url, max_request_body_bytes=1024)
@@ -174,7 +174,7 @@ def test_body_refused_by_content_length_is_logged_not_stored(db_url, caplog):
     assert any("refused a 2048-byte body" in r.getMessage() for r in caplog.records)
 
 
-def test_refused_request_with_a_nul_in_the_path_id_is_still_recorded(api, db_url):
+def test_refused_request_with_a_nul_in_the_path_id_is_still_recorded(api):
     resp = api.put("/v2.0/networks/a%00b", json={"network": {"name": "x"}})
     assert resp.status_code == 404
     assert error_of(resp) == {"type": "NetworkNotFound", "detail": "",
@@ -281,10 +281,10 @@ def audit_cli(tmp_path, db_url: str, *args: str) -> list[dict]:
 
 
 @pytest.mark.sqlite_only
-def test_cli_lists_the_trail_newest_first_with_filters(trail, db_url, tmp_path):
+def test_cli_lists_the_trail_newest_first_with_filters(trail, tmp_path):
     api, _ = trail
-    assert audit_cli(tmp_path, db_url) == events(api, "?sort_key=id&sort_dir=desc")
-    filtered = audit_cli(tmp_path, db_url, "--project", "p1", "--outcome", "success",
+    assert audit_cli(tmp_path, api.db_url) == events(api, "?sort_key=id&sort_dir=desc")
+    filtered = audit_cli(tmp_path, api.db_url, "--project", "p1", "--outcome", "success",
                          "--action", "create_network", "--limit", "1")
     assert [(r["project_id"], r["action"], r["status"]) for r in filtered] == [
         ("p1", "create_network", 201)]

@@ -23,7 +23,7 @@ from tests.factories import error_of, issue_token, make_network, make_segment
 # Limits are rules of the API layer; the statement-timeout tests choose their database.
 pytestmark = pytest.mark.sqlite_only
 
-SQLITE = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+SQLITE = pytest.mark.parametrize("db_kind", ["sqlite"], indirect=True)
 BODY_LIMIT = 2048  # the smallest max_request_body_bytes allowed is 1024
 SECURITY_HEADERS = {
     "x-content-type-options": "nosniff",
@@ -551,7 +551,7 @@ def run_on(engine, sql: str):
 
 
 @pytest.mark.postgresql
-@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+@pytest.mark.parametrize("db_kind", ["postgresql"], indirect=True)
 def test_postgresql_statement_timeout_cancels_a_long_statement(db_url):
     assert run_on(make_engine(db_url, statement_timeout_ms=100), "SHOW statement_timeout") == "100ms"
     started = time.monotonic()
@@ -561,7 +561,7 @@ def test_postgresql_statement_timeout_cancels_a_long_statement(db_url):
 
 
 @pytest.mark.postgresql
-@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+@pytest.mark.parametrize("db_kind", ["postgresql"], indirect=True)
 def test_the_app_engine_carries_the_configured_statement_timeout(db_url):
     api = build_api(db_url, database_statement_timeout_ms=250)
     with api.client:
@@ -574,7 +574,7 @@ def test_the_app_engine_carries_the_configured_statement_timeout(db_url):
         assert api.client.portal.call(show) == "250ms"
 
 
-@pytest.mark.parametrize("db_url", ["mariadb"], indirect=True)
+@pytest.mark.parametrize("db_kind", ["mariadb"], indirect=True)
 def test_mariadb_statement_timeout_cancels_a_long_statement(db_url):
     assert run_on(make_engine(db_url, statement_timeout_ms=100),
                   "SELECT @@max_statement_time") == pytest.approx(0.1)

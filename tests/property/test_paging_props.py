@@ -103,7 +103,7 @@ def assert_walks_match(api, route, headers, limit: int, sort: str | None, revers
     return len(expected)
 
 
-@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("db_kind", ["sqlite"], indirect=True)
 def test_walking_any_route_with_any_page_size_sees_exactly_the_unlimited_list(db_url):
     api = build_api(db_url)
     with api.client:
@@ -139,7 +139,7 @@ EXAMPLES = [
 ]
 
 
-@pytest.mark.parametrize("db_url", ["sqlite", "postgresql", "mariadb"], indirect=True)
+@pytest.mark.parametrize("db_kind", ["sqlite", "postgresql", "mariadb"], indirect=True)
 def test_fixed_walks_see_exactly_the_unlimited_list(db_url):
     api = build_api(db_url)
     with api.client:
@@ -159,7 +159,7 @@ def test_fixed_walks_see_exactly_the_unlimited_list(db_url):
                 assert sorted(listed) == sorted(shown), (collection, caller)
 
 
-@pytest.mark.parametrize("db_url", ["sqlite", "postgresql", "mariadb"], indirect=True)
+@pytest.mark.parametrize("db_kind", ["sqlite", "postgresql", "mariadb"], indirect=True)
 def test_a_policy_rule_sql_cannot_express_still_fills_every_page(db_url, tmp_path):
     """An operator's rule hides shared networks from non-admins: the row check decides, and
     pages read on past the rows it drops (more of them in a row than a page holds)."""

@@ -33,8 +33,8 @@ from tests.security.support import (
 
 # The CLI takes about a second a call: the database-specific parts (timestamps, revocation)
 # run on SQLite and PostgreSQL, the rest on SQLite.
-CLI_DATABASES = pytest.mark.parametrize("db_url", ["sqlite", "postgresql"], indirect=True)
-SQLITE_ONLY = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+CLI_DATABASES = pytest.mark.parametrize("db_kind", ["sqlite", "postgresql"], indirect=True)
+SQLITE_ONLY = pytest.mark.parametrize("db_kind", ["sqlite"], indirect=True)
 PROVIDER_NETWORK = {"network": {"name": "vlan", "provider:network_type": "vlan",
                                 "provider:physical_network": "physnet1"}}
 
