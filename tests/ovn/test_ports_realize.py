@@ -311,6 +311,12 @@ def test_deferred_port_on_a_routed_network_appears_once_bound(ovn_api, ovn_dbs):
 
 # -- 4. drift of ports and DHCP options ------------------------------------------------------
 
+def address_not_of(port: dict, *candidates: str) -> str:
+    """The first candidate the port does not hold (its address was drawn at random)."""
+    held = {ip["ip_address"] for ip in port["fixed_ips"]}
+    return next(c for c in candidates if c not in held)
+
+
 @pytest.fixture
 def realized(ovn_api, ovn_dbs):
     """Two networks with a DHCP subnet each, two ports on the first, all realized."""
@@ -331,7 +337,7 @@ def test_port_and_dhcp_drift_is_reported_then_repaired(realized, db_url, ovn_dbs
     port_a, port_b = realized.a, realized.b
     dhcp1, dhcp2 = dhcp(ovn_dbs, sub1["id"]), dhcp(ovn_dbs, sub2["id"])
     stray_port, stray_subnet = str(uuid.uuid4()), str(uuid.uuid4())
-    bogus = f"{port_b['mac_address']} 10.51.0.250"
+    bogus = f"{port_b['mac_address']} {address_not_of(port_b, '10.51.0.250', '10.51.0.251')}"
 
     ovn_dbs.nbctl("lsp-del", port_a["id"])
     ovn_dbs.nbctl("lsp-set-addresses", port_b["id"], bogus)
@@ -415,7 +421,7 @@ def test_repaired_dhcp_options_are_the_ones_their_ports_use(realized, db_url, ov
 def test_rows_without_the_owner_marker_are_reported_foreign_and_never_touched(
         realized, ovn_api, db_url, ovn_dbs):
     net1, sub2, port_a = realized.net1, realized.sub2, realized.a
-    theirs = f"{port_a['mac_address']} 10.51.0.222"
+    theirs = f"{port_a['mac_address']} {address_not_of(port_a, '10.51.0.222', '10.51.0.223')}"
     ovn_dbs.nbctl("set", "Logical_Switch_Port", port_a["id"],
                   "external_ids:segmentd\\:owner=someone-else", f'addresses="{theirs}"')
     dhcp2 = dhcp(ovn_dbs, sub2["id"])
