@@ -19,6 +19,8 @@ from contextlib import contextmanager, redirect_stderr, redirect_stdout
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
+
 from segmentd import commands
 from segmentd.cli import build_parser
 from segmentd.config import load_settings
@@ -43,6 +45,9 @@ E2E_CONFIG = {
 }
 # The same, validating X-Auth-Token against segmentd's own tokens (the product's default).
 TOKEN_CONFIG = {**E2E_CONFIG, "auth_mode": "token"}
+# The tests' own plain requests to servers, one at a time: one client, not one per request
+# (`httpx.get` builds a client, and with it an SSL context loading the CA bundle, each time).
+HTTP = httpx.Client(timeout=30.0)
 BOOTSTRAP_LINE = re.compile(r"bootstrap admin token \(shown once, store it now\): (\S+)")
 
 

@@ -19,7 +19,7 @@ import openstack
 import pytest
 from openstack import exceptions as sdk_exc
 
-from tests.e2e.server import BOOTSTRAP_PROJECT, VENV_BIN, Live
+from tests.e2e.server import BOOTSTRAP_PROJECT, HTTP, VENV_BIN, Live
 
 pytestmark = [
     pytest.mark.slow,
@@ -94,8 +94,10 @@ def _run_in_process(argv: list[str], env: dict[str, str]) -> subprocess.Complete
             os.environ.clear()
             os.environ.update(saved_env)
             for logger, level, handlers in saved_logging:
-                logger.setLevel(level)
-                logger.handlers[:] = handlers
+                if logger.level != level:  # each setLevel clears every logger's cache
+                    logger.setLevel(level)
+                if logger.handlers != handlers:
+                    logger.handlers[:] = handlers
             for cls in ClientManager.__mro__:  # plugins set theirs on osc_lib's base class
                 for attribute in vars(cls).values():
                     if isinstance(attribute, ClientCache):
@@ -144,14 +146,14 @@ def as_admin(live: Live) -> dict[str, str]:
 
 
 def api_get(live: Live, path: str, **params) -> httpx.Response:
-    return httpx.get(live.url + path, params=params, headers=as_admin(live))
+    return HTTP.get(live.url + path, params=params, headers=as_admin(live))
 
 
 def walk_pages(live: Live, limit: int) -> list[dict]:
     """GET the segments page by page, following `segments_links` next until it ends."""
     items, next_url, pages = [], f"{live.url}/v2.0/segments?limit={limit}", 0
     while next_url:
-        resp = httpx.get(next_url, headers=as_admin(live))
+        resp = HTTP.get(next_url, headers=as_admin(live))
         assert resp.status_code == 200, resp.text
         body = resp.json()
         assert len(body["segments"]) <= limit
@@ -198,7 +200,7 @@ def check_vlan_network(net: dict, name: str) -> None:
 
 
 def check_fields_selection(live: Live, segment_id: str) -> None:
-    resp = httpx.get(
+    resp = HTTP.get(
         f"{live.url}/v2.0/segments/{segment_id}", params=[("fields", "name"), ("fields", "id")],
         headers=as_admin(live),
     )
@@ -209,7 +211,7 @@ def check_fields_selection(live: Live, segment_id: str) -> None:
 
 def set_mtu(live: Live, network_id: str, mtu: int) -> dict:
     """Raw PUT of the MTU as a JSON integer."""
-    resp = httpx.put(f"{live.url}/v2.0/networks/{network_id}", json={"network": {"mtu": mtu}},
+    resp = HTTP.put(f"{live.url}/v2.0/networks/{network_id}", json={"network": {"mtu": mtu}},
                      headers=as_admin(live))
     assert resp.status_code == 200, resp.text
     return resp.json()["network"]

@@ -13,7 +13,6 @@ import json
 import re
 import uuid
 
-import httpx
 import pytest
 from openstack import exceptions as sdk_exc
 
@@ -26,7 +25,7 @@ from tests.e2e.test_openstack_clients import (
     api_get,
     sdk_connect,
 )
-from tests.e2e.server import BOOTSTRAP_PROJECT, Live
+from tests.e2e.server import BOOTSTRAP_PROJECT, HTTP, Live
 from tests.factories import report_body
 
 pytestmark = [
@@ -58,7 +57,7 @@ AVAILABILITY_LIST_HEADERS = {"Network ID", "Network Name", "Total IPs", "Used IP
 def report(live: Live, host: str, physnet: str) -> None:
     """An Open vSwitch agent on `host` with a bridge on `physnet` (a service-role report)."""
     body = report_body(host, bridge_mappings={physnet: "br-ex"})
-    resp = httpx.post(f"{live.url}/v2.0/host-reports", json=body,
+    resp = HTTP.post(f"{live.url}/v2.0/host-reports", json=body,
                       headers={"X-Auth-Token": live.service})
     assert resp.status_code == 201, resp.text
     agent = resp.json()["agent"]
