@@ -156,8 +156,11 @@ class TestRoutedUpdate:
         refused(put_port(api, port["id"], fixed_ips=[held, {"subnet_id": routed.sub2["id"]}]), 400,
                 "FixedIpsSubnetsNotOnSameSegment")
         assert state(api) == before
-        got = update_port(api, port["id"], fixed_ips=[held, {"ip_address": "10.1.0.77"}])
-        assert addresses(got) == sorted([held["ip_address"], "10.1.0.77"],
+        # An address of sub1 besides the one the port drew at random (naming that one twice
+        # would be a 400).
+        new = next(a for a in ("10.1.0.77", "10.1.0.78") if a != held["ip_address"])
+        got = update_port(api, port["id"], fixed_ips=[held, {"ip_address": new}])
+        assert addresses(got) == sorted([held["ip_address"], new],
                                         key=lambda a: int(a.rsplit(".", 1)[1]))
         assert binding(got) == ("host-1", "ovs", "ACTIVE", "immediate")
 

@@ -118,9 +118,11 @@ def test_slaac_addresses_stay_when_fixed_ips_change(api):
     port = make_port(api, net["id"])
     eui = [f for f in port["fixed_ips"] if f["subnet_id"] == v6["id"]]
     assert len(eui) == 1
-    got = update_port(api, port["id"],
-                      fixed_ips=[{"subnet_id": v4["id"], "ip_address": "10.32.0.77"}])
-    assert got["fixed_ips"] == [{"subnet_id": v4["id"], "ip_address": "10.32.0.77"}, *eui]
+    # A change: not the IPv4 address the port drew at random (naming that one keeps it).
+    held = [f["ip_address"] for f in port["fixed_ips"] if f["subnet_id"] == v4["id"]]
+    chosen = next(a for a in ("10.32.0.77", "10.32.0.78") if a not in held)
+    got = update_port(api, port["id"], fixed_ips=[{"subnet_id": v4["id"], "ip_address": chosen}])
+    assert got["fixed_ips"] == [{"subnet_id": v4["id"], "ip_address": chosen}, *eui]
 
 
 def test_peer_routes_sent_back_by_a_client_stay_peer_routes(api, routed):  # noqa: F811

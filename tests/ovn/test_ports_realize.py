@@ -94,6 +94,12 @@ def addresses_of(port: dict) -> str:
     return " ".join([port["mac_address"], *(f["ip_address"] for f in port["fixed_ips"])])
 
 
+def address_not_of(port: dict, *candidates: str) -> str:
+    """The first candidate the port does not hold (its address was drawn at random)."""
+    held = {ip["ip_address"] for ip in port["fixed_ips"]}
+    return next(c for c in candidates if c not in held)
+
+
 # -- 1. subnets: DHCP_Options -------------------------------------------------------------
 
 def test_dhcp_subnet_becomes_dhcp_options_and_follows_update_mtu_disable_and_delete(
@@ -237,12 +243,14 @@ def test_port_becomes_a_logical_switch_port_and_follows_updates_and_delete(ovn_a
     assert row["options"] == {"requested-chassis": "host-2"}
     assert row["external_ids"]["neutron:host_id"] == "host-2"
 
+    # A new address: not the one the port drew at random (naming that one changes nothing).
+    new_ip = address_not_of(port, "10.30.0.77", "10.30.0.78")
     port = update_port(ovn_api, port["id"],
-                       fixed_ips=[{"subnet_id": subnet["id"], "ip_address": "10.30.0.77"}])
+                       fixed_ips=[{"subnet_id": subnet["id"], "ip_address": new_ip}])
     row = mirrored(port)
-    assert row["addresses"] == f"{port['mac_address']} 10.30.0.77"
-    assert row["port_security"] == f"{port['mac_address']} 10.30.0.77"
-    assert row["external_ids"]["neutron:cidrs"] == "10.30.0.77/24"
+    assert row["addresses"] == f"{port['mac_address']} {new_ip}"
+    assert row["port_security"] == f"{port['mac_address']} {new_ip}"
+    assert row["external_ids"]["neutron:cidrs"] == f"{new_ip}/24"
     assert row["dhcpv4_options"] == dhcp_row["_uuid"]
     assert row["enabled"] is False and row["external_ids"]["neutron:port_name"] == "renamed"
 
@@ -310,12 +318,6 @@ def test_deferred_port_on_a_routed_network_appears_once_bound(ovn_api, ovn_dbs):
 
 
 # -- 4. drift of ports and DHCP options ------------------------------------------------------
-
-def address_not_of(port: dict, *candidates: str) -> str:
-    """The first candidate the port does not hold (its address was drawn at random)."""
-    held = {ip["ip_address"] for ip in port["fixed_ips"]}
-    return next(c for c in candidates if c not in held)
-
 
 @pytest.fixture
 def realized(ovn_api, ovn_dbs):
