@@ -284,15 +284,16 @@ def build_api(db_url: str, bus: EventBus | None = None, **overrides):
 
 @pytest.fixture(scope="session")
 def shared_apps(request, tmp_path_factory):
-    """One running app per kind of database in this test process, each on a database of its
-    own (SQLite file, or a PostgreSQL or MariaDB database named after the process), for the
-    tests that use `api`: started once, they keep their engine's compiled statements, which
-    an app per test compiled afresh in every test."""
+    """One running app per kind of database and settings in this test process, each on a
+    database of its own (SQLite file, or a PostgreSQL or MariaDB database named after the
+    process), for the tests that use `api` or `shared_api`: started once, they keep their
+    engine's compiled statements, which an app per test compiled afresh in every test."""
     apps: dict[str, Api] = {}
     dropped = []
 
-    def get(kind: str) -> Api:
-        if kind not in apps:
+    def get(kind: str, **overrides) -> Api:
+        key = f"{kind} {sorted(overrides.items())!r}"
+        if key not in apps:
             if kind == "sqlite":
                 path = tmp_path_factory.mktemp("shared") / "segmentd.db"
                 shutil.copy(request.getfixturevalue("sqlite_template"), path)
@@ -300,12 +301,12 @@ def shared_apps(request, tmp_path_factory):
             else:
                 request.getfixturevalue("pg_template" if kind == "postgresql"
                                         else "mariadb_template")  # the server is up
-                url, drop = _second_database(kind)
+                url, drop = _second_database(kind, len(apps))
                 dropped.append(drop)
-            api = build_api(url)
+            api = build_api(url, **overrides)
             api.client.__enter__()
-            apps[kind] = api
-        return apps[kind]
+            apps[key] = api
+        return apps[key]
 
     yield get
     for api in apps.values():
@@ -314,9 +315,9 @@ def shared_apps(request, tmp_path_factory):
         drop()
 
 
-def _second_database(kind: str):
-    """(URL, drop) of a migrated database of `kind` for this process' shared app."""
-    name = f"segmentd_shared_{os.getpid()}"
+def _second_database(kind: str, number: int):
+    """(URL, drop) of a migrated database of `kind` for one of this process' shared apps."""
+    name = f"segmentd_shared_{os.getpid()}_{number}"
     if kind == "postgresql":
         url = create_pg_database(name)
         migrate.upgrade(url)
@@ -329,11 +330,17 @@ def _second_database(kind: str):
 
 
 @pytest.fixture
-def api(shared_apps, db_kind):
-    """The app of this process for the test's kind of database, as a new one would be: every
-    table emptied (through the app's own engine, in its event loop) and its request limits
-    restored. (A test that needs its own settings, bus or workers builds its own app.)"""
-    shared = shared_apps(db_kind)
+def api(request, db_kind):
+    """The app of this process for the test's kind of database (see `shared_api`)."""
+    return shared_api(request, db_kind)
+
+
+def shared_api(request, kind: str, **overrides) -> Api:
+    """The running app of this process for `kind` of database and these settings (beyond
+    BASE_CONFIG), as a new one would be: every table emptied (through the app's own engine,
+    in its event loop) and its request limits restored. A test that needs a bus or workers
+    of its own, or its database to itself (`db_url`), builds its own app."""
+    shared = request.getfixturevalue("shared_apps")(kind, **overrides)
     runtime = shared.client.app.state.runtime
     api = Api(shared.client)
 

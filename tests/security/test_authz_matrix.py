@@ -21,7 +21,7 @@ from sqlalchemy import text
 
 from segmentd.app import create_app
 from segmentd.services.tokens import hash_token
-from tests.conftest import make_settings
+from tests.conftest import make_settings, shared_api
 from tests.factories import error_of, issue_token, report_body
 from tests.security.support import (
     TOKEN_MODE,
@@ -412,21 +412,20 @@ def check_cell(api, creds, principal, method, path, fx) -> tuple[list[str], bool
 
 @pytest.mark.parametrize("principal", PRINCIPALS)
 @pytest.mark.sqlite_only
-def test_route_matrix(db_url, principal):
+def test_route_matrix(request, db_kind, principal):
     """Every served route, as `principal`, against the fixture objects (see make_objects)."""
-    api = token_api(db_url, **HOOK_SETTINGS)
-    with api.client:
-        creds = issue_principals(api)
-        problems, fx = [], make_objects(api, creds["admin"], creds["service"])
-        for method, path in sorted(served_routes(api.client.app)):
-            if (method, path) in NOT_IN_MATRIX:
-                continue
-            found, changed = check_cell(api, creds, principal, method, path, fx)
-            problems += found
-            # The next cell meets the objects as first made; a refusal was checked to have
-            # changed nothing, so only an accepted write needs fresh ones.
-            if changed:
-                fx = make_objects(api, creds["admin"], creds["service"])
+    api = shared_api(request, db_kind, **TOKEN_MODE, **HOOK_SETTINGS)
+    creds = issue_principals(api)
+    problems, fx = [], make_objects(api, creds["admin"], creds["service"])
+    for method, path in sorted(served_routes(api.client.app)):
+        if (method, path) in NOT_IN_MATRIX:
+            continue
+        found, changed = check_cell(api, creds, principal, method, path, fx)
+        problems += found
+        # The next cell meets the objects as first made; a refusal was checked to have
+        # changed nothing, so only an accepted write needs fresh ones.
+        if changed:
+            fx = make_objects(api, creds["admin"], creds["service"])
     assert not problems, "\n" + "\n".join(problems)
 
 
