@@ -88,11 +88,9 @@ def pg_template():
     """A migrated PostgreSQL database for this test session; a missing server fails loudly."""
     if not _reachable(PG_HOST, PG_PORT):
         pytest.fail(f"PostgreSQL is not reachable at {PG_HOST}:{PG_PORT}; scripts/test starts it")
-    name = f"segmentd_test_{os.getpid()}"
-    url = create_pg_database(name)
-    migrate.upgrade(url)
+    url, drop = migrated_database("postgresql", f"segmentd_test_{os.getpid()}")
     yield url
-    drop_pg_database(name)
+    drop()
 
 
 async def _mariadb_admin(sql: str) -> None:
@@ -111,13 +109,22 @@ def mariadb_template():
     """A migrated MariaDB database for this test session; a missing server fails loudly."""
     if not _reachable(MARIADB_HOST, MARIADB_PORT):
         pytest.fail(f"MariaDB is not reachable at {MARIADB_HOST}:{MARIADB_PORT}; scripts/test starts it")
-    name = f"segmentd_test_{os.getpid()}"
+    url, drop = migrated_database("mariadb", f"segmentd_test_{os.getpid()}")
+    yield url
+    drop()
+
+
+def migrated_database(kind: str, name: str):
+    """(URL, drop) of a new database `name` on the PostgreSQL or MariaDB server, migrated."""
+    if kind == "postgresql":
+        url = create_pg_database(name)
+        migrate.upgrade(url)
+        return url, lambda: drop_pg_database(name)
     asyncio.run(_mariadb_admin(f"DROP DATABASE IF EXISTS `{name}`"))
     asyncio.run(_mariadb_admin(f"CREATE DATABASE `{name}`"))
     url = f"mysql+asyncmy://{MARIADB_USER}@{MARIADB_HOST}:{MARIADB_PORT}/{name}"
     migrate.upgrade(url)
-    yield url
-    asyncio.run(_mariadb_admin(f"DROP DATABASE IF EXISTS `{name}`"))
+    return url, lambda: asyncio.run(_mariadb_admin(f"DROP DATABASE IF EXISTS `{name}`"))
 
 
 @pytest.fixture(scope="session")
@@ -301,7 +308,7 @@ def shared_apps(request, tmp_path_factory):
             else:
                 request.getfixturevalue("pg_template" if kind == "postgresql"
                                         else "mariadb_template")  # the server is up
-                url, drop = _second_database(kind, len(apps))
+                url, drop = migrated_database(kind, f"segmentd_shared_{os.getpid()}_{len(apps)}")
                 dropped.append(drop)
             api = build_api(url, **overrides)
             api.client.__enter__()
@@ -313,20 +320,6 @@ def shared_apps(request, tmp_path_factory):
         api.client.__exit__(None, None, None)
     for drop in dropped:
         drop()
-
-
-def _second_database(kind: str, number: int):
-    """(URL, drop) of a migrated database of `kind` for one of this process' shared apps."""
-    name = f"segmentd_shared_{os.getpid()}_{number}"
-    if kind == "postgresql":
-        url = create_pg_database(name)
-        migrate.upgrade(url)
-        return url, lambda: drop_pg_database(name)
-    asyncio.run(_mariadb_admin(f"DROP DATABASE IF EXISTS `{name}`"))
-    asyncio.run(_mariadb_admin(f"CREATE DATABASE `{name}`"))
-    migrate.upgrade(f"mysql+asyncmy://{MARIADB_USER}@{MARIADB_HOST}:{MARIADB_PORT}/{name}")
-    return (f"mysql+asyncmy://{MARIADB_USER}@{MARIADB_HOST}:{MARIADB_PORT}/{name}",
-            lambda: asyncio.run(_mariadb_admin(f"DROP DATABASE IF EXISTS `{name}`")))
 
 
 @pytest.fixture

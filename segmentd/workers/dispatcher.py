@@ -61,9 +61,8 @@ class Dispatcher:
         self._dynamic = dynamic_targets
         self._settings = settings or DispatchSettings()
         self._wake = asyncio.Event()
-        self._stop_requested = asyncio.Event()  # ends a coalescing wait at once
+        self._stop_requested = asyncio.Event()  # set by stop(); ends a coalescing wait
         self._task: asyncio.Task | None = None
-        self._stopping = False
         self._last_prune: float | None = None  # the first cycle prunes
         self._lock_missed = False  # the last cycle found another process dispatching
         self._next_attempt: datetime | None = None  # the earliest retry the last look saw
@@ -83,7 +82,6 @@ class Dispatcher:
         """
         if self._task is None:
             return
-        self._stopping = True
         self._stop_requested.set()
         self._wake.set()
         try:
@@ -95,7 +93,7 @@ class Dispatcher:
 
     async def _run(self) -> None:
         look_first = False  # the first cycle runs in full
-        while not self._stopping:
+        while not self._stop_requested.is_set():
             try:
                 if not look_first or await self._work_due():
                     busy = await self.run_once()
@@ -116,7 +114,7 @@ class Dispatcher:
                 # What the failed look or cycle left says nothing now (the database may be
                 # down): wait the whole interval, not a stale retry time or the lock retry.
                 self._next_attempt, self._lock_missed = None, False
-            if busy or self._stopping:
+            if busy or self._stop_requested.is_set():
                 look_first = False
                 continue
             # Another process held the lock and may have fanned out before this process'
@@ -135,7 +133,7 @@ class Dispatcher:
                 # (a handful of statements) serves many writes instead of one each.
                 # (Woken by stop(), or stopped while waiting: end now; what was committed
                 # stays in the outbox for the next start.)
-                if not self._stopping:
+                if not self._stop_requested.is_set():
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._stop_requested.wait(),
                                                self._settings.coalesce)
