@@ -267,7 +267,7 @@ class Target:
             kwargs.pop("cookies", None)  # the document declares none
             kwargs["headers"] = {**(kwargs.get("headers") or {}), **CALLERS[turn % len(CALLERS)]}
             try:
-                resp = api.client.request(**kwargs)
+                resp = api.request(kwargs.pop("method"), kwargs.pop("url"), **kwargs)
             except httpx.InvalidURL:  # too long for any client to send: counted, not sent
                 self.statuses["unsendable"] = self.statuses.get("unsendable", 0) + 1
                 reject()
