@@ -34,8 +34,9 @@ from segmentd.api.routes import (
     subnets,
 )
 from segmentd.api.runtime import Runtime
+from segmentd.auth.keystone import KeystoneTokenValidator
 from segmentd.auth.policy import Policy
-from segmentd.auth.tokens import DatabaseTokenValidator
+from segmentd.auth.tokens import DatabaseTokenValidator, TokenValidator
 from segmentd.backends import create_backend
 from segmentd.config import Settings
 from segmentd.db.engine import make_engine, read_connection, server_warnings
@@ -79,6 +80,18 @@ def check_auth_mode(settings: Settings, warn: bool = True) -> None:
         )
 
 
+def token_validator(settings: Settings, engine) -> TokenValidator | None:
+    """Who validates X-Auth-Token: segmentd's tokens, Keystone's (and segmentd's beside
+    them, unless turned off), or nobody in development mode."""
+    if settings.auth_mode == "development":
+        return None
+    local = DatabaseTokenValidator(engine, settings.token_cache_seconds)
+    if settings.auth_mode == "token":
+        return local
+    return KeystoneTokenValidator(
+        settings.keystone, local if settings.keystone.accept_local_tokens else None)
+
+
 def dispatch_settings(settings: Settings) -> DispatchSettings:
     return DispatchSettings(
         interval=settings.event_dispatch_interval_seconds,
@@ -102,10 +115,7 @@ def create_app(settings: Settings, bus: EventBus | None = None) -> FastAPI:
             settings.database_statement_timeout_ms,
         )
         await _warn_about_server(engine)
-        validator = (
-            None if settings.auth_mode == "development"
-            else DatabaseTokenValidator(engine, settings.token_cache_seconds)
-        )
+        validator = token_validator(settings, engine)
         address_policy = AddressPolicy.from_settings(settings)
         sender = WebhookSender(address_policy, settings.webhook_timeout_seconds)
         publisher = (
@@ -136,6 +146,8 @@ def create_app(settings: Settings, bus: EventBus | None = None) -> FastAPI:
             if publisher is not None:
                 await publisher.close()
             await backend.stop()
+            if isinstance(validator, KeystoneTokenValidator):
+                await validator.close()
             await engine.dispose()
 
     app = FastAPI(

@@ -131,7 +131,8 @@ def audit_list(settings: Settings, limit: int, filters: dict[str, list[str]], as
     for e in page.items:
         print(f"{e['time']}  {e['outcome']:8} {e['status']:3}  {e['action']:24} "
               f"{e['resource_type']}:{e['resource_id'] or '-'}  project={e['project_id'] or '-'} "
-              f"token={e['token_id'] or '-'}  {e['request_id']}")
+              f"user={e['user_name'] or e['user_id'] or '-'}  token={e['token_id'] or '-'}  "
+              f"{e['request_id']}")
     return 0
 
 

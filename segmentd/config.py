@@ -142,6 +142,72 @@ class OvnSettings(BaseModel):
         return self
 
 
+class KeystoneSettings(BaseModel):
+    """[keystone]: how segmentd validates Keystone tokens (auth_mode = "keystone").
+
+    The names are keystonemiddleware's, so an operator's [keystone_authtoken] carries over.
+    segmentd signs in with a password (username, password, project_name and the two domain
+    names) or with an application credential (application_credential_id and _secret).
+    """
+
+    model_config = {"extra": "forbid"}
+
+    auth_url: str | None = None  # Keystone's identity endpoint, e.g. http://keystone:5000/v3
+    username: str | None = None
+    password: str | None = Field(default=None, repr=False)
+    project_name: str | None = None
+    user_domain_name: str = "Default"
+    project_domain_name: str = "Default"
+    application_credential_id: str | None = None
+    application_credential_secret: str | None = Field(default=None, repr=False)
+    cafile: str | None = None  # CA bundle for an https:// auth_url (default: the system's)
+    insecure: bool = False  # skip certificate checks (never in production)
+    http_connect_timeout: float = Field(default=3.0, gt=0, le=60)
+    http_request_timeout: float = Field(default=10.0, gt=0, le=120)
+    # Validated tokens are kept this long per process (never past the token's expiry), so a
+    # token revoked in Keystone is refused within this many seconds; keystonemiddleware's
+    # default too.
+    token_cache_time: float = Field(default=300.0, ge=0, le=3600)
+    # Tokens Keystone called invalid are refused from memory this long.
+    invalid_token_cache_time: float = Field(default=10.0, ge=0, le=3600)
+    token_cache_size: int = Field(default=10_000, ge=1, le=1_000_000)  # of each kind
+    # segmentd's own tokens (`segmentd token create`, prefix sgd_) keep working beside
+    # Keystone's: host agents' host-bound tokens, break-glass admin tokens.
+    accept_local_tokens: bool = True
+    # Users of this Keystone domain are host agents: a token of user "compute-1" in this
+    # domain is bound to host "compute-1" (it reports for that host only). Unset: no
+    # Keystone user is bound to a host.
+    host_user_domain_name: str | None = Field(default=None, min_length=1, max_length=255)
+
+    @field_validator("auth_url")
+    @classmethod
+    def _http_url(cls, url: str | None) -> str | None:
+        if url is not None and not re.match(r"^https?://[^\s/]+(/\S*)?$", url):
+            raise ValueError(f"auth_url {url!r} is not an http:// or https:// URL")
+        return url.rstrip("/") if url else url
+
+    @field_validator("cafile")
+    @classmethod
+    def _cafile_exists(cls, path: str | None) -> str | None:
+        if path is not None and not Path(path).is_file():
+            raise ValueError(f"cafile {path!r} does not exist")
+        return path
+
+    def check_complete(self) -> None:
+        """What auth_mode = "keystone" needs: where Keystone is and how to sign in."""
+        if not self.auth_url:
+            raise ValueError("auth_mode 'keystone' needs keystone.auth_url")
+        app_cred = (self.application_credential_id, self.application_credential_secret)
+        password = (self.username, self.password, self.project_name)
+        if any(app_cred):
+            if not all(app_cred):
+                raise ValueError("keystone: application_credential_id needs "
+                                 "application_credential_secret, and the reverse")
+        elif not all(password):
+            raise ValueError("auth_mode 'keystone' needs keystone.username, keystone.password "
+                             "and keystone.project_name, or an application credential")
+
+
 class Settings(BaseSettings):
     """Everything segmentd reads from its environment. Nothing reads it at import time."""
 
@@ -157,8 +223,11 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     access_log: bool = True
 
+    # "token": segmentd's own tokens. "keystone": Keystone's tokens ([keystone] below), and
+    # segmentd's own beside them unless keystone.accept_local_tokens is off.
     # "development" trusts X-Project-Id / X-Roles headers; it is only allowed on loopback.
-    auth_mode: Literal["development", "token"] = "token"
+    auth_mode: Literal["development", "token", "keystone"] = "token"
+    keystone: KeystoneSettings = Field(default_factory=lambda: KeystoneSettings())
 
     vlan_ranges: CsvList = Field(default_factory=list)
     vni_ranges: VniRanges = Field(default_factory=VniRanges)
@@ -327,6 +396,8 @@ class Settings(BaseSettings):
             )
         if self.host_grace_seconds < self.agent_down_time_seconds:
             raise ValueError("host_grace_seconds must be at least agent_down_time_seconds")
+        if self.auth_mode == "keystone":
+            self.keystone.check_complete()
         return self
 
     def parsed_vlan_ranges(self) -> dict[str, list[IdRange]]:

@@ -11,6 +11,7 @@ class RequestContext:
     project_id: str
     roles: frozenset[str] = field(default_factory=frozenset)  # with implied roles expanded
     user_id: str | None = None
+    user_name: str | None = None
     request_id: str = ""
     token_id: str | None = None
     host: str | None = None  # a token bound to a host acts only as that host's agent

@@ -67,6 +67,17 @@ class DatabaseContention(ServiceUnavailable):
     headers = {"Retry-After": "1"}
 
 
+class IdentityUnavailable(ServiceUnavailable):
+    """Keystone cannot be asked about a token this process has not validated lately."""
+
+    message = ("The identity service cannot be reached to validate the token; retry after "
+               "{retry_after} second(s).")
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.headers = {"Retry-After": str(kwargs["retry_after"])}
+
+
 class InvalidInput(BadRequest):
     message = "Invalid input for operation: {error_message}."
 

@@ -72,7 +72,7 @@ async def request_context(request: Request) -> RequestContext:
             raise NotAuthenticated()
         ctx = RequestContext.build(
             principal.project_id, principal.roles, user_id=principal.user_id,
-            request_id=request.state.request_id, policy=rt.policy,
+            user_name=principal.user_name, request_id=request.state.request_id, policy=rt.policy,
             token_id=principal.token_id, host=principal.host,
         )
         limit_key = principal.token_id

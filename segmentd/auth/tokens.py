@@ -1,4 +1,5 @@
-"""Token validation behind one small interface, so Keystone validation can slot in later."""
+"""Token validation behind one small interface: segmentd's own tokens here, Keystone's in
+auth/keystone.py."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from segmentd.db.engine import read_connection
 
 LOG = logging.getLogger(__name__)
 CACHE_MAX_ENTRIES = 10_000
+TOKEN_PREFIX = "sgd_"  # segmentd's own tokens: recognisable in logs and secret scanners
 
 
 def hash_token(secret: str) -> str:
@@ -43,6 +45,7 @@ class Principal:
     roles: frozenset[str]
     host: str | None = None
     user_id: str | None = None
+    user_name: str | None = None
 
 
 class TokenValidator(Protocol):
@@ -92,4 +95,5 @@ class DatabaseTokenValidator:
             roles=frozenset(row["roles"].split(",")),
             host=row["host"],
             user_id=row["name"],
+            user_name=row["name"],
         )

@@ -18,6 +18,7 @@ ATTRIBUTES: dict[str, Attribute] = {
     "request_id": Attribute(t.c.request_id, sort=False),
     "token_id": Attribute(t.c.token_id, nullable=True, sort=False),
     "user_id": Attribute(t.c.user_id, nullable=True, sort=False),
+    "user_name": Attribute(t.c.user_name, nullable=True, sort=False),
     "project_id": Attribute(t.c.project_id, nullable=True),
     "action": Attribute(t.c.action),
     "resource_type": Attribute(t.c.resource_type),

@@ -212,6 +212,7 @@ class AuditEvent(Base):
     request_id: Mapped[str] = mapped_column(String(64))
     token_id: Mapped[str | None] = mapped_column(String(36))
     user_id: Mapped[str | None] = mapped_column(String(c.NAME_MAX_LEN))
+    user_name: Mapped[str | None] = mapped_column(String(255))  # migration 0010
     project_id: Mapped[str | None] = mapped_column(String(c.PROJECT_ID_MAX_LEN), index=True)
     roles: Mapped[str] = mapped_column(String(255), default="")
     action: Mapped[str] = mapped_column(String(64))

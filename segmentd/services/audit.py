@@ -38,12 +38,13 @@ def audit_row(
     resource_id: str | None,
     status: int,
 ) -> dict[str, Any]:
-    """One audit row; the token's id is kept, never the token."""
+    """One audit row; the token's id is kept (a Keystone token's audit id), never the token."""
     return {
         "time": utcnow(),
         "request_id": request_id,
         "token_id": ctx.token_id if ctx else None,
         "user_id": _safe(ctx.user_id, 255) if ctx else None,
+        "user_name": _safe(ctx.user_name, 255) if ctx else None,
         "project_id": _safe(ctx.project_id, 255) if ctx else None,
         "roles": _safe(",".join(sorted(ctx.roles)), 255) if ctx else "",
         "action": _safe(action, 64),

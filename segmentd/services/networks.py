@@ -79,6 +79,9 @@ async def create_network(
 ) -> dict[str, Any]:
     """Create a network and its segments; without provider data, one tenant segment."""
     project_id = data.get("project_id") or data.get("tenant_id") or ctx.project_id
+    if not project_id:  # a system-scoped token acts in no project of its own
+        raise HTTPBadRequest(msg="A token scoped to no project must name the network's "
+                                 "project_id")
     target = {"project_id": project_id, "shared": data.get("shared", False)}
     check_owner(ctx, "create_network", target)
     enforce(ctx, "create_network", target)

@@ -9,7 +9,7 @@ from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from segmentd.auth.tokens import hash_token, token_state
+from segmentd.auth.tokens import TOKEN_PREFIX, hash_token, token_state
 from segmentd.db import tokens as rows
 from segmentd.errors import InvalidInput, TokenNameInUse
 from segmentd.services.clock import utcnow
@@ -18,7 +18,6 @@ __all__ = [
     "create_token", "ensure_bootstrap_token", "hash_token", "list_tokens", "revoke_token", "token_state",
 ]
 
-TOKEN_PREFIX = "sgd_"  # recognisable in logs and secret scanners
 KNOWN_ROLES = frozenset({"admin", "member", "reader", "service"})
 BOOTSTRAP_NAME = "bootstrap-admin"
 _DURATION = re.compile(r"^(\d+)([smhd])$")

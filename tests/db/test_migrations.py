@@ -5,5 +5,5 @@ from segmentd.db import migrate
 
 def test_models_and_migrations_agree(db_url):
     current, head, diffs = migrate.check(db_url)
-    assert current == head == "0009"
+    assert current == head == "0010"
     assert diffs == []

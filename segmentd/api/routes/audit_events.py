@@ -10,7 +10,7 @@ from segmentd.services import audit
 
 router = APIRouter(tags=["audit"])
 FIELDS = (
-    "id", "time", "request_id", "token_id", "user_id", "project_id", "roles", "action",
+    "id", "time", "request_id", "token_id", "user_id", "user_name", "project_id", "roles", "action",
     "resource_type", "resource_id", "outcome", "status",
 )
 

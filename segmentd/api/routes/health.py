@@ -2,7 +2,10 @@
 
 /healthz answers while the process serves requests. /readyz says whether it can do its
 work: the database answers (else 503), and, with a backend, whether it is connected and
-how many changes wait for it (still 200: writes are accepted and wait in the outbox).
+how many changes wait for it (still 200: writes are accepted and wait in the outbox), and,
+in Keystone mode, whether Keystone answers (still 200: every instance shares Keystone, and
+cached and segmentd's own tokens keep working; taking every instance out of a load
+balancer would refuse those too).
 Neither needs a token, and neither names an address or an error. /metrics is for
 Prometheus and takes a token (policy get_metrics).
 """
@@ -19,6 +22,7 @@ from starlette.responses import Response
 
 from segmentd.api.deps import ContextDep, json_response
 from segmentd.api.runtime import runtime
+from segmentd.auth.keystone import KeystoneTokenValidator
 from segmentd.auth.policy import enforce
 from segmentd.services import health
 
@@ -41,6 +45,11 @@ async def readyz(request: Request):
     except (SQLAlchemyError, OSError, TimeoutError) as exc:
         LOG.warning("readiness: the database does not answer: %s", exc)
         return json_response({"status": "unavailable", "database": "unreachable"}, 503)
+    if isinstance(rt.validator, KeystoneTokenValidator):
+        reachable = await rt.validator.check()  # asked at most every few seconds
+        state["keystone"] = "reachable" if reachable else "unreachable"
+        if not reachable:
+            state["status"] = "degraded"
     return json_response(state)
 
 
@@ -70,6 +79,16 @@ async def metrics(request: Request, ctx: ContextDep):
     rt = runtime(request)
     async with rt.read() as conn:
         gauges = await health.gauges(conn, rt.realization)
+    if isinstance(rt.validator, KeystoneTokenValidator):
+        valid, invalid = rt.validator.cached()
+        gauges += [
+            health.Gauge("segmentd_keystone_reachable",
+                         "1 unless this process' last attempt to reach Keystone failed", (),
+                         [((), 1 if rt.validator.available else 0)]),
+            health.Gauge("segmentd_keystone_cached_tokens",
+                         "Keystone tokens this process remembers, by Keystone's answer",
+                         ("answer",), [(("valid",), valid), (("invalid",), invalid)]),
+        ]
     registry = CollectorRegistry(auto_describe=False)
     registry.register(_Gauges(gauges, rt.limits.unrecorded_refusals))
     return Response(generate_latest(registry), media_type=PROMETHEUS_TEXT)
