@@ -30,6 +30,8 @@ from segmentd.db import outbox as outbox_rows
 from segmentd.db.engine import make_engine
 from segmentd.events.bus import Event, EventBus
 
+pytest_plugins = ("tests.keystone_fixtures",)  # `keystone`, `private_keystone`
+
 PG_HOST = os.environ.get("SEGMENTD_TEST_PG_HOST", "127.0.0.1")
 PG_PORT = int(os.environ.get("SEGMENTD_TEST_PG_PORT", "5432"))
 PG_USER = os.environ.get("SEGMENTD_TEST_PG_USER", "postgres")
