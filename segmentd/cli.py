@@ -113,7 +113,8 @@ def cmd_serve(settings: Settings, migrate: bool) -> int:
         raise SystemExit(f"segmentd: {exc}") from None
     if migrate:
         migrations.upgrade(settings.database_url)
-    if settings.auth_mode == "token":
+    if settings.auth_mode == "token" or (
+            settings.auth_mode == "keystone" and settings.keystone.accept_local_tokens):
         commands.bootstrap(settings)
     os.environ[SETTINGS_ENV] = settings.model_dump_json()
     LOG.info("serving on http://%s:%d with %d worker(s)", settings.host, settings.port, settings.workers)

@@ -1,0 +1,123 @@
+"""What a Keystone token maps to, segmentd's own tokens beside them, host agents with
+Keystone credentials, and bad tokens that do not become Keystone requests."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tests.factories import report_body
+from tests.keystone_auth.conftest import PASSWORD, call
+
+pytestmark = pytest.mark.slow
+
+
+def neutron_error(resp, status: int, kind: str) -> None:
+    assert resp.status_code == status, resp.text
+    assert resp.json()["NeutronError"]["type"] == kind
+
+
+def test_unscoped_and_domain_scoped_tokens_are_refused(live, cloud):
+    unscoped, _ = cloud.keystone.issue_token(cloud.user_name("alice"), PASSWORD)
+    domain_admin = cloud.user_name("dadmin")
+    user_id = cloud.keystone.create_user(domain_admin, PASSWORD)
+    cloud.keystone.request(
+        "PUT", f"/domains/default/users/{user_id}/roles/{cloud.keystone.role_id('admin')}")
+    scoped, body = cloud.keystone.issue_token(domain_admin, PASSWORD, domain="Default")
+    assert "domain" in body and "project" not in body
+    for token in (unscoped, scoped):
+        neutron_error(call(live.url, "GET", "/v2.0/networks", token), 401, "NotAuthenticated")
+
+
+def test_a_system_scoped_admin_is_admin_and_names_the_project_it_creates_for(live, cloud):
+    user = cloud.user_name("sysadmin")
+    cloud.keystone.assign_system_role(cloud.keystone.create_user(user, PASSWORD), "admin")
+    token, body = cloud.keystone.issue_token(user, PASSWORD, system=True)
+    assert body["system"] == {"all": True}
+    alice = cloud.token("alice", "p1")
+    mine = call(live.url, "POST", "/v2.0/networks", alice, json={"network": {"name": "a"}})
+    assert mine.status_code == 201, mine.text
+    listed = call(live.url, "GET", "/v2.0/networks", token).json()["networks"]
+    assert mine.json()["network"]["id"] in [n["id"] for n in listed]
+    no_project = call(live.url, "POST", "/v2.0/networks", token, json={"network": {"name": "s"}})
+    neutron_error(no_project, 400, "HTTPBadRequest")
+    assert "project_id" in no_project.json()["NeutronError"]["message"]
+    named = call(live.url, "POST", "/v2.0/networks", token,
+                 json={"network": {"name": "s", "project_id": cloud.projects["p2"]}})
+    assert named.status_code == 201 and named.json()["network"]["project_id"] == cloud.projects["p2"]
+    for net in (mine, named):
+        assert call(live.url, "DELETE", f"/v2.0/networks/{net.json()['network']['id']}",
+                    token).status_code == 204
+
+
+def test_segmentds_own_tokens_work_beside_keystones(live, cloud):
+    """The bootstrap admin token (segmentd's own) is looked up locally, never sent to
+    Keystone; a made-up token with segmentd's prefix is 401 like any unknown one."""
+    assert call(live.url, "GET", "/v2.0/segments", live.bootstrap).status_code == 200
+    neutron_error(call(live.url, "GET", "/v2.0/networks", "sgd_" + "x" * 43), 401,
+                  "NotAuthenticated")
+
+
+def test_only_keystones_tokens_when_local_ones_are_turned_off(request, cloud, tmp_path):
+    from tests.keystone_auth.conftest import serve
+
+    server = serve(request, tmp_path, cloud, "keystone-only", accept_local_tokens=False)
+    assert "bootstrap admin token" not in server.log()
+    assert call(server.base_url, "GET", "/v2.0/networks",
+                cloud.token("bob", "p2")).status_code == 200
+
+
+def test_a_hosts_keystone_user_reports_for_its_own_host_only(request, cloud, tmp_path):
+    """Users of host_user_domain_name are host agents bound to the host of their name; a
+    service user outside it (a scheduler) is bound to no host."""
+    from tests.keystone_auth.conftest import serve
+
+    domain = f"hosts-{cloud.suffix}"
+    domain_id = cloud.keystone.create_domain(domain)
+    host = f"compute-{cloud.suffix}"
+    cloud.keystone.create_user(host, PASSWORD, domain_id=domain_id,
+                               project=cloud.projects["service"], roles=("service",))
+    agent, _ = cloud.keystone.issue_token(host, PASSWORD, project="service", user_domain=domain)
+    server = serve(request, tmp_path, cloud, "host-domain", host_user_domain_name=domain)
+    url = server.base_url
+
+    own = call(url, "POST", "/v2.0/host-reports", agent,
+               json=report_body(host, tunnel_types=["geneve"]))
+    assert own.status_code == 201, own.text
+    other = call(url, "POST", "/v2.0/host-reports", agent,
+                 json=report_body("compute-elsewhere", tunnel_types=["geneve"]))
+    neutron_error(other, 403, "HostReportNotAllowed")
+    neutron_error(call(url, "POST", "/v2.0/networks", agent,
+                       json={"network": {"name": "by-agent"}}), 403, "PolicyNotAuthorized")
+
+    scheduler = cloud.user_name("scheduler")
+    cloud.keystone.create_user(scheduler, PASSWORD, project=cloud.projects["service"],
+                               roles=("service",))
+    token, _ = cloud.keystone.issue_token(scheduler, PASSWORD, project="service")
+    anywhere = call(url, "POST", "/v2.0/host-reports", token,
+                    json=report_body("compute-elsewhere", tunnel_types=["geneve"]))
+    assert anywhere.status_code == 201, anywhere.text
+
+
+def keystone_validations(keystone) -> int:
+    return len(re.findall(r'"GET /v3/auth/tokens\?nocatalog', keystone.log()))
+
+
+def test_a_repeated_bad_token_asks_keystone_once(live, cloud):
+    bad = "gAAAAAB" + "A" * 180
+    before = keystone_validations(cloud.keystone)
+    for _ in range(12):  # within the shipped anonymous rate limit (a burst of 20)
+        neutron_error(call(live.url, "GET", "/v2.0/networks", bad), 401, "NotAuthenticated")
+    assert keystone_validations(cloud.keystone) - before == 1
+    # Not even once for text no Keystone token is made of.
+    neutron_error(call(live.url, "GET", "/v2.0/networks", "not a token!"), 401, "NotAuthenticated")
+    assert keystone_validations(cloud.keystone) - before == 1
+
+
+def test_a_valid_token_is_validated_once_then_remembered(live, cloud):
+    token = cloud.token("bob", "p2")
+    before = keystone_validations(cloud.keystone)
+    for _ in range(20):
+        assert call(live.url, "GET", "/v2.0/networks", token).status_code == 200
+    assert keystone_validations(cloud.keystone) - before == 1
