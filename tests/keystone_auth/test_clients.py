@@ -150,3 +150,29 @@ def test_a_keystone_users_changes_are_audited_with_who_made_them(live, cloud):
         assert token not in str(event)
     assert call(live.url, "DELETE", f"/v2.0/networks/{created.json()['network']['id']}",
                 token).status_code == 204
+
+
+def test_the_readmes_catalog_commands_register_segmentd(request, private_keystone, tmp_path):
+    """README's registration, run with openstackclient as an operator would (the password
+    given on the command line instead of at a prompt), then its clouds.yaml user."""
+    from tests.keystone_auth.conftest import make_cloud, serve
+
+    keystone = private_keystone()
+    cloud = make_cloud(keystone)
+    server = serve(request, tmp_path, cloud, "readme")
+    admin_env = client_env(
+        OS_AUTH_URL=keystone.url, OS_USERNAME="admin", OS_PASSWORD=keystone.admin_password,
+        OS_PROJECT_NAME="admin", OS_USER_DOMAIN_NAME="Default",
+        OS_PROJECT_DOMAIN_NAME="Default", OS_IDENTITY_API_VERSION="3")
+    operator = Cli("", env=admin_env, auth=[])
+    operator.ok("service", "create", "--name", "segmentd", "--description", "Network segments",
+                "network")
+    for interface in ("public", "internal", "admin"):
+        operator.ok("endpoint", "create", "--region", "RegionOne", "network", interface,
+                    server.base_url)
+    path = clouds_yaml(tmp_path, cloud, {
+        "mycloud": (cloud.user_name("alice"), f"p1-{cloud.suffix}", "Default")})
+    user = Cli("", env=client_env(OS_CLIENT_CONFIG_FILE=str(path)), auth=["--os-cloud", "mycloud"])
+    net = user.json("network", "create", "demo-net")
+    assert net["project_id"] == cloud.projects["p1"]
+    assert user.json("network", "segment", "list") == []  # a member reads no segments
