@@ -64,11 +64,13 @@ async def request_context(request: Request) -> RequestContext:
         limit_key = request.headers.get("x-auth-token") or ctx.project_id
     else:
         token = request.headers.get("x-auth-token")
+        address = request.client.host if request.client else None
         principal = None
         if token and len(token) <= MAX_TOKEN_LENGTH:
-            principal = await rt.validator.validate(token)
+            principal = await rt.validator.validate(
+                token, before_asking=lambda: rt.limits.check_anonymous(address))
         if principal is None:
-            rt.limits.take_anonymous(request.client.host if request.client else None)
+            rt.limits.take_anonymous(address)
             raise NotAuthenticated()
         ctx = RequestContext.build(
             principal.project_id, principal.roles, user_id=principal.user_id,

@@ -27,6 +27,7 @@ import re
 import ssl
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -231,7 +232,8 @@ class KeystoneTokenValidator:
     def available(self) -> bool:
         return self._failures == 0
 
-    async def validate(self, token: str) -> Principal | None:
+    async def validate(self, token: str,
+                       before_asking: Callable[[], None] | None = None) -> Principal | None:
         key = hashlib.sha256(token.encode()).digest()
         now = time.monotonic()
         found, principal = self._valid.get(key, now)
@@ -246,6 +248,8 @@ class KeystoneTokenValidator:
             return None
         pending = self._inflight.get(key)
         if pending is None:  # one question to Keystone per token, however many ask at once
+            if before_asking is not None:
+                before_asking()
             pending = asyncio.ensure_future(self._ask(key, token))
             self._inflight[key] = pending
             pending.add_done_callback(lambda done: self._settled(key, done))

@@ -7,6 +7,7 @@ import hashlib
 import logging
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
@@ -49,8 +50,12 @@ class Principal:
 
 
 class TokenValidator(Protocol):
-    async def validate(self, token: str) -> Principal | None:
-        """The principal of a valid token; None for an unknown, expired or revoked one."""
+    async def validate(self, token: str,
+                       before_asking: Callable[[], None] | None = None) -> Principal | None:
+        """The principal of a valid token; None for an unknown, expired or revoked one.
+
+        `before_asking` is called before a token is sent to another service (Keystone),
+        and may raise to refuse the request first."""
 
 
 class DatabaseTokenValidator:
@@ -65,7 +70,8 @@ class DatabaseTokenValidator:
         self._ttl = cache_seconds
         self._cache: OrderedDict[str, tuple[float, Principal | None]] = OrderedDict()
 
-    async def validate(self, token: str) -> Principal | None:
+    async def validate(self, token: str,
+                       before_asking: Callable[[], None] | None = None) -> Principal | None:
         key = hash_token(token)
         now = time.monotonic()
         hit = self._cache.get(key)

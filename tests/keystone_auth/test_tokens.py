@@ -121,3 +121,22 @@ def test_a_valid_token_is_validated_once_then_remembered(live, cloud):
     for _ in range(20):
         assert call(live.url, "GET", "/v2.0/networks", token).status_code == 200
     assert keystone_validations(cloud.keystone) - before == 1
+
+
+def test_an_address_out_of_anonymous_budget_makes_keystone_validate_nothing_more(
+        request, cloud, tmp_path):
+    """Distinct bad tokens each cost one validation until the client's address has used up
+    the shipped anonymous budget (a burst of 20); after that its unknown tokens are 429
+    without a word to Keystone, while the tokens it already proved keep working."""
+    from tests.keystone_auth.conftest import serve
+
+    server = serve(request, tmp_path, cloud, "anonymous-budget")
+    known = cloud.token("bob", "p2")
+    assert call(server.base_url, "GET", "/v2.0/networks", known).status_code == 200
+    before = keystone_validations(cloud.keystone)
+    answers = [call(server.base_url, "GET", "/v2.0/networks", f"gAAAAAB{i:0>120}").status_code
+               for i in range(40)]
+    asked = keystone_validations(cloud.keystone) - before
+    assert answers.count(401) >= 20 and answers[-1] == 429
+    assert asked == answers.count(401) < 30  # the refill (2 a second) lets a few more through
+    assert call(server.base_url, "GET", "/v2.0/networks", known).status_code == 200
