@@ -4,7 +4,12 @@ Started by bench/conformance/run with the conformance virtualenv's Python. It se
 from the shipped example config (only the database and port changed, token auth), makes a
 token per test account with `segmentd token create`, starts identity_stub.py to hand those
 tokens out, writes tempest.conf and accounts.yaml (static credentials), runs the selected
-tests with `tempest run`, and prints passed/failed/skipped per module and in total.
+tests with `tempest run`, and prints run/passed/failed/skipped per module and in total.
+
+With --keystone it uses a real Keystone instead (tests/keystone.py's KeystoneServer, from
+.venv-keystone): segmentd runs with auth_mode = "keystone", is registered in Keystone's
+catalog as the network service, and tempest makes a project and users per test class
+(dynamic credentials) as the Keystone admin.
 
 The tests that run are the ones whose required extensions segmentd lists: tempest.conf's
 [network-feature-enabled] api_extensions is exactly segmentd's GET /v2.0/extensions.
@@ -14,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import importlib.util
 import io
 import json
 import os
@@ -65,6 +71,18 @@ def example_config(db_path: Path, port: int) -> str:
         raise SystemExit("conformance: etc/segmentd.example.toml no longer has one "
                          "database_url and one port line to change")
     return text
+
+
+def keystone_config(db_path: Path, port: int, keystone: dict) -> str:
+    """The example config as for the stub mode, with auth_mode = "keystone" and a [keystone]
+    table (segmentd's own user); everything else, rate limits included, as shipped."""
+    text, n_mode = re.subn(r'(?m)^auth_mode = .*$', 'auth_mode = "keystone"',
+                           example_config(db_path, port))
+    if n_mode != 1:
+        raise SystemExit("conformance: etc/segmentd.example.toml no longer has one auth_mode "
+                         "line to change")
+    table = "\n".join(f"{k} = {json.dumps(v)}" for k, v in keystone.items())
+    return f"{text.rstrip()}\n\n[keystone]\n{table}\n"
 
 
 def create_token(segmentd: str, config: Path, project: str, roles: str, name: str) -> str:
@@ -119,8 +137,31 @@ def accounts_yaml(users: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def tempest_conf(identity_url: str, accounts: Path, lock_dir: Path, log_file: Path,
-                 extensions: list[str], admin: dict) -> str:
+def static_auth(accounts: Path, admin: dict) -> str:
+    """[auth] of the stub mode: static accounts, made beforehand."""
+    return f"""use_dynamic_credentials = false
+test_accounts_file = {accounts}
+# Classes that force a project of their own (paging and sorting) get one from the stub.
+admin_username = {admin["name"]}
+admin_password = {admin["password"]}
+admin_project_name = {admin["project_name"]}
+admin_domain_name = Default"""
+
+
+def dynamic_auth(admin_password: str) -> str:
+    """[auth] of the Keystone mode: tempest, as Keystone's bootstrap admin, makes a project
+    and users per test class (primary and alt get the member role, project_reader reader,
+    admin admin) and deletes them afterwards. No tempest_roles: those would be added to
+    every user, the readers too."""
+    return f"""use_dynamic_credentials = true
+admin_username = admin
+admin_password = {admin_password}
+admin_project_name = admin
+admin_domain_name = Default"""
+
+
+def tempest_conf(identity_url: str, auth: str, lock_dir: Path, log_file: Path,
+                 extensions: list[str]) -> str:
     return f"""[DEFAULT]
 log_file = {log_file}
 debug = true
@@ -129,20 +170,18 @@ debug = true
 lock_path = {lock_dir}
 
 [auth]
-use_dynamic_credentials = false
-test_accounts_file = {accounts}
+{auth}
 default_credentials_domain_name = Default
+# No network, subnet and router per project: segmentd has no routers.
 create_isolated_networks = false
-# Classes that force a project of their own (paging and sorting) get one from the stub.
-admin_username = {admin["name"]}
-admin_password = {admin["password"]}
-admin_project_name = {admin["project_name"]}
-admin_domain_name = Default
 
 [identity]
 auth_version = v3
 uri_v3 = {identity_url}
 region = RegionOne
+v3_endpoint_type = public
+admin_role = admin
+default_domain_id = default
 disable_ssl_certificate_validation = true
 
 [identity-feature-enabled]
@@ -197,19 +236,132 @@ def summarize(csv_text: str) -> tuple[dict[str, Counter], list[str]]:
 
 
 def report(per_module: dict[str, Counter], failed: list[str]) -> str:
+    """A table per module: run (tests stestr ran, the skipped ones included, as its "Ran"),
+    passed, failed, skipped; the failed test ids; a closing line with the totals."""
     width = max([len(m) for m in per_module] + [5])
-    lines = [f"{'module':<{width}}  passed  failed  skipped"]
+
+    def row(name: str, c: Counter) -> str:
+        ran = c["passed"] + c["failed"] + c["skipped"]
+        return (f"{name:<{width}}  {ran:>4}  {c['passed']:>6}  {c['failed']:>6}  "
+                f"{c['skipped']:>7}")
+
+    lines = [f"{'module':<{width}}   run  passed  failed  skipped"]
     total: Counter = Counter()
     for module in sorted(per_module):
-        c = per_module[module]
-        total.update(c)
-        lines.append(f"{module:<{width}}  {c['passed']:>6}  {c['failed']:>6}  {c['skipped']:>7}")
-    lines.append(f"{'total':<{width}}  {total['passed']:>6}  {total['failed']:>6}  {total['skipped']:>7}")
+        total.update(per_module[module])
+        lines.append(row(module, per_module[module]))
+    lines.append(row("total", total))
     if failed:
         lines.append("\nfailed:")
         lines += [f"  {t}" for t in sorted(failed)]
-    lines.append(f"\n{total['passed']} passed, {total['failed']} failed, {total['skipped']} skipped")
+    ran = total["passed"] + total["failed"] + total["skipped"]
+    lines.append(f"\n{ran} run: {total['passed']} passed, {total['failed']} failed, "
+                 f"{total['skipped']} skipped")
     return "\n".join(lines)
+
+
+# The launcher's own variables, which segmentd would read as settings (SEGMENTD_ prefix).
+LAUNCHER_VARIABLES = ("SEGMENTD_VENV", "SEGMENTD_CONFORMANCE_VENV", "SEGMENTD_KEYSTONE_VENV")
+
+
+def serve_segmentd(segmentd: str, config: Path, out: Path, env: dict[str, str],
+                   procs: list[subprocess.Popen]) -> None:
+    environ = {k: v for k, v in os.environ.items() if k not in LAUNCHER_VARIABLES}
+    with open(out / "segmentd.log", "w") as log:
+        server = subprocess.Popen(
+            [segmentd, "serve", "--config", str(config)], stdout=log, stderr=log,
+            env={**environ, **env}, cwd=out / "state")
+    procs.append(server)
+
+
+def stub_setup(args: argparse.Namespace, out: Path, procs: list[subprocess.Popen]
+               ) -> tuple[str, list[str], str]:
+    """segmentd with token auth and the identity stub; (identity URL, extensions, [auth])."""
+    seg_port, id_port = free_port(), free_port()
+    seg_url, id_url = f"http://127.0.0.1:{seg_port}", f"http://127.0.0.1:{id_port}/v3"
+    config = out / "state" / "segmentd.toml"
+    config.write_text(example_config(out / "state" / "segmentd.db", seg_port))
+    bootstrap = secrets.token_urlsafe(32)
+    serve_segmentd(args.segmentd, config, out, {"SEGMENTD_BOOTSTRAP_TOKEN": bootstrap}, procs)
+    wait_for(f"{seg_url}/healthz", procs[-1], "segmentd")
+    extensions = extension_aliases(seg_url, bootstrap)
+    users = make_users(args.segmentd, config, bootstrap, args.concurrency)
+    users_file = out / "state" / "identity-users.json"
+    users_file.write_text(json.dumps({
+        "users": users, "network_url": seg_url,
+        "token_command": [args.segmentd, "token", "create", "--config", str(config)],
+    }))
+    with open(out / "identity-stub.log", "w") as log:
+        stub = subprocess.Popen(
+            [sys.executable, str(HERE / "identity_stub.py"), str(users_file), str(id_port)],
+            stdout=log, stderr=log)
+    procs.append(stub)
+    wait_for(id_url, stub, "the identity stub")
+    accounts = out / "state" / "accounts.yaml"
+    accounts.write_text(accounts_yaml(users))
+    print(f"conformance: segmentd {seg_url}, identity stub {id_url}, "
+          f"{len(extensions)} extensions; output in {out}", flush=True)
+    return id_url, extensions, static_auth(
+        accounts, next(u for u in users if "admin" in u["roles"]))
+
+
+def keystone_module():
+    """tests/keystone.py, loaded by path (its name `keystone` is Keystone's own package's)."""
+    spec = importlib.util.spec_from_file_location("segmentd_tests_keystone",
+                                                  ROOT / "tests" / "keystone.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def keystone_setup(args: argparse.Namespace, out: Path, cleanup: list
+                   ) -> tuple[str, list[str], str]:
+    """A real Keystone, segmentd in Keystone mode registered in its catalog as the network
+    service; (identity URL, extensions, [auth])."""
+    ks = keystone_module()
+    server = ks.KeystoneServer(out / "keystone")
+    cleanup.append(server.close)
+    started = time.monotonic()
+    server.start()
+    print(f"conformance: Keystone {ks.KEYSTONE_VERSION} at {server.url} "
+          f"({time.monotonic() - started:.1f} s; log {server.log_path})", flush=True)
+    # segmentd's own user: the service role on project service lets it validate tokens.
+    password = secrets.token_urlsafe(16)
+    (service_project,) = server.get("/projects", params={"name": ks.SERVICE_PROJECT})["projects"]
+    server.create_user("segmentd", password, project=service_project["id"], roles=("service",))
+    seg_port = free_port()
+    seg_url = f"http://127.0.0.1:{seg_port}"
+    config = out / "state" / "segmentd.toml"
+    config.write_text(keystone_config(out / "state" / "segmentd.db", seg_port, {
+        "auth_url": server.url, "username": "segmentd", "password": password,
+        "project_name": ks.SERVICE_PROJECT, "user_domain_name": ks.DEFAULT_DOMAIN,
+        "project_domain_name": ks.DEFAULT_DOMAIN}))
+    server.register_service(seg_url)
+    procs: list[subprocess.Popen] = []
+    cleanup.append(lambda: stop(procs))
+    serve_segmentd(args.segmentd, config, out, {}, procs)
+    wait_for(f"{seg_url}/healthz", procs[-1], "segmentd")
+    # What tempest will do: the admin's token, segmentd found in its catalog.
+    token, body = server.issue_token(ks.ADMIN_USER, server.admin_password,
+                                     project=ks.ADMIN_PROJECT)
+    (network,) = [s for s in body["catalog"] if s["type"] == "network"]
+    if {e["url"].rstrip("/") for e in network["endpoints"]} != {seg_url}:
+        raise SystemExit(f"conformance: Keystone's catalog lists {network['endpoints']} as "
+                         f"the network service, not {seg_url}")
+    extensions = extension_aliases(seg_url, token)
+    print(f"conformance: segmentd {seg_url} (auth_mode keystone), {len(extensions)} "
+          f"extensions; output in {out}", flush=True)
+    return server.url, extensions, dynamic_auth(server.admin_password)
+
+
+def stop(procs: list[subprocess.Popen]) -> None:
+    for proc in reversed(procs):
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
 
 
 def run(args: argparse.Namespace) -> int:
@@ -221,46 +373,26 @@ def run(args: argparse.Namespace) -> int:
         shutil.rmtree(out)
     (out / "state").mkdir(parents=True)
     bin_dir = Path(sys.executable).parent
-    seg_port, id_port = free_port(), free_port()
-    seg_url, id_url = f"http://127.0.0.1:{seg_port}", f"http://127.0.0.1:{id_port}/v3"
-    config = out / "state" / "segmentd.toml"
-    config.write_text(example_config(out / "state" / "segmentd.db", seg_port))
-    bootstrap = secrets.token_urlsafe(32)
-    procs: list[subprocess.Popen] = []
+    cleanup: list = []  # in reverse order: segmentd before the identity service
+    started = time.monotonic()
     try:
-        with open(out / "segmentd.log", "w") as log:
-            server = subprocess.Popen(
-                [args.segmentd, "serve", "--config", str(config)], stdout=log, stderr=log,
-                env={**os.environ, "SEGMENTD_BOOTSTRAP_TOKEN": bootstrap}, cwd=out / "state")
-        procs.append(server)
-        wait_for(f"{seg_url}/healthz", server, "segmentd")
-        extensions = extension_aliases(seg_url, bootstrap)
-        users = make_users(args.segmentd, config, bootstrap, args.concurrency)
-        users_file = out / "state" / "identity-users.json"
-        users_file.write_text(json.dumps({
-            "users": users, "network_url": seg_url,
-            "token_command": [args.segmentd, "token", "create", "--config", str(config)],
-        }))
-        with open(out / "identity-stub.log", "w") as log:
-            stub = subprocess.Popen(
-                [sys.executable, str(HERE / "identity_stub.py"), str(users_file), str(id_port)],
-                stdout=log, stderr=log)
-        procs.append(stub)
-        wait_for(id_url, stub, "the identity stub")
-        accounts = out / "state" / "accounts.yaml"
-        accounts.write_text(accounts_yaml(users))
+        if args.keystone:
+            id_url, extensions, auth = keystone_setup(args, out, cleanup)
+        else:
+            procs: list[subprocess.Popen] = []
+            cleanup.append(lambda: stop(procs))
+            id_url, extensions, auth = stub_setup(args, out, procs)
         conf = out / "tempest.conf"
-        conf.write_text(tempest_conf(id_url, accounts, out / "state" / "locks",
-                                     out / "tempest.log", extensions,
-                                     next(u for u in users if "admin" in u["roles"])))
-        print(f"conformance: segmentd {seg_url}, identity stub {id_url}, "
-              f"{len(extensions)} extensions; output in {out}", flush=True)
+        conf.write_text(tempest_conf(id_url, auth, out / "state" / "locks",
+                                     out / "tempest.log", extensions))
+        set_up = time.monotonic() - started
         with open(out / "tempest-run.txt", "w") as log:
             subprocess.run(
                 [str(bin_dir / "tempest"), "run", "--config-file", str(conf),
                  "--regex", args.regex, "--exclude-list", str(HERE / "exclude.txt"),
                  "--concurrency", str(args.concurrency)],
                 cwd=out, stdout=log, stderr=subprocess.STDOUT, check=False)
+        tests = time.monotonic() - started - set_up
         stream = subprocess.run([str(bin_dir / "stestr"), "last", "--subunit"], cwd=out,
                                 capture_output=True, check=False).stdout
         (out / "results.subunit").write_bytes(stream)
@@ -271,16 +403,14 @@ def run(args: argparse.Namespace) -> int:
             subprocess.run([str(bin_dir / "stestr"), "failing"], cwd=out, stdout=log,
                            stderr=subprocess.STDOUT, check=False)
     finally:
-        for proc in reversed(procs):
-            proc.terminate()
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        for close in reversed(cleanup):
+            close()
     per_module, failed = summarize(csv_text)
     text = report(per_module, failed)
     (out / "summary.txt").write_text(text + "\n")
     print(text)
+    print(f"conformance: set-up {set_up:.0f} s, tests {tests:.0f} s "
+          f"(concurrency {args.concurrency})")
     if not per_module:
         print("conformance: no test ran; see tempest-run.txt", file=sys.stderr)
         return 2
@@ -290,10 +420,18 @@ def run(args: argparse.Namespace) -> int:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--segmentd", required=True, help="the segmentd command to serve with")
-    parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "conformance"))
+    parser.add_argument("--keystone", action="store_true",
+                        help="a real Keystone (tests/keystone.py) and dynamic credentials "
+                             "instead of the identity stub")
+    parser.add_argument("--out", help="the run's folder (default bench/results/conformance, "
+                                      "or conformance-keystone with --keystone)")
     parser.add_argument("--regex", default=DEFAULT_REGEX, help="tests to select (stestr regex)")
     parser.add_argument("--concurrency", type=int, default=2)
-    return run(parser.parse_args())
+    args = parser.parse_args()
+    if args.out is None:
+        args.out = str(ROOT / "bench" / "results"
+                       / ("conformance-keystone" if args.keystone else "conformance"))
+    return run(args)
 
 
 if __name__ == "__main__":
