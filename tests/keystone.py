@@ -325,6 +325,21 @@ class KeystoneServer:
             pass
         proc.wait(STOP_TIMEOUT)
 
+    def pause(self) -> None:
+        """Freeze the server (SIGSTOP): connections are accepted by the kernel and never
+        answered, as with a hung Keystone; resume() thaws it."""
+        self._signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        self._signal(signal.SIGCONT)
+
+    def _signal(self, sig: int) -> None:
+        if self.shared:
+            raise RuntimeError("the session's shared Keystone is never paused: use "
+                               "private_keystone")
+        assert self._proc is not None and self._proc.poll() is None, "Keystone is not running"
+        os.killpg(self._proc.pid, sig)
+
     def close(self) -> None:
         """Stop for good, at once (the fixtures' teardown: the state is thrown away)."""
         self._terminate(graceful=False)

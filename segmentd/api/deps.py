@@ -17,6 +17,7 @@ from starlette.responses import Response
 from segmentd.context import RequestContext
 from segmentd.errors import (
     HTTPBadRequest,
+    IdentityUnavailable,
     MalformedRequestBody,
     NotAuthenticated,
     PreconditionFailed,
@@ -65,13 +66,26 @@ async def request_context(request: Request) -> RequestContext:
     else:
         token = request.headers.get("x-auth-token")
         address = request.client.host if request.client else None
+        charged = []  # a token sent to Keystone is paid for first, from the address' budget
+
+        def before_asking() -> None:
+            rt.limits.take_anonymous(address)  # 429 here: nothing more is asked of Keystone
+            charged.append(True)
+
         principal = None
         if token and len(token) <= MAX_TOKEN_LENGTH:
-            principal = await rt.validator.validate(
-                token, before_asking=lambda: rt.limits.check_anonymous(address))
+            try:
+                principal = await rt.validator.validate(token, before_asking=before_asking)
+            except IdentityUnavailable:  # Keystone's failure is not the caller's
+                if charged:
+                    rt.limits.refund_anonymous(address)
+                raise
         if principal is None:
-            rt.limits.take_anonymous(address)
+            if not charged:
+                rt.limits.take_anonymous(address)
             raise NotAuthenticated()
+        if charged:
+            rt.limits.refund_anonymous(address)
         ctx = RequestContext.build(
             principal.project_id, principal.roles, user_id=principal.user_id,
             user_name=principal.user_name, request_id=request.state.request_id, policy=rt.policy,

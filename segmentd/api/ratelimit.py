@@ -39,15 +39,11 @@ class RateLimiter:
         if left is not None:
             raise OverLimit(retry_after=max(1, math.ceil((1.0 - left) / self.per_second)))
 
-    def check(self, key: str) -> None:
-        """OverLimit (429) if `key` has nothing left, spending nothing."""
-        if not self.enabled:
-            return
-        now = time.monotonic()
-        tokens, stamp = self._buckets.get(key, (float(self.burst), now))
-        tokens = min(float(self.burst), tokens + (now - stamp) * self.per_second)
-        if tokens < 1.0:
-            raise OverLimit(retry_after=max(1, math.ceil((1.0 - tokens) / self.per_second)))
+    def refund(self, key: str) -> None:
+        """Give back one request spent for `key` (never beyond the burst)."""
+        if self.enabled and key in self._buckets:
+            tokens, stamp = self._buckets[key]
+            self._buckets[key] = (min(float(self.burst), tokens + 1.0), stamp)
 
     def allows(self, key: str) -> bool:
         """Spend one for `key` if it has one left (always True while the limit is off)."""
@@ -116,11 +112,9 @@ class RequestLimits:
         if self.per_token.enabled and not (ctx.is_admin and self.exempt_admin):
             self.per_token.take(key)
 
-    def check_anonymous(self, host: str | None) -> None:
-        """Before a token this process does not know is sent to Keystone: a client address
-        whose failures used up its anonymous budget gets its 429 without making Keystone
-        validate yet another token for it."""
-        self.anonymous.check(address_key(host))
+    def refund_anonymous(self, host: str | None) -> None:
+        """A request charged before its token was sent to Keystone proved to be someone's."""
+        self.anonymous.refund(address_key(host))
 
     def take_anonymous(self, host: str | None) -> None:
         """One request of a caller without a valid token, from client address `host`."""

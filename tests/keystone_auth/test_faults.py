@@ -4,6 +4,7 @@ private ones where a test stops Keystone or shortens its tokens' lives."""
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -101,3 +102,32 @@ def live_bootstrap(server) -> str:
 
     (token,) = bootstrap_tokens(server)
     return token
+
+
+def test_a_hung_keystone_costs_each_request_one_timeout_not_a_queue_of_them(
+        request, private_keystone, tmp_path):
+    """Keystone frozen (it accepts connections and never answers) before segmentd ever
+    signed in: concurrent new tokens wait for one sign-in attempt together, not one after
+    another; /readyz answers within its own short wait; /healthz at once; after a thaw all
+    is well again without a restart."""
+    keystone = private_keystone()
+    cloud = make_cloud(keystone)
+    server = serve(request, tmp_path, cloud, "hung", http_request_timeout=2.0,
+                   http_connect_timeout=1.0)
+    url = server.base_url
+    tokens = [cloud.token("alice", "p1") for _ in range(5)]
+    keystone.pause()
+    try:
+        started = time.monotonic()
+        with ThreadPoolExecutor(len(tokens)) as pool:
+            answers = list(pool.map(lambda t: call(url, "GET", "/v2.0/networks", t), tokens))
+        took = time.monotonic() - started
+        assert [a.status_code for a in answers] == [503] * 5
+        assert took < 3 * 2.0, took  # one 2 s attempt shared; five in a row would be 10 s
+        ready = call(url, "GET", "/readyz", None)
+        assert ready.status_code == 200 and ready.json()["keystone"] == "unreachable"
+        assert call(url, "GET", "/healthz", None).status_code == 200
+    finally:
+        keystone.resume()
+    wait_for(lambda: status(url, tokens[0]) == 200, 20)
+    assert all(status(url, t) == 200 for t in tokens)

@@ -3,7 +3,11 @@
 import pytest
 from pydantic import ValidationError
 
+import orjson
+
 from segmentd.auth.keystone import principal_of
+from segmentd.auth.keystone_client import TokenBody, Unreachable
+from segmentd.auth.keystone_client import _parse as parse
 from segmentd.config import load_settings
 
 PASSWORD = {"auth_url": "http://keystone.example:5000/v3/", "username": "segmentd",
@@ -56,28 +60,68 @@ TOKEN = {
 }
 
 
+def body(**changes) -> TokenBody:
+    return parse(orjson.dumps({"token": {**TOKEN, **changes}}))
+
+
 def test_a_project_token_speaks_for_its_project_with_its_roles():
-    p = principal_of({**TOKEN, "project": {"id": "p1", "name": "demo"}}, None)
+    p = principal_of(body(project={"id": "p1", "name": "demo"}), None)
     assert (p.project_id, p.roles, p.user_id, p.user_name) == (
         "p1", frozenset({"member", "reader"}), "u1", "alice")
     assert p.token_id == "AbCdEfGhIjKlMnOpQrStUv" and p.host is None
 
 
 def test_unscoped_domain_scoped_and_non_admin_system_tokens_name_no_project():
-    assert principal_of(TOKEN, None) is None
-    assert principal_of({**TOKEN, "domain": {"id": "d", "name": "D"}}, None) is None
-    assert principal_of({**TOKEN, "system": {"all": True}}, None) is None
+    assert principal_of(body(), None) is None
+    assert principal_of(body(domain={"id": "d", "name": "D"}), None) is None
+    assert principal_of(body(system={"all": True}), None) is None
 
 
 def test_a_system_admin_is_admin_of_no_project():
-    admin = {**TOKEN, "system": {"all": True}, "roles": [{"name": "admin"}]}
-    p = principal_of(admin, None)
+    p = principal_of(body(system={"all": True}, roles=[{"name": "admin"}]), None)
     assert p.project_id == "" and "admin" in p.roles
 
 
 def test_a_user_of_the_host_domain_is_bound_to_its_host():
-    host_user = {**TOKEN, "project": {"id": "svc"}, "roles": [{"name": "service"}],
-                 "user": {"id": "u9", "name": "compute-1", "domain": {"name": "hosts"}}}
+    host_user = body(project={"id": "svc"}, roles=[{"name": "service"}],
+                     user={"id": "u9", "name": "compute-1", "domain": {"name": "hosts"}})
     assert principal_of(host_user, "hosts").host == "compute-1"
     assert principal_of(host_user, "other").host is None
     assert principal_of(host_user, None).host is None
+
+
+def test_a_trust_never_hands_on_the_service_role_and_is_named_in_the_audit_name():
+    trust = {"id": "t1", "impersonation": False, "trustor_user": {"id": "u9"},
+             "trustee_user": {"id": "u1"}}
+    service = body(project={"id": "svc"}, roles=[{"name": "service"}], **{"OS-TRUST:trust": trust})
+    assert principal_of(service, "hosts") is None
+    member = principal_of(body(project={"id": "p1"}, **{"OS-TRUST:trust": trust}), None)
+    assert member.roles == {"member", "reader"}
+    assert member.user_name == "alice (trust t1 of user u9)"
+
+
+@pytest.mark.parametrize("document", [
+    b"", b"not json", b"[]", b'{"token": "abc"}', b'{"token": []}', b'{"token": 5}',
+    b'{"token": {}}',
+    *[orjson.dumps({"token": {**TOKEN, **bad}}) for bad in (
+        {"roles": "admin"}, {"roles": ["admin"]}, {"roles": {"name": "admin"}}, {"roles": [None]},
+        {"user": "alice"}, {"user": {"id": "u1", "name": "alice", "domain": "hosts"}},
+        {"user": {"id": "u1", "name": None, "domain": {"name": "hosts"}}},
+        {"user": {"id": ["u1"], "name": "alice", "domain": {}}},
+        {"user": {"id": "u1", "name": "", "domain": {"name": "hosts"}}},
+        {"project": "p1"}, {"project": {"id": ["p1"]}}, {"project": {"id": {"a": 1}}},
+        {"project": {"id": ""}}, {"expires_at": None}, {"expires_at": "tomorrow"},
+        {"expires_at": "2030-01-01T00:00:00"},  # no zone
+        {"audit_ids": 5}, {"audit_ids": {"a": 1}},
+    )],
+])
+def test_anything_but_a_token_document_is_keystone_failing(document):
+    """A broken or hostile answer is a 503 for the request (Unreachable), never a 500 and
+    never a principal (a host-domain user without a name would be bound to no host)."""
+    with pytest.raises(Unreachable):
+        parse(document)
+
+
+def test_an_expiry_at_the_calendars_edge_is_read_without_error():
+    """Its cache time is then token_cache_time's (the lesser of the two)."""
+    assert body(expires_at="9999-12-31T23:59:59-23:59").seconds_left() > 0

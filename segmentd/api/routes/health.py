@@ -12,6 +12,7 @@ Prometheus and takes a token (policy get_metrics).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from fastapi import APIRouter, Request
@@ -28,6 +29,7 @@ from segmentd.services import health
 
 LOG = logging.getLogger(__name__)
 router = APIRouter(tags=["health"])
+KEYSTONE_CHECK_SECONDS = 2.0  # /readyz waits no longer for Keystone's answer
 PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8"
 
 
@@ -46,7 +48,10 @@ async def readyz(request: Request):
         LOG.warning("readiness: the database does not answer: %s", exc)
         return json_response({"status": "unavailable", "database": "unreachable"}, 503)
     if isinstance(rt.validator, KeystoneTokenValidator):
-        reachable = await rt.validator.check()  # asked at most every few seconds
+        try:  # asked at most every few seconds, one question at a time
+            reachable = await asyncio.wait_for(rt.validator.check(), KEYSTONE_CHECK_SECONDS)
+        except TimeoutError:  # it goes on in the background; now it is not answering
+            reachable = False
         state["keystone"] = "reachable" if reachable else "unreachable"
         if not reachable:
             state["status"] = "degraded"
