@@ -66,11 +66,11 @@ async def request_context(request: Request) -> RequestContext:
     else:
         token = request.headers.get("x-auth-token")
         address = request.client.host if request.client else None
-        charged = []  # a token sent to Keystone is paid for first, from the address' budget
+        charged = []  # a token sent to Keystone is paid for first (see charge_unknown_token)
 
         def before_asking() -> None:
-            rt.limits.take_anonymous(address)  # 429 here: nothing more is asked of Keystone
-            charged.append(True)
+            if rt.limits.charge_unknown_token(address):  # 429 here: Keystone is not asked
+                charged.append(True)
 
         principal = None
         if token and len(token) <= MAX_TOKEN_LENGTH:

@@ -21,6 +21,10 @@ from segmentd.errors import OverLimit
 
 MAX_TRACKED = 50_000  # least recently seen keys are forgotten beyond this
 IPV6_CLIENT_PREFIX = 64  # one IPv6 client holds a /64: its addresses share a bucket
+# New tokens sent to Keystone from addresses whose anonymous budget is spent, per process:
+# clients behind one proxy or NAT as a flooder still get theirs validated, and Keystone
+# sees at most this many more validations a second.
+UNPROVEN_PER_SECOND, UNPROVEN_BURST = 10.0, 20
 
 
 class RateLimiter:
@@ -89,6 +93,8 @@ class RequestLimits:
         self.refusal_records = RateLimiter(settings.audit_refusals_per_second,
                                            settings.audit_refusals_burst)
         self.unrecorded_refusals = 0  # refusals logged instead of stored, since start
+        self.unproven = RateLimiter(
+            UNPROVEN_PER_SECOND if self.anonymous.enabled else 0.0, UNPROVEN_BURST)
         self.host_changes = RateLimiter(settings.host_report_changes_per_minute / 60,
                                         settings.host_report_changes_burst)
 
@@ -111,6 +117,18 @@ class RequestLimits:
         """One request of an authenticated caller (development mode: every caller)."""
         if self.per_token.enabled and not (ctx.is_admin and self.exempt_admin):
             self.per_token.take(key)
+
+    def charge_unknown_token(self, host: str | None) -> bool:
+        """Before a token this process does not know is sent to Keystone: paid from the
+        client address' anonymous budget (True: refund it if the token proves valid), or,
+        once that is spent, from the process' small allowance for such tokens (False);
+        OverLimit (429) when both are spent."""
+        if not self.anonymous.enabled:
+            return False
+        if self.anonymous.allows(address_key(host)):
+            return True
+        self.unproven.take("unproven")
+        return False
 
     def refund_anonymous(self, host: str | None) -> None:
         """A request charged before its token was sent to Keystone proved to be someone's."""

@@ -36,13 +36,33 @@ from segmentd.errors import IdentityUnavailable
 LOG = logging.getLogger(__name__)
 MIN_PAUSE, MAX_PAUSE = 1.0, 5.0  # seconds between attempts while Keystone is unreachable
 HEALTHY_RECHECK = 5.0  # readiness asks Keystone at most this often while it answers
-PER_USER = 100  # valid tokens remembered per Keystone user: one user cannot evict the rest
+# Valid tokens remembered per Keystone user (a tenth of the cache): one user's tokens cannot
+# push out everyone else's.
+PER_USER_SHARE = 10
 # A Keystone token in the one form Keystone issues it: Fernet (URL-safe base64 without
 # padding) or JWS (three such parts, the first a JSON header). Keystone's decoders accept
 # other spellings of the same token (padding, +/ for -_, stray dots); refusing them keeps
 # one cache entry and one validation per token.
 FERNET = re.compile(r"[A-Za-z0-9_-]+")
 JWS = re.compile(r"eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
+
+
+_B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+_UNUSED_BITS = {0: 0, 2: 0xF, 3: 0x3}  # by length mod 4: the last character's spare bits
+
+
+def _canonical_b64(part: str) -> bool:
+    """URL-safe base64 without padding whose last character has no spare bits set (else
+    the same bytes have several spellings)."""
+    spare = _UNUSED_BITS.get(len(part) % 4)
+    return spare is not None and not (_B64.index(part[-1]) & spare)
+
+
+def canonical(token: str) -> bool:
+    """The one spelling Keystone issues of a Fernet or JWS token."""
+    if FERNET.fullmatch(token):
+        return _canonical_b64(token)
+    return bool(JWS.fullmatch(token)) and all(_canonical_b64(p) for p in token.split("."))
 
 
 def principal_of(body: TokenBody, host_domain: str | None) -> Principal | None:
@@ -84,6 +104,9 @@ class _Cache:
         if hit[0] <= now:
             self._drop(key)
             return False, None
+        self._entries.move_to_end(key)  # least recently used out first
+        if self._per_user is not None and hit[1] is not None:
+            self._by_user[hit[1].user_id].move_to_end(key)
         return True, hit[1]
 
     def put(self, key: bytes, until: float, principal: Principal | None) -> None:
@@ -124,7 +147,8 @@ class KeystoneTokenValidator:
         self._settings = settings
         self._local = local
         self._client = client or KeystoneClient(settings)
-        self._valid = _Cache(settings.token_cache_size, PER_USER)
+        self._valid = _Cache(settings.token_cache_size,
+                             max(1, settings.token_cache_size // PER_USER_SHARE))
         self._invalid = _Cache(settings.token_cache_size)
         self._inflight: dict[bytes, asyncio.Future] = {}
         self._failures = 0
@@ -150,7 +174,7 @@ class KeystoneTokenValidator:
             return await self._local.validate(token) if self._local is not None else None
         if self._local is not None and (principal := await self._local.validate(token)):
             return principal
-        if not (FERNET.fullmatch(token) or JWS.fullmatch(token)):
+        if not canonical(token):
             return None
         now = time.monotonic()  # again: others may have asked while the lookup ran
         found, principal = self._valid.get(key, now)
@@ -163,8 +187,8 @@ class KeystoneTokenValidator:
         if pending is None:  # one question to Keystone per token, however many ask at once
             if before_asking is not None:
                 before_asking()
-            self._admit()
-            pending = asyncio.ensure_future(self._ask(key, token))
+            probe = self._admit()
+            pending = asyncio.ensure_future(self._ask(key, token, probe))
             self._inflight[key] = pending
             pending.add_done_callback(lambda done: self._settled(key, done))
         return await asyncio.shield(pending)
@@ -174,16 +198,18 @@ class KeystoneTokenValidator:
         if not done.cancelled():
             done.exception()  # retrieved here too, in case every caller has gone
 
-    def _admit(self) -> None:
-        """While Keystone is failing: 503 during the pause, then one probe at a time."""
+    def _admit(self) -> bool:
+        """While Keystone is failing: 503 during the pause, then one probe at a time.
+        True when this request is the probe (it alone clears the probe's place)."""
         if self._failures == 0:
-            return
+            return False
         wait = self._paused_until - time.monotonic()
         if wait > 0 or self._probing:
             raise IdentityUnavailable(retry_after=max(1, math.ceil(wait)))
         self._probing = True
+        return True
 
-    async def _ask(self, key: bytes, token: str) -> Principal | None:
+    async def _ask(self, key: bytes, token: str, probe: bool) -> Principal | None:
         try:
             body = await self._client.token_info(token)
         except Busy:
@@ -192,7 +218,8 @@ class KeystoneTokenValidator:
         except Unreachable as exc:
             raise IdentityUnavailable(retry_after=math.ceil(self._failed(exc))) from None
         finally:
-            self._probing = False
+            if probe:
+                self._probing = False
         self._answered()
         now = time.monotonic()
         principal = None if body is None else principal_of(body, self._settings.host_user_domain_name)
@@ -207,7 +234,11 @@ class KeystoneTokenValidator:
         return principal
 
     def _failed(self, exc: Exception) -> float:
-        """Pause further attempts (longer after each failure in a row); returns the pause."""
+        """Pause further attempts (longer after each failure in a row); returns the pause.
+        Requests that failed together (waiting for one sign-in) count as one failure."""
+        left = self._paused_until - time.monotonic()
+        if left > 0:
+            return left
         self._failures += 1
         pause = min(MAX_PAUSE, MIN_PAUSE * 2 ** (self._failures - 1))
         self._paused_until = time.monotonic() + pause
@@ -231,10 +262,10 @@ class KeystoneTokenValidator:
             return True
         if self._check is None:
             try:
-                self._admit()
+                probe = self._admit()
             except IdentityUnavailable:
                 return False
-            self._check = asyncio.ensure_future(self._ping())
+            self._check = asyncio.ensure_future(self._ping(probe))
             self._check.add_done_callback(self._checked)
         return await asyncio.shield(self._check)
 
@@ -243,7 +274,7 @@ class KeystoneTokenValidator:
         if not done.cancelled():
             done.exception()
 
-    async def _ping(self) -> bool:
+    async def _ping(self, probe: bool) -> bool:
         try:
             await self._client.ping()
         except Busy:
@@ -252,7 +283,8 @@ class KeystoneTokenValidator:
             self._failed(exc)
             return False
         finally:
-            self._probing = False
+            if probe:
+                self._probing = False
         self._answered()
         return True
 

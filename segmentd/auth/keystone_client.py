@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import ssl
 import time
 from dataclasses import dataclass
@@ -36,6 +37,7 @@ MAX_CONNECTIONS = 32
 RENEW_MARGIN, RENEW_FRACTION, MIN_RENEW = 300.0, 0.5, 10.0
 # Statuses that say the token itself is no good (unknown, expired, revoked, malformed).
 TOKEN_REFUSED = frozenset({400, 404, 413, 414, 431})
+TOKEN_TEXT = re.compile(r"[A-Za-z0-9_.-]{1,8192}")  # what segmentd's own token may be made of
 
 Text = StrictStr
 
@@ -132,6 +134,7 @@ class KeystoneClient:
         self._token: str | None = None
         self._renew_at = 0.0  # monotonic
         self._expires_at = 0.0  # monotonic
+        self._retry_at = 0.0  # monotonic: after a failed renewal, the next attempt
         self._signing: asyncio.Future | None = None
 
     async def close(self) -> None:
@@ -163,7 +166,7 @@ class KeystoneClient:
                               bytes(body))
         except httpx.PoolTimeout:
             raise Busy() from None
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, UnicodeError) as exc:  # UnicodeError: a header it could not send
             raise Unreachable(f"{type(exc).__name__}: {exc}") from None
 
     async def service_token(self) -> str:
@@ -171,8 +174,8 @@ class KeystoneClient:
         which every caller waits for); while a renewal fails, the old token serves until it
         expires."""
         now = time.monotonic()
-        if self._token is not None and now < self._renew_at:
-            return self._token
+        if self._token is not None and now < max(self._renew_at, self._retry_at):
+            return self._token  # fresh, or a renewal failed lately and this one still serves
         if self._signing is None:
             self._signing = asyncio.ensure_future(self._sign_in())
             self._signing.add_done_callback(self._signed)
@@ -180,6 +183,7 @@ class KeystoneClient:
             await asyncio.shield(self._signing)
         except (Unreachable, Busy):
             if self._token is not None and time.monotonic() < self._expires_at:
+                self._retry_at = min(time.monotonic() + MIN_RENEW, self._expires_at)
                 LOG.warning("renewing segmentd's Keystone token failed; the current one "
                             "serves until it expires")
                 return self._token
@@ -196,7 +200,7 @@ class KeystoneClient:
         started = time.monotonic()
         answer = await self._request("POST", "/auth/tokens?nocatalog",
                                      json={"auth": self._credentials()})
-        if answer.status != 201 or not answer.subject_token:
+        if answer.status != 201 or not TOKEN_TEXT.fullmatch(answer.subject_token or ""):
             if answer.status < 500 and answer.status not in (408, 429):
                 LOG.error("Keystone refused segmentd's own credentials (%s): check [keystone]",
                           answer.status)
@@ -223,7 +227,7 @@ class KeystoneClient:
                 return None
             if answer.status == 401 and attempt == 1:
                 self._token = None  # segmentd's own token was revoked or ran out: sign in again
-                self._renew_at = self._expires_at = 0.0
+                self._renew_at = self._expires_at = self._retry_at = 0.0
                 continue
             if answer.status in (401, 403):
                 LOG.error("Keystone does not let segmentd validate tokens (%s): give its user "

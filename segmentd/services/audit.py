@@ -42,7 +42,7 @@ def audit_row(
     return {
         "time": utcnow(),
         "request_id": request_id,
-        "token_id": ctx.token_id if ctx else None,
+        "token_id": _safe(ctx.token_id, 36) if ctx else None,  # its column's width
         "user_id": _safe(ctx.user_id, 255) if ctx else None,
         "user_name": _safe(ctx.user_name, 255) if ctx else None,
         "project_id": _safe(ctx.project_id, 255) if ctx else None,

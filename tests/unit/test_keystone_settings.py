@@ -125,3 +125,23 @@ def test_anything_but_a_token_document_is_keystone_failing(document):
 def test_an_expiry_at_the_calendars_edge_is_read_without_error():
     """Its cache time is then token_cache_time's (the lesser of the two)."""
     assert body(expires_at="9999-12-31T23:59:59-23:59").seconds_left() > 0
+
+
+def test_only_the_one_spelling_keystone_issues_is_a_token():
+    import base64
+
+    from segmentd.auth.keystone import canonical
+
+    for size in (90, 91, 92):  # every length mod 4 that base64 without padding has
+        text = base64.urlsafe_b64encode(bytes(range(size))).decode().rstrip("=")
+        assert canonical(text)
+        assert not canonical(text + "==") and not canonical(text.replace("-", "+"))
+        last = text[-1]
+        spare = {2: 0xF, 3: 0x3}.get(len(text) % 4)
+        if spare:  # the same bytes with a spare bit set in the last character
+            alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+            assert not canonical(text[:-1] + alphabet[alphabet.index(last) | 1])
+    header = base64.urlsafe_b64encode(b'{"alg":"ES256"}').decode().rstrip("=")
+    assert canonical(f"{header}.eyJzdWIiOiJ4In0.c2lnbmF0dXJl")
+    assert not canonical(f"{header}..c2lnbmF0dXJl") and not canonical("a.b.c")
+    assert not canonical("A")  # one character is never base64 of anything
