@@ -200,7 +200,10 @@ class KeystoneClient:
         started = time.monotonic()
         answer = await self._request("POST", "/auth/tokens?nocatalog",
                                      json={"auth": self._credentials()})
-        if answer.status != 201 or not TOKEN_TEXT.fullmatch(answer.subject_token or ""):
+        if answer.status == 201 and not TOKEN_TEXT.fullmatch(answer.subject_token or ""):
+            LOG.error("Keystone's sign-in answer carries no usable X-Subject-Token")
+            raise Unreachable("sign-in answered without a usable token")
+        if answer.status != 201:
             if answer.status < 500 and answer.status not in (408, 429):
                 LOG.error("Keystone refused segmentd's own credentials (%s): check [keystone]",
                           answer.status)
