@@ -36,6 +36,13 @@ class IdRange:
         return self.maximum - self.minimum + 1
 
 
+def _existing_file(path: str | None, what: str) -> str | None:
+    """A path setting that must name a file (unset is fine)."""
+    if path is not None and not Path(path).is_file():
+        raise ValueError(f"{what} {path!r} does not exist")
+    return path
+
+
 def _split_csv(value: Any) -> Any:
     """Accept Neutron's comma-separated form as well as a list."""
     if isinstance(value, str):
@@ -136,9 +143,8 @@ class OvnSettings(BaseModel):
         files = (self.ssl_private_key, self.ssl_certificate, self.ssl_ca_cert)
         if uses_ssl and not all(files):
             raise ValueError("an ssl: OVN connection needs ssl_private_key, ssl_certificate and ssl_ca_cert")
-        for path in filter(None, files):
-            if not Path(path).is_file():
-                raise ValueError(f"OVN SSL file {path!r} does not exist")
+        for path in files:
+            _existing_file(path, "OVN SSL file")
         return self
 
 
@@ -189,9 +195,7 @@ class KeystoneSettings(BaseModel):
     @field_validator("cafile")
     @classmethod
     def _cafile_exists(cls, path: str | None) -> str | None:
-        if path is not None and not Path(path).is_file():
-            raise ValueError(f"cafile {path!r} does not exist")
-        return path
+        return _existing_file(path, "cafile")
 
     def check_complete(self) -> None:
         """What auth_mode = "keystone" needs: where Keystone is and how to sign in."""
@@ -374,9 +378,7 @@ class Settings(BaseSettings):
     @field_validator("policy_file")
     @classmethod
     def _policy_file_exists(cls, path: str | None) -> str | None:
-        if path is not None and not Path(path).is_file():
-            raise ValueError(f"policy_file {path!r} does not exist")
-        return path
+        return _existing_file(path, "policy_file")
 
     @model_validator(mode="after")
     def _ranges_parse(self) -> Settings:
